@@ -1,0 +1,125 @@
+#include "protocol/framing.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+#include <zmq_addon.hpp>
+
+namespace crucible::protocol {
+
+std::vector<zmq::message_t> Encode(const v1::Envelope& envelope, uint32_t version) {
+  std::vector<zmq::message_t> frames;
+  char header[8];
+  std::memcpy(header, kMagic, 4);
+  header[4] = static_cast<char>((version >> 24) & 0xff);
+  header[5] = static_cast<char>((version >> 16) & 0xff);
+  header[6] = static_cast<char>((version >> 8) & 0xff);
+  header[7] = static_cast<char>(version & 0xff);
+  frames.emplace_back(header, sizeof header);
+  std::string payload = envelope.SerializeAsString();
+  frames.emplace_back(payload.data(), payload.size());
+  return frames;
+}
+
+Result<v1::Envelope> Decode(const std::vector<zmq::message_t>& frames) {
+  if (frames.size() != 2) {
+    return Fail(Code::kCorruption,
+                fmt::format("expected 2 frames (header, envelope), got {}", frames.size()));
+  }
+  const auto& header = frames[0];
+  if (header.size() != 8 || std::memcmp(header.data(), kMagic, 4) != 0) {
+    return Fail(Code::kCorruption,
+                fmt::format("frame 0 is not a Crucible header ({} bytes, expected 8 starting "
+                            "with \"CRCB\")",
+                            header.size()));
+  }
+  const auto* h = static_cast<const unsigned char*>(header.data());
+  uint32_t version = (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) |
+                     uint32_t{h[7]};
+  if (version != kProtocolVersion) {
+    return Fail(Code::kVersionMismatch,
+                fmt::format("peer speaks protocol version {}, this build speaks {}", version,
+                            kProtocolVersion));
+  }
+  v1::Envelope envelope;
+  if (!envelope.ParseFromArray(frames[1].data(), static_cast<int>(frames[1].size()))) {
+    return Fail(Code::kCorruption,
+                fmt::format("frame 1 ({} bytes) is not a crucible.v1.Envelope", frames[1].size()));
+  }
+  if (envelope.body_case() == v1::Envelope::BODY_NOT_SET) {
+    return Fail(Code::kCorruption, "envelope has no body (unknown message type?)");
+  }
+  return envelope;
+}
+
+std::string BodyName(const v1::Envelope& envelope) {
+  switch (envelope.body_case()) {
+    case v1::Envelope::kHello: return "hello";
+    case v1::Envelope::kWelcome: return "welcome";
+    case v1::Envelope::kHeartbeat: return "heartbeat";
+    case v1::Envelope::kLease: return "lease";
+    case v1::Envelope::kTrace: return "trace";
+    case v1::Envelope::kResult: return "result";
+    case v1::Envelope::kAck: return "ack";
+    case v1::Envelope::kShutdown: return "shutdown";
+    case v1::Envelope::kError: return "error";
+    case v1::Envelope::BODY_NOT_SET: break;
+  }
+  return "empty";
+}
+
+namespace {
+
+Status SendFrames(zmq::socket_t& socket, std::vector<zmq::message_t>& frames) {
+  try {
+    for (size_t i = 0; i < frames.size(); ++i) {
+      auto flags = i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
+      if (!socket.send(frames[i], flags)) return Fail(Code::kUnavailable, "send would block");
+    }
+  } catch (const zmq::error_t& e) {
+    return Fail(Code::kUnavailable, fmt::format("zmq send failed: {}", e.what()));
+  }
+  return {};
+}
+
+}  // namespace
+
+Status Send(zmq::socket_t& socket, const v1::Envelope& envelope) {
+  auto frames = Encode(envelope);
+  return SendFrames(socket, frames);
+}
+
+Status SendTo(zmq::socket_t& socket, const std::string& peer, const v1::Envelope& envelope) {
+  auto body = Encode(envelope);
+  std::vector<zmq::message_t> frames;
+  frames.emplace_back(peer.data(), peer.size());
+  for (auto& f : body) frames.push_back(std::move(f));
+  return SendFrames(socket, frames);
+}
+
+std::optional<Received> Receive(zmq::socket_t& socket, bool router, int timeout_ms) {
+  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+  try {
+    zmq::poll(&item, 1, std::chrono::milliseconds(timeout_ms));
+  } catch (const zmq::error_t&) {
+    return std::nullopt;  // interrupted; the caller polls again
+  }
+  if (!(item.revents & ZMQ_POLLIN)) return std::nullopt;
+  std::vector<zmq::message_t> frames;
+  try {
+    auto n = zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait);
+    if (!n) return std::nullopt;
+  } catch (const zmq::error_t&) {
+    return std::nullopt;
+  }
+  Received r{std::string(), Fail(Code::kInternal, "unset")};
+  if (router) {
+    if (frames.empty()) return std::nullopt;
+    r.peer = frames.front().to_string();
+    frames.erase(frames.begin());
+  }
+  r.envelope = Decode(frames);
+  return r;
+}
+
+}  // namespace crucible::protocol
