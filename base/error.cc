@@ -7,16 +7,26 @@ namespace crucible {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kInvalidArgument: return "invalid_argument";
-    case Code::kNotFound: return "not_found";
-    case Code::kAlreadyExists: return "already_exists";
-    case Code::kFailedPrecondition: return "failed_precondition";
-    case Code::kCorruption: return "corruption";
-    case Code::kVersionMismatch: return "version_mismatch";
-    case Code::kIoError: return "io_error";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kTimeout: return "timeout";
-    case Code::kInternal: return "internal";
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kAlreadyExists:
+      return "already_exists";
+    case Code::kFailedPrecondition:
+      return "failed_precondition";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kVersionMismatch:
+      return "version_mismatch";
+    case Code::kIoError:
+      return "io_error";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kTimeout:
+      return "timeout";
+    case Code::kInternal:
+      return "internal";
   }
   return "unknown";
 }

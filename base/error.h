@@ -76,9 +76,9 @@ std::unexpected<Error> FailErrno(std::string_view what);
 }  // namespace crucible
 
 // Propagates the error of a Status- or Result-returning expression.
-#define CRUCIBLE_RETURN_IF_ERROR(expr)                            \
-  do {                                                            \
-    auto crucible_status_ = (expr);                               \
+#define CRUCIBLE_RETURN_IF_ERROR(expr)                                        \
+  do {                                                                        \
+    auto crucible_status_ = (expr);                                           \
     if (!crucible_status_) return ::crucible::Fail(crucible_status_.error()); \
   } while (0)
 
@@ -86,8 +86,8 @@ std::unexpected<Error> FailErrno(std::string_view what);
 #define CRUCIBLE_CONCAT_(a, b) CRUCIBLE_CONCAT_INNER_(a, b)
 // Evaluates a Result-returning `expr`; on error returns it, else moves the
 // value into `lhs` (which may be a declaration: `CRUCIBLE_ASSIGN_OR_RETURN(auto x, F())`).
-#define CRUCIBLE_ASSIGN_OR_RETURN(lhs, expr)                                        \
-  auto CRUCIBLE_CONCAT_(crucible_result_, __LINE__) = (expr);                       \
-  if (!CRUCIBLE_CONCAT_(crucible_result_, __LINE__))                                \
+#define CRUCIBLE_ASSIGN_OR_RETURN(lhs, expr)                                       \
+  auto CRUCIBLE_CONCAT_(crucible_result_, __LINE__) = (expr);                      \
+  if (!CRUCIBLE_CONCAT_(crucible_result_, __LINE__))                               \
     return ::crucible::Fail(CRUCIBLE_CONCAT_(crucible_result_, __LINE__).error()); \
   lhs = std::move(*CRUCIBLE_CONCAT_(crucible_result_, __LINE__))

@@ -56,10 +56,12 @@ Status RemoveAll(const std::string& path) {
 
 Result<TempDir> TempDir::Create(std::string_view prefix) {
   const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + std::string(prefix) + "XXXXXX";
+  std::string tmpl =
+      std::string(base && *base ? base : "/tmp") + "/" + std::string(prefix) + "XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
-  if (::mkdtemp(buf.data()) == nullptr) return FailErrno("cannot create temporary directory " + tmpl);
+  if (::mkdtemp(buf.data()) == nullptr)
+    return FailErrno("cannot create temporary directory " + tmpl);
   return TempDir(std::string(buf.data()));
 }
 

@@ -1,1 +1,191 @@
-// placeholder
+// RunTests and AllPassed. ParseJunit lives in golden/junit.cc.
+#include "golden/test_run.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <unordered_set>
+
+#include "base/fs.h"
+#include "golden/utf8.h"
+#include "sandbox/sandbox.h"
+
+namespace crucible::golden {
+
+namespace {
+
+constexpr const char* kReportDirInSandbox = "/crucible/out";
+constexpr const char* kReportInSandbox = "/crucible/out/junit.xml";
+constexpr size_t kOutputCap = 1 << 20;  // per stream, kept by the sandbox
+constexpr size_t kTailBytes = 4096;     // TestRun::output_tail
+constexpr off_t kMaxReportBytes = 64 << 20;
+
+std::string ReplaceAll(std::string s, std::string_view from, std::string_view to) {
+  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+    s.replace(pos, from.size(), to);
+  }
+  return s;
+}
+
+// The last bytes of stdout then stderr, for people.
+std::string OutputTail(const sandbox::Report& r) {
+  std::string_view out = r.stdout_data, err = r.stderr_data;
+  // Each stream gets at least half of the budget when the other needs it.
+  const size_t err_budget = std::min(err.size(), kTailBytes - std::min(out.size(), kTailBytes / 2));
+  const size_t out_budget = kTailBytes - err_budget;
+  std::string tail(internal::Utf8Tail(out, out_budget));
+  if (!tail.empty() && !err.empty() && tail.back() != '\n') tail += '\n';
+  tail += internal::Utf8Tail(err, err_budget);
+  if (r.stdout_dropped > 0 || r.stderr_dropped > 0) {
+    tail +=
+        fmt::format("\n[crucible: {} bytes of output beyond the first {} of each stream dropped]",
+                    r.stdout_dropped + r.stderr_dropped, kOutputCap);
+  }
+  return internal::ToValidUtf8(tail);
+}
+
+// The shell's complaint in `stderr_data`: the last line mentioning `needle`,
+// else the last line.
+std::string ShellComplaint(std::string_view text, std::string_view needle) {
+  std::string_view last, match;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    if (!line.empty()) last = line;
+    if (line.find(needle) != std::string_view::npos) match = line;
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  }
+  std::string_view line = match.empty() ? last : match;
+  return internal::ToValidUtf8(line.substr(0, 300));
+}
+
+// Reads the report the command wrote. The command is untrusted: it may have
+// left a symlink to a host file or something huge there.
+enum class ReportState { kMissing, kRead, kUnreadable };
+ReportState ReadReport(const std::string& path, std::string& content, std::string& why) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno == ENOENT) return ReportState::kMissing;
+    why = ErrnoMessage("cannot open the JUnit report");
+    return ReportState::kUnreadable;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    why = "the JUnit report is not a regular file";
+    return ReportState::kUnreadable;
+  }
+  if (st.st_size > kMaxReportBytes) {
+    ::close(fd);
+    why = fmt::format("the JUnit report is {} bytes, more than the limit of {}", st.st_size,
+                      kMaxReportBytes);
+    return ReportState::kUnreadable;
+  }
+  content.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::read(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  content.resize(done);
+  return ReportState::kRead;
+}
+
+bool AnyFailure(const v1::TestRun& run) {
+  for (const auto& t : run.tests()) {
+    if (t.status() == v1::TestOutcome::FAILED || t.status() == v1::TestOutcome::ERROR) return true;
+  }
+  return false;
+}
+
+// Fills report_found, tests and infra_error from what the command left.
+void ReadResults(const std::string& report_path, const sandbox::Report& r, v1::TestRun& run) {
+  std::string content, why;
+  switch (ReadReport(report_path, content, why)) {
+    case ReportState::kMissing:
+      if (r.timed_out) return;  // timed_out says it all
+      if (run.exit_code() == 127) {
+        run.set_infra_error("test command not found: " +
+                            ShellComplaint(r.stderr_data, "not found"));
+      } else if (run.exit_code() == 126) {
+        run.set_infra_error("test command cannot be executed: " +
+                            ShellComplaint(r.stderr_data, "ermission"));
+      } else if (run.exit_code() == 0) {
+        run.set_infra_error(
+            "test command exited 0 but wrote no JUnit report (is {junit} in the command?)");
+      }
+      return;  // otherwise the tests broke before reporting: a failure, not the harness
+    case ReportState::kUnreadable:
+      run.set_infra_error(internal::ToValidUtf8(why));
+      return;
+    case ReportState::kRead:
+      break;
+  }
+  auto tests = ParseJunit(content);
+  if (!tests) {
+    run.set_infra_error(tests.error().message());
+    return;
+  }
+  run.set_report_found(true);
+  for (auto& t : *tests) *run.add_tests() = std::move(t);
+  // A report that contradicts the exit status is not believed: a patch must
+  // not be able to fake green by writing a passing report.
+  if (!r.timed_out && run.exit_code() != 0 && !AnyFailure(run)) {
+    run.set_infra_error(
+        fmt::format("test command exited {} but its report shows no failure", run.exit_code()));
+  }
+}
+
+}  // namespace
+
+Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cmd) {
+  CRUCIBLE_ASSIGN_OR_RETURN(TempDir tmp, TempDir::Create("crucible-tests-"));
+  // The report directory is writable by whatever uid the sandbox runs as; the
+  // 0700 temporary directory around it keeps other host users out.
+  const std::string out_dir = tmp.path() + "/out";
+  if (::mkdir(out_dir.c_str(), 0700) != 0 || ::chmod(out_dir.c_str(), 0777) != 0) {
+    return FailErrno("cannot create report directory " + out_dir);
+  }
+
+  sandbox::Spec spec;
+  spec.argv = {"/bin/sh", "-c", ReplaceAll(cmd.command, "{junit}", kReportInSandbox)};
+  spec.workspace = workspace;
+  spec.binds.push_back(
+      {.host_path = out_dir, .sandbox_path = kReportDirInSandbox, .writable = true});
+  spec.env = {"PYTHONDONTWRITEBYTECODE=1"};
+  spec.cwd = "/workspace";
+  spec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(cmd.timeout);
+  spec.capture_output = true;
+  spec.output_cap = kOutputCap;
+  CRUCIBLE_ASSIGN_OR_RETURN(sandbox::Report report, sandbox::Run(spec));
+
+  v1::TestRun run;
+  run.set_exit_code(sandbox::ExitStatus(report));
+  run.set_timed_out(report.timed_out);
+  run.set_wall_ms(report.wall_ms);
+  run.set_output_tail(OutputTail(report));
+  ReadResults(out_dir + "/junit.xml", report, run);
+  return run;
+}
+
+bool AllPassed(const v1::TestRun& run, const std::vector<std::string>& ids) {
+  if (!run.infra_error().empty() || run.timed_out() || !run.report_found()) return false;
+  std::unordered_set<std::string_view> passed;
+  for (const auto& t : run.tests()) {
+    if (t.status() == v1::TestOutcome::PASSED) passed.insert(t.id());
+  }
+  for (const auto& id : ids) {
+    if (!passed.contains(id)) return false;
+  }
+  return true;
+}
+
+}  // namespace crucible::golden

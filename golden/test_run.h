@@ -14,8 +14,14 @@ namespace crucible::golden {
 // Parses a JUnit XML report (pytest, GoogleTest, ctest, Surefire and jest
 // flavours: <testsuites> or a single <testsuite>). Each <testcase> becomes one
 // outcome with id "<classname>::<name>" (just "<name>" without a classname);
-// <failure> -> FAILED, <error> -> ERROR, <skipped> -> SKIPPED, else PASSED.
-// kCorruption when the XML does not parse or has no testsuite element.
+// <error> -> ERROR, <failure> (or ctest's status="fail") -> FAILED, <skipped>
+// (or status="notrun"/"disabled", GoogleTest's result="skipped") -> SKIPPED,
+// else PASSED. Suites may nest. A test reported more than once (pytest reports
+// a teardown error as a second <testcase>) is one outcome with its worst
+// status (ERROR > FAILED > SKIPPED > PASSED) and the summed time. Outcomes
+// are in document order; ids and messages (cut to 1 KiB) are valid UTF-8.
+// kCorruption when the XML does not parse (with pugixml's description and
+// byte offset) or the root element is neither <testsuites> nor <testsuite>.
 Result<std::vector<v1::TestOutcome>> ParseJunit(std::string_view xml);
 
 struct TestCommand {
@@ -28,14 +34,29 @@ struct TestCommand {
 // Runs `cmd` in the sandbox over the host directory `workspace` (read-write)
 // and parses its report.
 //
-// The returned TestRun always says what happened: tests, exit code, timeout,
-// whether a report was found, and an output tail. A report that is missing or
-// unreadable is not an Error; it is recorded in the TestRun (report_found =
-// false, infra_error set when the harness itself failed). Returns an Error
-// only when the sandbox could not be set up.
+// The command runs as `/bin/sh -c COMMAND` with cwd /workspace, the report
+// directory bound read-write at /crucible/out ({junit} becomes
+// /crucible/out/junit.xml) and PYTHONDONTWRITEBYTECODE=1.
+//
+// The returned TestRun always says what happened: tests, exit code (the
+// sandbox's ExitStatus: 128+N for signal N, 124 on timeout), timeout, whether
+// a report was found, wall time, and the last 4 KiB of stdout then stderr. A
+// report that is missing or unreadable is not an Error; it is recorded in the
+// TestRun (report_found = false). infra_error is set when the harness or the
+// test command's configuration failed, not the tests:
+//  - "test command not found: ..." (exit 127, no report) or cannot be
+//    executed (exit 126);
+//  - the command exited 0 without writing a report;
+//  - the report is not a regular file, is over 64 MiB, or does not parse;
+//  - "test command exited N but its report shows no failure": a report that
+//    contradicts a non-zero exit status is not believed.
+// A missing report after a non-zero exit (the tests crashed before
+// reporting) or a timeout leaves infra_error empty. Returns an Error only when
+// the sandbox could not be set up.
 Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cmd);
 
-// True when every test in `ids` passed in `run`.
+// True when every test in `ids` passed in `run` and the run itself is
+// trustworthy: a report was found, no timeout and no infra_error.
 bool AllPassed(const v1::TestRun& run, const std::vector<std::string>& ids);
 
 }  // namespace crucible::golden

@@ -34,8 +34,8 @@ Result<v1::Envelope> Decode(const std::vector<zmq::message_t>& frames) {
                             header.size()));
   }
   const auto* h = static_cast<const unsigned char*>(header.data());
-  uint32_t version = (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) |
-                     uint32_t{h[7]};
+  uint32_t version =
+      (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) | uint32_t{h[7]};
   if (version != kProtocolVersion) {
     return Fail(Code::kVersionMismatch,
                 fmt::format("peer speaks protocol version {}, this build speaks {}", version,
@@ -54,16 +54,26 @@ Result<v1::Envelope> Decode(const std::vector<zmq::message_t>& frames) {
 
 std::string BodyName(const v1::Envelope& envelope) {
   switch (envelope.body_case()) {
-    case v1::Envelope::kHello: return "hello";
-    case v1::Envelope::kWelcome: return "welcome";
-    case v1::Envelope::kHeartbeat: return "heartbeat";
-    case v1::Envelope::kLease: return "lease";
-    case v1::Envelope::kTrace: return "trace";
-    case v1::Envelope::kResult: return "result";
-    case v1::Envelope::kAck: return "ack";
-    case v1::Envelope::kShutdown: return "shutdown";
-    case v1::Envelope::kError: return "error";
-    case v1::Envelope::BODY_NOT_SET: break;
+    case v1::Envelope::kHello:
+      return "hello";
+    case v1::Envelope::kWelcome:
+      return "welcome";
+    case v1::Envelope::kHeartbeat:
+      return "heartbeat";
+    case v1::Envelope::kLease:
+      return "lease";
+    case v1::Envelope::kTrace:
+      return "trace";
+    case v1::Envelope::kResult:
+      return "result";
+    case v1::Envelope::kAck:
+      return "ack";
+    case v1::Envelope::kShutdown:
+      return "shutdown";
+    case v1::Envelope::kError:
+      return "error";
+    case v1::Envelope::BODY_NOT_SET:
+      break;
   }
   return "empty";
 }

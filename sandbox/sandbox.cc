@@ -1,1 +1,377 @@
-// placeholder
+// The parent side of the sandbox: prepares everything, clone()s the init
+// process into new namespaces, then supervises it (output, timeout, ticks)
+// until it is reaped. See child.cc for the other side.
+#include "sandbox/sandbox.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "sandbox/child.h"
+#include "sandbox/plan.h"
+
+namespace crucible::sandbox {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using internal::InitMessage;
+
+constexpr auto kTickInterval = std::chrono::milliseconds(100);
+// After init is reaped every writer of the capture pipes is dead (the kernel
+// kills the whole pid namespace first), so EOF follows at once; this only
+// bounds the wait if a descriptor somehow escaped the sandbox.
+constexpr auto kDrainLimit = std::chrono::seconds(2);
+constexpr size_t kStackSize = 512 * 1024;
+constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~Fd() { Reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void Reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Moves `fd` to a number >= 3, so init can dup2() onto 0..3 without clobbering it.
+Result<Fd> AboveStdio(Fd fd) {
+  if (fd.get() >= 3) return fd;
+  int moved = ::fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) return FailErrno("sandbox: fcntl");
+  return Fd(moved);  // the low descriptor closes with `fd`
+}
+
+// A CLOEXEC pipe whose read end is non-blocking.
+Status MakePipe(Fd& read_end, Fd& write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return FailErrno("sandbox: pipe");
+  Fd r(fds[0]);
+  Fd w(fds[1]);
+  CRUCIBLE_ASSIGN_OR_RETURN(read_end, AboveStdio(std::move(r)));
+  CRUCIBLE_ASSIGN_OR_RETURN(write_end, AboveStdio(std::move(w)));
+  if (::fcntl(read_end.get(), F_SETFL, O_NONBLOCK) != 0) return FailErrno("sandbox: fcntl");
+  return {};
+}
+
+// The host directory the sandbox's root tmpfs is mounted on (in the child's
+// mount namespace only: the host always sees it empty). Removed with rmdir,
+// never recursively.
+class RootDir {
+ public:
+  static Result<RootDir> Create() {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = fmt::format("{}/crucible-sandbox-XXXXXX", base && *base ? base : "/tmp");
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return FailErrno(fmt::format("sandbox: cannot create {}", tmpl));
+    }
+    RootDir dir;
+    char resolved[PATH_MAX];
+    if (::realpath(tmpl.c_str(), resolved) == nullptr) {
+      ::rmdir(tmpl.c_str());
+      return FailErrno(fmt::format("sandbox: cannot resolve {}", tmpl));
+    }
+    dir.path_ = resolved;
+    return dir;
+  }
+  RootDir() = default;
+  RootDir(RootDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+  RootDir& operator=(RootDir&&) = delete;
+  ~RootDir() {
+    if (!path_.empty()) ::rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Kills and reaps init unless it was reaped normally (e.g. on_tick threw).
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) : pid_(pid) {}
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  ~ChildGuard() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  void Reaped() { pid_ = -1; }
+
+ private:
+  pid_t pid_;
+};
+
+// A read end of a pipe and where its bytes go.
+struct Stream {
+  Fd fd;
+  std::string* data = nullptr;
+  int64_t* dropped = nullptr;
+  size_t cap = 0;
+  bool open = false;
+};
+
+// Reads what `s` has now (a bounded amount, so a flooding writer cannot
+// starve the timeout). Closes it at EOF.
+void Drain(Stream& s, bool& truncated) {
+  char buf[64 * 1024];
+  for (int round = 0; round < 16; ++round) {
+    ssize_t n = ::read(s.fd.get(), buf, sizeof(buf));
+    if (n > 0) {
+      size_t got = static_cast<size_t>(n);
+      size_t room = s.cap > s.data->size() ? s.cap - s.data->size() : 0;
+      size_t take = std::min(room, got);
+      s.data->append(buf, take);
+      if (take < got) {
+        if (s.dropped != nullptr) *s.dropped += static_cast<int64_t>(got - take);
+        truncated = true;
+      }
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    s.open = false;  // EOF, or an error we cannot recover from
+    s.fd.Reset();
+    return;
+  }
+}
+
+// The sandbox's environment: the defaults, overridden or extended by `extra`.
+std::vector<std::string> BuildEnv(const std::vector<std::string>& extra) {
+  std::vector<std::string> env = {std::string("PATH=") + kDefaultPath, "HOME=/tmp", "LANG=C.UTF-8"};
+  for (const auto& entry : extra) {
+    std::string_view key(entry.data(), entry.find('=') + 1);  // "KEY="
+    auto it = std::find_if(env.begin(), env.end(),
+                           [&](const std::string& e) { return e.starts_with(key); });
+    if (it != env.end()) {
+      *it = entry;
+    } else {
+      env.push_back(entry);
+    }
+  }
+  return env;
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
+  CRUCIBLE_ASSIGN_OR_RETURN(RootDir root, RootDir::Create());
+  CRUCIBLE_ASSIGN_OR_RETURN(internal::Plan plan, internal::BuildPlan(spec, root.path()));
+
+  // Everything init and the command need, prepared before clone().
+  std::vector<std::string> env = BuildEnv(spec.env);
+  std::string path = kDefaultPath;
+  for (const auto& e : env) {
+    if (e.starts_with("PATH=") && e.size() > 5) path = e.substr(5);
+  }
+  std::vector<std::string> args = spec.argv;
+  std::vector<char*> argv = CStrings(args);
+  std::string sh = "/bin/sh";
+  std::vector<char*> sh_argv = {sh.data(), nullptr};
+  sh_argv.insert(sh_argv.end(), argv.begin() + 1, argv.end());  // argv[1..] and the NULL
+  std::vector<char*> envp = CStrings(env);
+
+  Report report;
+  Fd report_r, report_w;
+  CRUCIBLE_RETURN_IF_ERROR(MakePipe(report_r, report_w));
+  Stream out{Fd(), &report.stdout_data, &report.stdout_dropped, spec.output_cap, false};
+  Stream err{Fd(), &report.stderr_data, &report.stderr_dropped, spec.output_cap, false};
+  Fd out_w, err_w;
+  if (spec.capture_output) {
+    CRUCIBLE_RETURN_IF_ERROR(MakePipe(out.fd, out_w));
+    CRUCIBLE_RETURN_IF_ERROR(MakePipe(err.fd, err_w));
+    out.open = err.open = true;
+  }
+  std::string report_bytes;
+  Stream rep{std::move(report_r), &report_bytes, nullptr, 1 << 16, true};
+
+  internal::ChildContext ctx;
+  ctx.steps = plan.steps.data();
+  ctx.step_count = plan.steps.size();
+  ctx.report_fd = report_w.get();
+  ctx.stdout_fd = out_w.get();
+  ctx.stderr_fd = err_w.get();
+  ctx.argv = argv.data();
+  ctx.sh_argv = sh_argv.data();
+  ctx.envp = envp.data();
+  ctx.path = path.c_str();
+
+  void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return FailErrno("sandbox: mmap");
+
+  // Signals stay blocked until init has reset their handlers (which are the
+  // caller's until then).
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd_raw = -1;
+  const auto start = Clock::now();
+  pid_t pid = ::clone(internal::InitMain, static_cast<char*>(stack) + kStackSize,
+                      CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
+                          CLONE_NEWCGROUP | CLONE_PIDFD | SIGCHLD,
+                      &ctx, &pidfd_raw);
+  int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::munmap(stack, kStackSize);  // the child has its own copy
+  if (pid < 0) {
+    std::string message =
+        fmt::format("sandbox setup: create namespaces: {}", std::strerror(clone_errno));
+    if (clone_errno == EPERM) message += " (the sandbox needs root)";
+    return Fail(Code::kFailedPrecondition, std::move(message));
+  }
+  ChildGuard guard(pid);
+  Fd pidfd(pidfd_raw);
+  report_w.Reset();
+  out_w.Reset();
+  err_w.Reset();
+
+  // The deadline, as milliseconds since start (no time_point arithmetic that
+  // could overflow with a huge timeout).
+  const int64_t timeout_ms = spec.timeout.count() > 0 ? spec.timeout.count() : -1;
+  auto elapsed_ms = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  };
+  auto next_tick = start + kTickInterval;
+  std::optional<Clock::time_point> drain_until;
+  bool exited = false;
+  bool killed = false;
+  std::optional<int> init_status;
+  Stream* streams[] = {&rep, &out, &err};
+
+  for (;;) {
+    bool streams_open = rep.open || out.open || err.open;
+    if (exited && (!streams_open || Clock::now() >= *drain_until)) break;
+
+    pollfd fds[4];
+    Stream* polled[4] = {};
+    nfds_t n = 0;
+    if (!exited) fds[n++] = {pidfd.get(), POLLIN, 0};
+    for (Stream* s : streams) {
+      if (!s->open) continue;
+      polled[n] = s;
+      fds[n++] = {s->fd.get(), POLLIN, 0};
+    }
+    auto now = Clock::now();
+    auto wake = exited ? *drain_until : next_tick;
+    int64_t wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1;
+    if (!exited && !killed && timeout_ms >= 0) {
+      wait_ms = std::min(wait_ms, timeout_ms - elapsed_ms());
+    }
+    int poll_ms = static_cast<int>(std::clamp<int64_t>(wait_ms, 0, 100));
+    if (::poll(fds, n, poll_ms) < 0 && errno != EINTR) return FailErrno("sandbox: poll");
+
+    for (nfds_t i = 0; i < n; ++i) {
+      if (fds[i].revents == 0) continue;
+      if (polled[i] != nullptr) {
+        Drain(*polled[i], report.output_truncated);
+      } else {
+        int status = 0;
+        pid_t r;
+        do {
+          r = ::waitpid(pid, &status, 0);
+        } while (r < 0 && errno == EINTR);
+        guard.Reaped();
+        report.wall_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+        if (r == pid) init_status = status;  // else ECHILD: SIGCHLD ignored by the caller
+        exited = true;
+        drain_until = Clock::now() + kDrainLimit;
+      }
+    }
+
+    now = Clock::now();
+    if (!exited && !killed && timeout_ms >= 0 && elapsed_ms() >= timeout_ms) {
+      ::kill(pid, SIGKILL);  // init: the kernel then kills the whole pid namespace
+      killed = true;
+    }
+    if (!exited && now >= next_tick) {
+      if (on_tick) on_tick();
+      next_tick = Clock::now() + kTickInterval;
+    }
+  }
+  if (spec.capture_output) {
+    // Whatever is still buffered in the capture pipes, without blocking.
+    for (Stream* s : {&out, &err}) {
+      if (s->open) Drain(*s, report.output_truncated);
+    }
+  }
+
+  std::optional<int> command_status;
+  for (size_t off = 0; off + sizeof(InitMessage) <= report_bytes.size();
+       off += sizeof(InitMessage)) {
+    InitMessage msg;
+    std::memcpy(&msg, report_bytes.data() + off, sizeof(msg));
+    if (msg.kind == InitMessage::kSetupFailed) {
+      auto step = static_cast<size_t>(msg.step);
+      std::string what = step < plan.steps.size() ? plan.steps[step].label : "start the command";
+      return Fail(Code::kFailedPrecondition,
+                  fmt::format("sandbox setup: {}: {}", what, std::strerror(msg.value)));
+    }
+    if (msg.kind == InitMessage::kCommandFinished) command_status = msg.value;
+  }
+
+  if (command_status) {
+    if (WIFSIGNALED(*command_status)) {
+      report.signal = WTERMSIG(*command_status);
+    } else {
+      report.exit_code = WEXITSTATUS(*command_status);
+    }
+  } else if (killed) {
+    report.timed_out = true;
+    report.signal = SIGKILL;
+  } else if (init_status && WIFSIGNALED(*init_status)) {
+    report.signal = WTERMSIG(*init_status);  // init itself was killed from outside
+  } else if (init_status && WIFEXITED(*init_status)) {
+    report.exit_code = WEXITSTATUS(*init_status);
+  } else {
+    return Fail(Code::kInternal, "sandbox: init exited without reporting the command's status");
+  }
+  return report;
+}
+
+int ExitStatus(const Report& report) {
+  if (report.timed_out) return 124;
+  if (report.signal != 0) return 128 + report.signal;
+  return report.exit_code >= 0 ? report.exit_code : kSetupFailedExitStatus;
+}
+
+}  // namespace crucible::sandbox

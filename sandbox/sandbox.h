@@ -1,14 +1,31 @@
 // Runs an untrusted command in a Linux sandbox.
 //
-// The command runs in new mount, pid, net, uts and ipc namespaces, on a fresh
-// root filesystem: host system directories (/usr, /bin, /lib, /lib64, /etc,
-// /sbin where present) read-only, the workspace read-write at /workspace, a
-// private /tmp, a fresh /proc, a minimal /dev, only a loopback network
-// interface, and a clean environment. A wall-clock timeout kills the whole
-// process tree (the sandbox's pid namespace).
+// The command runs in new mount, pid, net, uts, ipc and cgroup namespaces, on
+// a fresh root filesystem (a read-only tmpfs): host system directories (/usr,
+// /bin, /sbin, /lib, /lib32, /lib64, /etc where present; symlinks such as
+// /bin -> usr/bin are recreated as symlinks) bound read-only, the workspace
+// read-write at /workspace, a private /tmp, a fresh /proc (with /proc/sys and
+// friends read-only), a minimal /dev (null, zero, full, random, urandom, tty,
+// shm, pts), only a loopback network interface (up), Spec::hostname, and
+// a clean environment. Binds are not recursive: mounts below a bound host
+// directory are not visible.
+//
+// The first process of the pid namespace is a tiny init that starts the
+// command and exits with it; the kernel then kills everything left in the
+// namespace, so background and setsid() daemons never outlive the command. A
+// wall-clock timeout kills the whole namespace.
+//
+// The command runs as root of the host's user namespace but without
+// CAP_SYS_ADMIN and most other capabilities (it keeps CAP_CHOWN,
+// CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID, CAP_SETUID,
+// CAP_SETPCAP and CAP_NET_BIND_SERVICE), with no_new_privs, no controlling
+// terminal, and no file descriptor of the caller but stdout and stderr. It can
+// still write setuid files into writable binds; they are nosuid inside the
+// sandbox, not on the host. No seccomp filter yet.
 //
 // Requires root (CAP_SYS_ADMIN) for now. Both `crucible sandbox` and the
-// runner use this one implementation.
+// runner use this one implementation. Safe to call from a multi-threaded
+// process: nothing between clone() and execve() allocates or takes a lock.
 #pragma once
 
 #include <chrono>
@@ -23,8 +40,12 @@ namespace crucible::sandbox {
 
 // A host path made visible inside the sandbox.
 struct Bind {
-  std::string host_path;     // must exist (file or directory)
-  std::string sandbox_path;  // absolute; parents are created in the new root
+  std::string host_path;  // must exist (file or directory); symlinks are resolved on the host
+  // Absolute, without "..". Missing parents and the mount point itself are
+  // created (in the new root, or in whatever bind they fall into, e.g. the
+  // workspace). The path must not go through a symlink inside the sandbox
+  // (e.g. /bin/x where /bin -> usr/bin): use /usr/bin/x.
+  std::string sandbox_path;
   bool writable = false;
 };
 
@@ -36,7 +57,8 @@ struct Spec {
   // PATH=/usr/local/bin:/usr/bin:/bin, HOME=/tmp and LANG=C.UTF-8, which these
   // may override.
   std::vector<std::string> env;
-  std::string cwd = "/workspace";  // falls back to "/" when there is no workspace
+  // Absolute. The default falls back to "/" when there is no workspace.
+  std::string cwd = "/workspace";
   std::chrono::milliseconds timeout{0};  // 0: no limit
   // When true, stdout and stderr are captured into the Report (each capped at
   // output_cap bytes, the rest counted and dropped); otherwise the command
@@ -53,20 +75,27 @@ struct Report {
   int64_t wall_ms = 0;
   std::string stdout_data;  // only with capture_output
   std::string stderr_data;
-  bool output_truncated = false;
+  bool output_truncated = false;  // some output beyond output_cap was dropped
+  int64_t stdout_dropped = 0;     // bytes dropped beyond output_cap
+  int64_t stderr_dropped = 0;
 };
 
 // Runs `spec` and waits for it. `on_tick`, when set, is called about every
 // 100 ms on the calling thread while the command runs (the runner uses it to
 // stream the agent's trace file).
 //
-// Returns the Report when the command ran (whatever its exit status). Returns
-// an Error when the sandbox could not be set up, naming the failed step, e.g.
-// "bind /work/ws at /workspace: No such file or directory".
+// Returns the Report when the command ran (whatever its exit status; a command
+// that cannot be found or executed exits 127 or 126 with a message on its
+// stderr, like in a shell). Returns an Error when the sandbox could not be set
+// up, naming the failed step: kFailedPrecondition with e.g. "sandbox setup:
+// bind /work/ws at /workspace: No such file or directory";
+// kInvalidArgument for a malformed Spec (empty argv, relative sandbox path,
+// env entry without '=').
 Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick = {});
 
 // The exit status `crucible sandbox` reports for `report`: the command's exit
-// code, 128+N when killed by signal N, 124 on timeout.
+// code, 128+N when killed by signal N, 124 on timeout (125 if there is no
+// status at all, which Run does not produce).
 int ExitStatus(const Report& report);
 
 // Exit status when the sandbox itself could not be set up.

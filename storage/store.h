@@ -37,19 +37,39 @@ class Store {
   // Opens (or creates) the database in `dir`.
   //
   // Errors, each naming `dir`:
-  //  - kFailedPrecondition: `dir` exists, is not empty and is not a Crucible
-  //    database (no RocksDB files, or a RocksDB database without Crucible's
-  //    schema version);
+  //  - kFailedPrecondition: `dir` is not a directory, or exists, is not empty
+  //    and is not a Crucible database ("DIR is not a Crucible database (no
+  //    RocksDB files)", "DIR is a RocksDB database but not a Crucible one (no
+  //    schema version)"); the data in such a directory is not changed;
   //  - kVersionMismatch: the stored schema version is newer than kSchemaVersion
-  //    ("database schema 7 is newer than this build's 1; upgrade crucible");
-  //  - kNotFound: `dir` does not exist and create_if_missing is false;
-  //  - kIoError: RocksDB refused (message from RocksDB, e.g. the lock is held).
+  //    ("database DIR has schema version 7, newer than this build's 1; upgrade
+  //    crucible");
+  //  - kCorruption: the stored schema version is not a number, or RocksDB
+  //    found its files corrupt;
+  //  - kNotFound: `dir` does not exist (or is empty) and create_if_missing is
+  //    false;
+  //  - kUnavailable: another process (or another Store in this one) has the
+  //    database open; RocksDB's message plus "(is another crucible process
+  //    using it?)";
+  //  - kIoError: RocksDB or the file system refused (message from RocksDB).
+  //
+  // An existing database is opened with all its column families, including
+  // ones this build does not know; missing Crucible column families are
+  // created.
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, OpenOptions options = {});
 
   virtual ~Store() = default;
 
+  // Every record read back is parsed; a value that does not parse yields
+  // kCorruption naming the column family and the key ("corrupt record in
+  // column family 'runs' (run 'r1'): ..."). A listing fails as a whole when
+  // one of its records is corrupt; other records stay readable one by one.
+
   // ---- suites and tasks
   // Stores `suite` and replaces all its tasks with `tasks`, atomically.
+  // A task with an empty `suite` field is stored with suite.name().
+  // kInvalidArgument (and nothing written) for an empty suite name, a task
+  // without id, a task of another suite or a task id given twice.
   virtual Status PutSuite(const v1::Suite& suite, const std::vector<v1::GoldenTask>& tasks) = 0;
   // kNotFound: "suite 'NAME' not found".
   virtual Result<v1::Suite> GetSuite(std::string_view name) = 0;
@@ -60,17 +80,20 @@ class Store {
 
   // ---- runs and attempts
   // Stores a new run with all its attempts (queued), atomically and synced.
-  // kAlreadyExists when a run with this id exists.
+  // kAlreadyExists when a run with this id exists. kInvalidArgument for an
+  // empty run id, an attempt whose run_id is not run.id() or an attempt
+  // number given twice.
   virtual Status CreateRun(const v1::Run& run, const std::vector<v1::Attempt>& attempts) = 0;
   virtual Status PutRun(const v1::Run& run) = 0;
   // kNotFound: "run 'ID' not found".
   virtual Result<v1::Run> GetRun(std::string_view run_id) = 0;
-  // All runs, oldest first.
+  // All runs, oldest first (by created_at_ms, then id).
   virtual Result<std::vector<v1::Run>> ListRuns() = 0;
-  // Attempts of `run_id` in attempt-number order.
+  // Attempts of `run_id` in attempt-number order. kNotFound when the run
+  // does not exist.
   virtual Result<std::vector<v1::Attempt>> ListAttempts(std::string_view run_id) = 0;
   virtual Result<v1::Attempt> GetAttempt(std::string_view run_id, uint64_t number) = 0;
-  // Writes one attempt state change, synced.
+  // Writes one attempt state change, synced. The key is (run_id, number).
   virtual Status UpdateAttempt(const v1::Attempt& attempt) = 0;
 
   // ---- evidence
@@ -78,7 +101,8 @@ class Store {
   // writing the same seq twice keeps one copy. Not synced.
   virtual Status AppendEvents(std::string_view run_id, uint64_t attempt,
                               const std::vector<v1::TraceEvent>& events) = 0;
-  // Events of one attempt in seq order.
+  // Events of one attempt in seq order; empty when there are none (the
+  // attempt's existence is not checked).
   virtual Result<std::vector<v1::TraceEvent>> ListEvents(std::string_view run_id,
                                                          uint64_t attempt) = 0;
   // Stores the final state of an attempt with its evidence and score in one

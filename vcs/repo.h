@@ -23,7 +23,14 @@ struct Change {
 
 // Walks the first-parent history of `ref` in `repo_path`, newest first, at
 // most `limit` changes (0: all). Root commits are included with an empty parent.
-// Errors: kNotFound "PATH is not a git repository", kNotFound for an unknown ref.
+// `repo_path` is a working tree, its .git directory or a bare repository;
+// parent directories are not searched. The history of a shallow clone ends at
+// its shallow boundary.
+// Errors: kNotFound "PATH is not a git repository", kNotFound for an unknown
+// ref or a repository without commits (naming the ref and the path).
+//
+// Repositories owned by another user are accepted (libgit2's safe.directory
+// check is off: libgit2 runs no program named by a repository's config).
 Result<std::vector<Change>> FirstParentHistory(const std::string& repo_path,
                                                std::string_view ref = "HEAD", size_t limit = 0);
 
@@ -33,11 +40,13 @@ struct FilePatch {
   std::string old_path;  // differs from path for renames
   char status = 'M';     // A, D, M, R, T
   bool binary = false;
-  std::string patch;     // unified diff of this file, "diff --git ..." header included
+  std::string patch;  // unified diff of this file, "diff --git ..." header included
 };
 
-// Diff of `commit` against `parent` (full hex ids), one entry per file, with
-// rename detection.
+// Diff of `commit` against `parent` (hex ids or any revision; an empty
+// `parent` diffs against the empty tree), one entry per file, with rename
+// detection (50% similarity). Binary files carry a "GIT binary patch" that
+// Workspace::Apply can apply. kNotFound for an unknown commit.
 Result<std::vector<FilePatch>> DiffCommits(const std::string& repo_path, const std::string& parent,
                                            const std::string& commit);
 
@@ -53,19 +62,34 @@ std::string JoinPatches(const std::vector<FilePatch>& files);
 class Workspace {
  public:
   // Checks out `commit` of `repo_path` into `workdir` (created; must be empty
-  // if it exists), keeping git metadata in `gitdir` (created).
+  // if it exists: kFailedPrecondition otherwise), keeping git metadata in
+  // `gitdir` (created; must not hold a repository yet). No objects are
+  // copied: the gitdir reads them from `repo_path` (objects/info/alternates),
+  // which must therefore outlive the workspace. The workspace's files stay on
+  // disk when the object dies; removing both directories is the caller's job.
+  // kNotFound when `repo_path` is not a repository or `commit` is unknown.
   static Result<std::unique_ptr<Workspace>> Create(const std::string& repo_path,
                                                    const std::string& commit,
                                                    const std::string& workdir,
                                                    const std::string& gitdir);
   virtual ~Workspace() = default;
 
-  // Applies a unified diff to the working tree. kInvalidArgument when it does
-  // not apply, naming the file; the tree is left unchanged in that case.
+  // Applies a unified diff in git's format ("diff --git" headers, as made by
+  // DiffCommits, Diff and `git diff --binary`) to the working tree, which may
+  // have been edited since the checkout. Like `git apply`, a hunk whose
+  // context moved is found above or below its stated line (no fuzz). An empty
+  // patch is a no-op. kInvalidArgument when it does not parse or does not
+  // apply, naming the file; the tree is left unchanged in that case. The tree
+  // may hold files written by untrusted code: a patch that would read or
+  // write through a symbolic link in it (or a path with ".." components) is
+  // refused with kInvalidArgument.
   virtual Status Apply(std::string_view patch) = 0;
 
-  // The working tree's changes against the base commit (new files included,
-  // binary files marked), as one unified diff.
+  // The working tree's changes against the base commit, as one unified diff
+  // that Apply accepts: new files included unless ignored by the
+  // repository's .gitignore files or the built-in ignores (__pycache__/,
+  // *.pyc, .pytest_cache/); binary files as "GIT binary patch"; symbolic
+  // links as links, never followed; special files (fifos, sockets) skipped.
   virtual Result<std::string> Diff() = 0;
 
   // Paths changed against the base commit (added, modified, deleted), sorted.

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs Crucible's benchmarks and prints their figures; docs/benchmarks.md
+# records the latest ones with this command: `make bench`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+CRUCIBLE="$BUILD_DIR/cli/crucible"
+
+echo "== micro-benchmarks (Google Benchmark)"
+"$BUILD_DIR/bench/crucible_bench" --benchmark_min_time=0.2
+
+echo
+echo "== sandbox start to exit of /bin/true: crucible sandbox vs bubblewrap (hyperfine)"
+if [ "$(id -u)" != 0 ]; then echo "skipped: the sandbox needs root"; exit 0; fi
+BWRAP="bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bin /bin \
+  --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev --tmpfs /tmp true"
+hyperfine --warmup 20 --runs 300 -N \
+  "$CRUCIBLE sandbox -- /bin/true" \
+  "$BWRAP"

@@ -1,0 +1,18 @@
+// Registration of the crucible subcommands. Each Add*Command adds one
+// subcommand to `app` whose callback stores the process exit status in
+// `*exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace crucible::cli {
+
+void AddSandboxCommand(CLI::App& app, int* exit_code);
+void AddMineCommand(CLI::App& app, int* exit_code);
+void AddSuiteCommand(CLI::App& app, int* exit_code);
+void AddRunCommand(CLI::App& app, int* exit_code);
+void AddRunnerCommand(CLI::App& app, int* exit_code);
+void AddReportCommand(CLI::App& app, int* exit_code);
+void AddDemoCommand(CLI::App& app, int* exit_code);
+
+}  // namespace crucible::cli

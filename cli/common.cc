@@ -1,0 +1,103 @@
+#include "cli/common.h"
+
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+extern char** environ;
+
+namespace crucible::cli {
+
+std::string ResolveDbDir(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* env = std::getenv("CRUCIBLE_DB");
+  if (env != nullptr && *env != '\0') return env;
+  return "./.crucible";
+}
+
+Result<storage::StorePtr> OpenDb(const std::string& flag, bool create) {
+  std::string dir = ResolveDbDir(flag);
+  if (!create && !std::filesystem::exists(dir)) {
+    return Fail(Code::kNotFound,
+                fmt::format("no Crucible database at {} (mine a suite first, or pass --db)", dir));
+  }
+  return storage::Store::Open(dir, storage::OpenOptions{.create_if_missing = create});
+}
+
+Result<v1::AgentSpec> ParseAgentSpec(const std::string& text) {
+  v1::AgentSpec spec;
+  std::string name, command;
+  auto eq = text.find('=');
+  if (text.starts_with("builtin:")) {
+    name = text.substr(8);
+    command = text;
+  } else if (eq == std::string::npos || eq == 0) {
+    return Fail(
+        Code::kInvalidArgument,
+        fmt::format("--agent '{}': expected NAME=COMMAND, builtin:oracle or builtin:noop", text));
+  } else {
+    name = text.substr(0, eq);
+    command = text.substr(eq + 1);
+  }
+  if (command.empty()) return Fail(Code::kInvalidArgument, "--agent '" + text + "': empty command");
+  if (command.starts_with("builtin:") && command != "builtin:oracle" && command != "builtin:noop") {
+    return Fail(
+        Code::kInvalidArgument,
+        fmt::format("--agent '{}': unknown builtin (known: builtin:oracle, builtin:noop)", text));
+  }
+  if (!command.starts_with("builtin:") && command[0] != '/') {
+    auto space = command.find(' ');
+    std::string first = command.substr(0, space);
+    struct stat st;
+    if (first.find('/') != std::string::npos && ::stat(first.c_str(), &st) == 0) {
+      std::string abs = std::filesystem::absolute(first).lexically_normal().string();
+      command = abs + (space == std::string::npos ? "" : command.substr(space));
+    }
+  }
+  spec.set_name(name);
+  spec.set_command(command);
+  return spec;
+}
+
+Result<int> RunProgram(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  int rc = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ);
+  if (rc != 0) {
+    return Fail(Code::kNotFound, fmt::format("cannot start {}: {}", argv[0], std::strerror(rc)));
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return FailErrno("waitpid");
+  }
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+int ReportError(const Error& error) {
+  std::fprintf(stderr, "crucible: error: %s\n", error.message().c_str());
+  return 1;
+}
+
+void PrintProgress(const std::string& line, bool final) {
+  static const bool tty = ::isatty(STDERR_FILENO);
+  if (tty) {
+    std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+  std::fflush(stderr);
+}
+
+}  // namespace crucible::cli

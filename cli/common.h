@@ -1,0 +1,48 @@
+// Pieces shared by the subcommands of the crucible binary.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "protocol/crucible.pb.h"
+#include "storage/store.h"
+
+namespace crucible::cli {
+
+// The database directory: `flag` when set, else $CRUCIBLE_DB, else ./.crucible.
+std::string ResolveDbDir(const std::string& flag);
+
+// Opens the database for a command. With `create` false a missing database is
+// kNotFound "no Crucible database at DIR (mine a suite first, or pass --db)".
+Result<storage::StorePtr> OpenDb(const std::string& flag, bool create);
+
+// Parses an --agent value: "NAME=CMD", "builtin:oracle", "builtin:noop" or
+// "NAME=builtin:X". A CMD whose first word is a relative path to an existing
+// file gets that word made absolute (the runner binds it into the sandbox).
+Result<v1::AgentSpec> ParseAgentSpec(const std::string& text);
+
+// Runs `argv` (argv[0] looked up in PATH) with inherited stdio and waits.
+// Returns its exit status, or an Error when it could not be started.
+Result<int> RunProgram(const std::vector<std::string>& argv);
+
+// Prints "crucible: error: MESSAGE" to stderr and returns 1.
+int ReportError(const Error& error);
+
+// Progress on stderr: rewrites one line on a terminal, prints a line per
+// change otherwise.
+void PrintProgress(const std::string& line, bool final);
+
+struct EmbeddedRunOptions {
+  std::string suite;
+  std::vector<v1::AgentSpec> agents;
+  int samples = 1;
+  int runners = 2;
+  bool quiet = false;
+};
+
+// Starts a coordinator and `runners` runner processes on ipc:// in a private
+// temporary directory, runs every attempt, and returns the run id.
+Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions& options);
+
+}  // namespace crucible::cli

@@ -1,0 +1,141 @@
+// The embedded default of `crucible run`: a coordinator in this process and
+// runner processes beside it, talking over ipc:// exactly as a cluster talks
+// over tcp://.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "base/fs.h"
+#include "cli/common.h"
+#include "coordinator/coordinator.h"
+
+namespace crucible::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct RunnerProcess {
+  std::string name;
+  pid_t pid = -1;
+  int status = 0;
+  bool exited = false;
+};
+
+Result<pid_t> SpawnRunner(const std::string& self, const std::string& endpoint,
+                          const std::string& workdir, const std::string& name) {
+  std::vector<std::string> argv = {self,        "runner", "--coordinator", endpoint,
+                                   "--workdir", workdir,  "--name",        name};
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) return FailErrno("fork runner");
+  if (pid == 0) {
+    // A runner never outlives the process that started it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+std::string DescribeStatus(int status) {
+  if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
+  return fmt::format("exit status {}", WEXITSTATUS(status));
+}
+
+}  // namespace
+
+Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions& options) {
+  if (options.runners < 1) return Fail(Code::kInvalidArgument, "--runners must be at least 1");
+  CRUCIBLE_ASSIGN_OR_RETURN(std::string self, SelfExecutable());
+  CRUCIBLE_ASSIGN_OR_RETURN(TempDir dir, TempDir::Create("crucible-run-"));
+  std::string endpoint = "ipc://" + dir.path() + "/coordinator.sock";
+
+  coordinator::CoordinatorOptions copts;
+  copts.listen = endpoint;
+  CRUCIBLE_ASSIGN_OR_RETURN(auto coord, coordinator::Coordinator::Create(store, copts));
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run,
+                            coord->SubmitRun(options.suite, options.agents, options.samples));
+  std::printf("run %s: %d attempts (suite %s, %d agents, %d samples), %d local runners\n",
+              run.id().c_str(), run.attempt_count(), run.suite().c_str(), run.agents_size(),
+              run.samples(), options.runners);
+  std::fflush(stdout);
+
+  std::vector<RunnerProcess> runners;
+  for (int i = 0; i < options.runners; ++i) {
+    RunnerProcess r{.name = fmt::format("local-{}", i + 1)};
+    auto pid = SpawnRunner(self, endpoint, fmt::format("{}/{}", dir.path(), r.name), r.name);
+    if (!pid) {
+      for (auto& started : runners) ::kill(started.pid, SIGKILL);
+      return Fail(pid.error());
+    }
+    r.pid = *pid;
+    runners.push_back(std::move(r));
+  }
+
+  auto start = Clock::now();
+  auto check = [&]() -> Status {
+    size_t alive = 0;
+    for (auto& r : runners) {
+      if (!r.exited && ::waitpid(r.pid, &r.status, WNOHANG) == r.pid) {
+        r.exited = true;
+        spdlog::warn("runner {} exited ({})", r.name, DescribeStatus(r.status));
+        coord->RunnerLost(r.name);
+      }
+      if (!r.exited) ++alive;
+    }
+    if (alive == 0) {
+      return Fail(Code::kUnavailable,
+                  fmt::format("all {} runners exited; the last with {} (rerun with -v for their "
+                              "logs)",
+                              runners.size(), DescribeStatus(runners.back().status)));
+    }
+    return {};
+  };
+  auto progress = [&](const coordinator::RunProgress& p) {
+    if (options.quiet) return;
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+    size_t finished = p.done + p.failed;
+    std::string eta = "?";
+    if (finished > 0 && finished < p.total) {
+      eta = fmt::format("{}s",
+                        secs * static_cast<long>(p.total - finished) / static_cast<long>(finished));
+    }
+    PrintProgress(fmt::format("[{}/{}] done {}, infra-failed {}, running {}, runners {}, "
+                              "elapsed {}s, eta {}",
+                              finished, p.total, p.done, p.failed, p.leased, p.runners, secs, eta),
+                  finished == p.total);
+  };
+  Status served = coord->ServeUntilFinished(run.id(), progress, check);
+
+  coord->ShutdownRunners(served ? "run finished" : "run aborted");
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  for (auto& r : runners) {
+    while (!r.exited && Clock::now() < deadline) {
+      if (::waitpid(r.pid, &r.status, WNOHANG) == r.pid) {
+        r.exited = true;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    if (!r.exited) {
+      ::kill(r.pid, SIGKILL);
+      ::waitpid(r.pid, &r.status, 0);
+    }
+  }
+  if (!served) return Fail(served.error().Wrap("run " + run.id()));
+  return run.id();
+}
+
+}  // namespace crucible::cli

@@ -1,0 +1,42 @@
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "report/report.h"
+
+namespace crucible::cli {
+
+namespace {
+
+int Report(const std::string& db, const std::string& run_id, const std::string& format) {
+  auto store = OpenDb(db, /*create=*/false);
+  if (!store) return ReportError(store.error());
+  auto run = (*store)->GetRun(run_id);
+  if (!run) return ReportError(run.error());
+  auto rows = report::SummarizeRun(**store, run_id);
+  if (!rows) return ReportError(rows.error());
+  if (format == "json") {
+    std::fputs(report::RenderJson(*run, *rows).c_str(), stdout);
+  } else {
+    std::printf("run %s  suite %s\n\n%s", run->id().c_str(), run->suite().c_str(),
+                report::RenderTable(*rows).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddReportCommand(CLI::App& app, int* exit_code) {
+  auto db = std::make_shared<std::string>();
+  auto run = std::make_shared<std::string>();
+  auto format = std::make_shared<std::string>("table");
+  auto* cmd = app.add_subcommand("report", "Summarize a run: one row per agent.");
+  cmd->add_option("run", *run, "run id (printed by `crucible run`)")->required();
+  cmd->add_option("--format", *format, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--db", *db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
+  cmd->callback([=] { *exit_code = Report(*db, *run, *format); });
+}
+
+}  // namespace crucible::cli

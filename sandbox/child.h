@@ -1,0 +1,45 @@
+// The sandbox's init process: the first process of the new pid namespace.
+//
+// It runs the setup Steps, starts the command, reaps every process reparented
+// to it, and exits when the command does (the kernel then kills whatever is
+// left in the namespace). Everything here runs between clone() and execve() in
+// a copy of a possibly multi-threaded caller, so it only uses async-signal-safe
+// calls on data the parent prepared: no allocation, no locks, no stdio.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sandbox/plan.h"
+
+namespace crucible::sandbox::internal {
+
+// What init sends the parent on the report pipe (fixed-size records, written
+// atomically).
+struct InitMessage {
+  enum Kind : int32_t {
+    kSetupFailed = 1,  // step: index into the steps (== count: starting the command); value: errno
+    kCommandFinished = 2,  // value: the command's wait status
+  };
+  int32_t kind;
+  int32_t step;
+  int32_t value;
+};
+
+// Everything init needs, prepared by the parent.
+struct ChildContext {
+  const Step* steps = nullptr;
+  size_t step_count = 0;
+  int report_fd = -1;  // write end of the report pipe (CLOEXEC)
+  int stdout_fd = -1;  // write ends of the capture pipes, or -1 to inherit
+  int stderr_fd = -1;
+  char** argv = nullptr;       // the command, NULL-terminated
+  char** sh_argv = nullptr;    // {"/bin/sh", <slot>, argv[1..], NULL}: for scripts without #!
+  char** envp = nullptr;       // NULL-terminated
+  const char* path = nullptr;  // PATH used to look argv[0] up
+};
+
+// clone() entry point; `arg` is a ChildContext*. Never returns.
+int InitMain(void* arg);
+
+}  // namespace crucible::sandbox::internal

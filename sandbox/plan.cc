@@ -1,0 +1,282 @@
+#include "sandbox/plan.h"
+
+#include <limits.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include <fmt/format.h>
+
+namespace crucible::sandbox::internal {
+namespace {
+
+// Host directories shared read-only, in this order (/usr first: the others are
+// often symlinks into it).
+constexpr const char* kSystemDirs[] = {"/usr",   "/bin",   "/sbin",   "/lib",
+                                       "/lib32", "/lib64", "/libx32", "/etc"};
+
+// Host device nodes shared into /dev.
+constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+// /proc entries that would let root in the sandbox change the host kernel
+// (sysctls, sysrq) are made read-only; some that only leak host state are
+// hidden under /dev/null. Docker does the same.
+constexpr const char* kProcReadOnly[] = {"/proc/sys", "/proc/sysrq-trigger", "/proc/irq",
+                                         "/proc/bus", "/proc/fs"};
+constexpr const char* kProcMasked[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
+                                       "/proc/sched_debug"};
+
+constexpr unsigned long kReadOnly = MS_RDONLY | MS_NOSUID | MS_NODEV;
+constexpr unsigned long kReadWrite = MS_NOSUID | MS_NODEV;
+
+std::unexpected<Error> SetupError(std::string_view label, int err) {
+  return Fail(Code::kFailedPrecondition,
+              fmt::format("sandbox setup: {}: {}", label, std::strerror(err)));
+}
+
+bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+// Resolves a host path (all symlinks, on the host) for use as a bind source.
+Result<std::string> ResolveHostPath(const std::string& path, std::string_view label) {
+  if (path.empty()) return SetupError(label, ENOENT);
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) == nullptr) return SetupError(label, errno);
+  return std::string(buf);
+}
+
+class Builder {
+ public:
+  std::vector<Step>& steps() { return steps_; }
+
+  void Add(Op op, std::string label, std::string a = {}, std::string b = {}) {
+    Step& s = steps_.emplace_back();
+    s.op = op;
+    s.label = std::move(label);
+    s.a = std::move(a);
+    s.b = std::move(b);
+  }
+
+  Step& Last() { return steps_.back(); }
+
+  void Mount(std::string label, std::string source, std::string target, std::string fstype,
+             unsigned long flags, std::string data) {
+    Add(Op::kMount, std::move(label), std::move(source), std::move(target));
+    Last().c = std::move(fstype);
+    Last().d = std::move(data);
+    Last().flags = flags;
+  }
+
+  void MountPoint(std::string label, std::string path, bool is_dir) {
+    Add(Op::kMakeMountPoint, std::move(label), std::move(path));
+    Last().is_dir = is_dir;
+  }
+
+  // Binds host path `host` (resolved) at `target` in the new root.
+  void BindFromHost(const std::string& label, const std::string& host, const std::string& target,
+                    bool is_dir, unsigned long flags) {
+    MountPoint(label, target, is_dir);
+    Add(Op::kBind, label, std::string(kOldRoot) + host, target);
+    Last().flags = flags;
+  }
+
+ private:
+  std::vector<Step> steps_;
+};
+
+Status CheckSpec(const Spec& spec) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return Fail(Code::kInvalidArgument, "sandbox: empty command");
+  }
+  for (const auto& arg : spec.argv) {
+    if (HasNul(arg)) return Fail(Code::kInvalidArgument, "sandbox: command argument contains NUL");
+  }
+  for (const auto& entry : spec.env) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos || eq == 0 || HasNul(entry)) {
+      return Fail(Code::kInvalidArgument,
+                  fmt::format("sandbox: environment entry '{}' is not KEY=VALUE", entry));
+    }
+  }
+  if (spec.hostname.empty() || spec.hostname.size() > 64 || HasNul(spec.hostname)) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("sandbox: invalid hostname '{}'", spec.hostname));
+  }
+  if (HasNul(spec.workspace) || HasNul(spec.cwd)) {
+    return Fail(Code::kInvalidArgument, "sandbox: path contains NUL");
+  }
+  if (!spec.cwd.empty() && spec.cwd[0] != '/') {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("sandbox: working directory '{}' is not absolute", spec.cwd));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::string> NormalizeSandboxPath(const std::string& path) {
+  if (path.empty() || path[0] != '/' || HasNul(path)) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("sandbox: path '{}' in the sandbox is not absolute", path));
+  }
+  std::string out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    std::string_view part(path.data() + i, j - i);
+    i = j + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      return Fail(Code::kInvalidArgument,
+                  fmt::format("sandbox: path '{}' in the sandbox contains '..'", path));
+    }
+    out += '/';
+    out += part;
+  }
+  if (out.empty()) {
+    return Fail(Code::kInvalidArgument, fmt::format("sandbox: cannot bind over '{}'", path));
+  }
+  if (out == kOldRoot || out.starts_with(std::string(kOldRoot) + "/")) {
+    return Fail(Code::kInvalidArgument, fmt::format("sandbox: path '{}' is reserved", path));
+  }
+  if (out.size() >= PATH_MAX) {
+    return Fail(Code::kInvalidArgument, fmt::format("sandbox: path '{}' is too long", path));
+  }
+  return out;
+}
+
+Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
+  CRUCIBLE_RETURN_IF_ERROR(CheckSpec(spec));
+
+  // Resolve every host path first, so that a missing one fails here.
+  std::string workspace;
+  if (!spec.workspace.empty()) {
+    std::string label = fmt::format("bind {} at /workspace", spec.workspace);
+    CRUCIBLE_ASSIGN_OR_RETURN(workspace, ResolveHostPath(spec.workspace, label));
+    struct stat st;
+    if (::stat(workspace.c_str(), &st) != 0) return SetupError(label, errno);
+    if (!S_ISDIR(st.st_mode)) return SetupError(label, ENOTDIR);
+  }
+  struct UserBind {
+    std::string label, host, target;
+    bool is_dir;
+    bool writable;
+  };
+  std::vector<UserBind> binds;
+  for (const auto& bind : spec.binds) {
+    CRUCIBLE_ASSIGN_OR_RETURN(std::string target, NormalizeSandboxPath(bind.sandbox_path));
+    std::string label = fmt::format("bind {} at {}", bind.host_path, bind.sandbox_path);
+    if (HasNul(bind.host_path)) return Fail(Code::kInvalidArgument, "sandbox: path contains NUL");
+    CRUCIBLE_ASSIGN_OR_RETURN(std::string host, ResolveHostPath(bind.host_path, label));
+    struct stat st;
+    if (::stat(host.c_str(), &st) != 0) return SetupError(label, errno);
+    binds.push_back(
+        {std::move(label), std::move(host), std::move(target), S_ISDIR(st.st_mode), bind.writable});
+  }
+
+  Plan plan;
+  plan.cwd = spec.cwd.empty() ? "/" : spec.cwd;
+  if (spec.workspace.empty() && plan.cwd == "/workspace") plan.cwd = "/";
+
+  Builder b;
+  // The init process itself.
+  b.Add(Op::kResetSignals, "reset signal handlers");
+  b.Add(Op::kNonDumpable, "make init non-dumpable");
+  b.Add(Op::kRename, "rename init");
+  b.Last().optional = true;
+  b.Add(Op::kStdio, "redirect stdio");
+  b.Add(Op::kCloseFds, "close inherited file descriptors");
+  b.Add(Op::kNewSession, "start a new session");
+  b.Add(Op::kParentDeathSignal, "set the parent death signal");
+
+  // A fresh root on a tmpfs, with the host's root kept at kOldRoot meanwhile.
+  // Mount points are created after pivot_root so that no symlink can lead a
+  // mkdir or a mount out of the new root.
+  b.Add(Op::kMakeMountsPrivate, "make mounts private");
+  b.Mount(fmt::format("mount tmpfs at {}", root_dir), "tmpfs", root_dir, "tmpfs",
+          MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=16m");
+  b.Add(Op::kMkdir, fmt::format("create {}{}", root_dir, kOldRoot), root_dir + kOldRoot);
+  b.Add(Op::kPivotRoot, fmt::format("pivot_root to {}", root_dir), root_dir, root_dir + kOldRoot);
+
+  for (const char* dir : kSystemDirs) {
+    struct stat st;
+    if (::lstat(dir, &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      ssize_t n = ::readlink(dir, target, sizeof(target) - 1);
+      if (n <= 0) continue;
+      std::string link(target, static_cast<size_t>(n));
+      b.Add(Op::kSymlink, fmt::format("symlink {} -> {}", dir, link), link, dir);
+    } else if (S_ISDIR(st.st_mode)) {
+      b.BindFromHost(fmt::format("bind {} at {}", dir, dir), dir, dir, true, kReadOnly);
+    }
+  }
+
+  // /dev: a few harmless device nodes of the host, no disks.
+  b.MountPoint("create /dev", "/dev", true);
+  for (const char* dev : kDevices) {
+    std::string path = fmt::format("/dev/{}", dev);
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) continue;
+    b.BindFromHost(fmt::format("bind {} at {}", path, path), path, path, false,
+                   MS_NOSUID | MS_NOEXEC);
+  }
+  b.MountPoint("create /dev/shm", "/dev/shm", true);
+  b.Mount("mount tmpfs at /dev/shm", "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+          "mode=1777");
+  b.MountPoint("create /dev/pts", "/dev/pts", true);
+  b.Mount("mount devpts at /dev/pts", "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+          "newinstance,ptmxmode=0666,mode=0620");
+  b.Last().optional = true;
+  b.Add(Op::kSymlink, "symlink /dev/ptmx -> pts/ptmx", "pts/ptmx", "/dev/ptmx");
+  b.Add(Op::kSymlink, "symlink /dev/fd -> /proc/self/fd", "/proc/self/fd", "/dev/fd");
+  b.Add(Op::kSymlink, "symlink /dev/stdin -> /proc/self/fd/0", "/proc/self/fd/0", "/dev/stdin");
+  b.Add(Op::kSymlink, "symlink /dev/stdout -> /proc/self/fd/1", "/proc/self/fd/1", "/dev/stdout");
+  b.Add(Op::kSymlink, "symlink /dev/stderr -> /proc/self/fd/2", "/proc/self/fd/2", "/dev/stderr");
+
+  // /proc of the new pid namespace.
+  b.MountPoint("create /proc", "/proc", true);
+  b.Mount("mount proc at /proc", "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+  for (const char* path : kProcReadOnly) {
+    b.Add(Op::kBind, fmt::format("make {} read-only", path), path, path);
+    b.Last().flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    b.Last().skip_if_missing = true;
+  }
+  for (const char* path : kProcMasked) {
+    b.Add(Op::kBind, fmt::format("mask {}", path), "/dev/null", path);
+    b.Last().flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    b.Last().skip_if_missing = true;
+  }
+
+  b.MountPoint("create /tmp", "/tmp", true);
+  b.Mount("mount tmpfs at /tmp", "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+
+  if (!workspace.empty()) {
+    b.BindFromHost(fmt::format("bind {} at /workspace", spec.workspace), workspace, "/workspace",
+                   true, kReadWrite);
+  }
+  for (const auto& bind : binds) {
+    b.BindFromHost(bind.label, bind.host, bind.target, bind.is_dir,
+                   bind.writable ? kReadWrite : kReadOnly);
+  }
+
+  b.Add(Op::kDetach, "detach the host root", kOldRoot);
+  b.Add(Op::kRemount, "remount / read-only", "/");
+  b.Last().flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+  b.Add(Op::kSetHostname, fmt::format("set hostname {}", spec.hostname), spec.hostname);
+  b.Add(Op::kLoopbackUp, "bring up lo");
+  b.Add(Op::kChdir, fmt::format("chdir {}", plan.cwd), plan.cwd);
+  b.Add(Op::kDropCapabilities, "drop capabilities");
+  b.Add(Op::kNoNewPrivs, "set no_new_privs");
+
+  plan.steps = std::move(b.steps());
+  return plan;
+}
+
+}  // namespace crucible::sandbox::internal

@@ -1,0 +1,88 @@
+// The sandbox setup as data.
+//
+// The parent turns a Spec into an ordered list of Steps (where allocating,
+// stat-ing host paths and formatting messages is fine); the sandbox's init
+// process executes them one by one right after clone() (where none of that is
+// safe: the caller may have other threads). Each Step carries the label the
+// caller sees when it fails, so the child only has to send back "step i failed
+// with errno e" and the parent prints "bind /x at /workspace: No such file or
+// directory".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "sandbox/sandbox.h"
+
+namespace crucible::sandbox::internal {
+
+// Where the host's root stays visible inside the new root while the sandbox is
+// being built (bind sources are read from here), then detached.
+inline constexpr const char* kOldRoot = "/.crucible-oldroot";
+
+enum class Op : uint8_t {
+  // Process hygiene of the init process (before any mount).
+  kResetSignals,       // default dispositions, empty signal mask
+  kNonDumpable,        // no ptrace / /proc/1/mem of init (a copy of the caller's memory)
+  kRename,             // comm and /proc/1/cmdline "crucible-init", not the caller's argv
+  kStdio,              // stdout/stderr to the capture pipes, report pipe to fd 3, stdin /dev/null
+  kCloseFds,           // close every other inherited descriptor
+  kNewSession,         // setsid(): no controlling terminal (no TIOCSTI into the caller's tty)
+  kParentDeathSignal,  // SIGKILL when the caller dies; exit if it already has
+
+  // File system.
+  kMakeMountsPrivate,  // MS_REC|MS_PRIVATE on /: nothing propagates back to the host
+  kMkdir,              // mkdir(a, 0700); an existing directory is fine
+  kMount,              // mount(a, b, fstype c, flags, data d)
+  kPivotRoot,          // pivot_root(a, b), then chdir("/")
+  kMakeMountPoint,     // create directory or file a and its parents; refuses symlinks
+  kBind,               // bind a at b (not recursive), then remount b with MS_BIND|flags
+  kSymlink,            // symlink b -> a
+  kDetach,             // umount2(a, MNT_DETACH), then rmdir(a)
+  kRemount,            // remount a with MS_BIND|flags
+
+  // Namespaces' contents and credentials.
+  kSetHostname,       // sethostname(a)
+  kLoopbackUp,        // IFF_UP on "lo"
+  kChdir,             // chdir(a)
+  kDropCapabilities,  // keep only kKeptCapabilities, in every set and the bounding set
+  kNoNewPrivs,        // PR_SET_NO_NEW_PRIVS
+};
+
+struct Step {
+  Op op = Op::kResetSignals;
+  std::string label;  // what failed, e.g. "bind /usr at /usr"
+  std::string a, b, c, d;
+  unsigned long flags = 0;
+  bool is_dir = true;            // kMakeMountPoint: directory or file
+  bool skip_if_missing = false;  // ENOENT means: nothing to do
+  bool optional = false;         // any failure means: nothing to do
+};
+
+// Capabilities the command keeps (as root): those of Docker's default set that
+// cannot reach outside the namespaces set up here (no CAP_SYS_ADMIN,
+// CAP_DAC_READ_SEARCH, CAP_MKNOD, CAP_NET_RAW, CAP_SYS_CHROOT, CAP_SETFCAP, ...).
+// CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
+// CAP_SETUID, CAP_SETPCAP and CAP_NET_BIND_SERVICE.
+inline constexpr uint64_t kKeptCapabilities = (1ull << 0) | (1ull << 1) | (1ull << 3) |
+                                              (1ull << 4) | (1ull << 5) | (1ull << 6) |
+                                              (1ull << 7) | (1ull << 8) | (1ull << 10);
+
+struct Plan {
+  std::vector<Step> steps;
+  std::string cwd;  // inside the sandbox
+};
+
+// Checks `spec` and builds the steps that turn a fresh clone (in new
+// namespaces) into the sandbox it describes, the new root being a tmpfs
+// mounted at `root_dir`, an empty host directory. Host paths are resolved
+// here, so a missing workspace or bind source fails before anything starts.
+Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir);
+
+// Returns `path` ("/a//b/./c") as "/a/b/c". kInvalidArgument when it is not
+// absolute, contains "..", or is "/".
+Result<std::string> NormalizeSandboxPath(const std::string& path);
+
+}  // namespace crucible::sandbox::internal

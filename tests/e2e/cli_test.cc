@@ -1,0 +1,227 @@
+// End to end through the real crucible binary: the sample repository is built
+// with git, mined with the sandbox, and replayed by an embedded coordinator and
+// runner processes over ipc://, with everything stored in RocksDB.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "base/fs.h"
+#include "storage/store.h"
+
+namespace crucible {
+namespace {
+
+struct Output {
+  int status = -1;
+  std::string text;  // stdout and stderr together
+};
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+Output Sh(const std::string& command) {
+  Output out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.text.append(buf.data(), n);
+  int st = ::pclose(p);
+  out.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return out;
+}
+
+Output Crucible(const std::string& args) { return Sh(std::string(CRUCIBLE_BIN) + " " + args); }
+
+constexpr char kTestCmd[] = "python3 -m pytest -q -p no:cacheprovider --junitxml={junit}";
+
+class SampleRepoEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (::geteuid() != 0) return;
+    auto dir = TempDir::Create("crucible-e2e-");
+    ASSERT_TRUE(dir);
+    dir_ = new TempDir(std::move(*dir));
+    repo_ = dir_->path() + "/sample-repo";
+    db_ = dir_->path() + "/db";
+    auto made =
+        Sh("/usr/bin/python3 " +
+           Quote(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/sample-repo/make_sample_repo.py") +
+           " " + Quote(repo_));
+    ASSERT_EQ(made.status, 0) << made.text;
+    mine_ = new Output(Crucible("mine --repo " + Quote(repo_) + " --suite sample --test-cmd " +
+                                Quote(kTestCmd) + " --db " + Quote(db_)));
+  }
+  static void TearDownTestSuite() {
+    delete mine_;
+    delete dir_;
+  }
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root (CI runs as root)";
+    ASSERT_EQ(mine_->status, 0) << mine_->text;
+  }
+
+  static inline TempDir* dir_ = nullptr;
+  static inline Output* mine_ = nullptr;
+  static inline std::string repo_;
+  static inline std::string db_;
+};
+
+TEST_F(SampleRepoEndToEnd, MiningReproducesTheKnownFailToPassLists) {
+  auto store = storage::Store::Open(db_);
+  ASSERT_TRUE(store) << store.error().ToString();
+  auto tasks = (*store)->ListTasks("sample");
+  ASSERT_TRUE(tasks) << tasks.error().ToString();
+  EXPECT_GE(tasks->size(), 8u) << mine_->text;
+
+  auto expected_text =
+      ReadFile(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/sample-repo/EXPECTED_F2P.json");
+  ASSERT_TRUE(expected_text);
+  auto expected = nlohmann::json::parse(*expected_text);
+  std::set<std::string> matched;
+  for (const auto& t : *tasks) {
+    EXPECT_GT(t.fail_to_pass_size(), 0) << t.id();
+    auto summary = Sh("git -C " + Quote(repo_) + " log -1 --format=%s " + t.merged_commit());
+    ASSERT_EQ(summary.status, 0);
+    std::string key = summary.text.substr(0, summary.text.find('\n'));
+    ASSERT_TRUE(expected.contains(key)) << "unexpected task for " << key;
+    std::vector<std::string> want = expected[key];
+    std::vector<std::string> got(t.fail_to_pass().begin(), t.fail_to_pass().end());
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, want) << key;
+    EXPECT_FALSE(t.source_patch().empty());
+    EXPECT_FALSE(t.test_patch().empty());
+    matched.insert(key);
+  }
+  EXPECT_EQ(matched.size(), expected.size()) << "every merged change becomes a task";
+}
+
+TEST_F(SampleRepoEndToEnd, EmbeddedRunScoresOracleFullAndNoopZero) {
+  std::string agent = std::string(CRUCIBLE_SOURCE_DIR) + "/examples/agents/rule_agent.py";
+  auto run = Crucible("run --suite sample --agent builtin:oracle --agent builtin:noop --agent " +
+                      Quote("rule-agent=" + agent) + " --runners 2 --db " + Quote(db_));
+  ASSERT_EQ(run.status, 0) << run.text;
+  auto pos = run.text.find("run r");
+  ASSERT_NE(pos, std::string::npos) << run.text;
+  std::string run_id = run.text.substr(pos + 4, run.text.find(':', pos) - pos - 4);
+  EXPECT_NE(run.text.find("completion"), std::string::npos) << run.text;
+
+  auto report = Crucible("report " + run_id + " --format json --db " + Quote(db_));
+  ASSERT_EQ(report.status, 0) << report.text;
+  auto rows = nlohmann::json::parse(report.text);
+  std::map<std::string, nlohmann::json> by_agent;
+  for (const auto& r : rows) by_agent[r["agent"]] = r;
+  ASSERT_EQ(by_agent.size(), 3u) << report.text;
+  EXPECT_EQ(by_agent["oracle"]["completion_rate"], 1.0) << report.text;
+  EXPECT_EQ(by_agent["noop"]["completion_rate"], 0.0) << report.text;
+  // rule-agent knows renames and default changes: 4 of the sample's tasks.
+  EXPECT_EQ(by_agent["rule-agent"]["completed"], 4) << report.text;
+  int attempts = by_agent["oracle"]["attempts"];
+  EXPECT_GE(attempts, 8);
+
+  // The runner streamed the agent's own trace events into storage.
+  auto store = storage::Store::Open(db_);
+  ASSERT_TRUE(store);
+  auto all = (*store)->ListAttempts(run_id);
+  ASSERT_TRUE(all);
+  size_t agent_events = 0, runner_events = 0;
+  for (const auto& a : *all) {
+    EXPECT_EQ(a.state(), v1::Attempt::DONE) << a.error();
+    auto events = (*store)->ListEvents(run_id, a.number());
+    ASSERT_TRUE(events);
+    for (size_t i = 0; i < events->size(); ++i) {
+      EXPECT_EQ((*events)[i].seq(), i) << "trace of attempt " << a.number() << " has a gap";
+      if ((*events)[i].source() == "agent") ++agent_events;
+      if ((*events)[i].source() == "runner") ++runner_events;
+    }
+    if (a.agent() == "rule-agent") {
+      std::set<std::string> names;
+      for (const auto& e : *events) names.insert(e.name());
+      EXPECT_TRUE(names.count("plan")) << "attempt " << a.number();
+      EXPECT_TRUE(names.count("run_tests")) << "attempt " << a.number();
+    }
+  }
+  EXPECT_GT(agent_events, 0u);
+  EXPECT_GT(runner_events, 0u);
+}
+
+TEST(CliErrors, PathThatIsNotAGitRepository) {
+  auto dir = TempDir::Create("crucible-cli-");
+  ASSERT_TRUE(dir);
+  auto out = Crucible("mine --repo " + Quote(dir->path()) +
+                      " --suite s --test-cmd 'true {junit}' --db " + Quote(dir->path() + "/db"));
+  EXPECT_NE(out.status, 0);
+  EXPECT_NE(out.text.find("not a git repository"), std::string::npos) << out.text;
+}
+
+TEST(CliErrors, UnknownSuiteAndUnknownRun) {
+  auto dir = TempDir::Create("crucible-cli-");
+  ASSERT_TRUE(dir);
+  std::string db = Quote(dir->path() + "/db");
+  // An empty database is created by the first command that writes.
+  ASSERT_TRUE(storage::Store::Open(dir->path() + "/db"));
+  auto run = Crucible("run --suite ghost --agent builtin:noop --db " + db);
+  EXPECT_NE(run.status, 0);
+  EXPECT_NE(run.text.find("suite 'ghost' not found"), std::string::npos) << run.text;
+  auto report = Crucible("report r-nope --db " + db);
+  EXPECT_NE(report.status, 0);
+  EXPECT_NE(report.text.find("run 'r-nope' not found"), std::string::npos) << report.text;
+  auto show = Crucible("suite show ghost --db " + db);
+  EXPECT_NE(show.status, 0);
+  EXPECT_NE(show.text.find("ghost"), std::string::npos) << show.text;
+}
+
+TEST(CliErrors, MissingDatabaseIsNamed) {
+  auto out = Crucible("report r1 --db /nonexistent/crucible-db");
+  EXPECT_NE(out.status, 0);
+  EXPECT_NE(out.text.find("no Crucible database at /nonexistent/crucible-db"), std::string::npos)
+      << out.text;
+}
+
+TEST(CliErrors, DirectoryThatIsNotACrucibleDatabase) {
+  auto dir = TempDir::Create("crucible-cli-");
+  ASSERT_TRUE(dir);
+  ASSERT_TRUE(WriteFile(dir->path() + "/notes.txt", "my files"));
+  auto out = Crucible("suite list --db " + Quote(dir->path()));
+  EXPECT_NE(out.status, 0);
+  EXPECT_NE(out.text.find("is not a Crucible database"), std::string::npos) << out.text;
+  auto still = ReadFile(dir->path() + "/notes.txt");
+  ASSERT_TRUE(still);
+  EXPECT_EQ(*still, "my files");  // nothing of the user's is touched
+}
+
+TEST(CliErrors, BadAgentSpec) {
+  auto out = Crucible("run --suite s --agent builtin:genius --db /nonexistent/x");
+  EXPECT_NE(out.status, 0);
+  EXPECT_NE(out.text.find("unknown builtin"), std::string::npos) << out.text;
+}
+
+TEST(CliErrors, TestCommandThatDoesNotExist) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root (CI runs as root)";
+  auto dir = TempDir::Create("crucible-cli-");
+  ASSERT_TRUE(dir);
+  std::string repo = dir->path() + "/repo";
+  auto made =
+      Sh("/usr/bin/python3 " +
+         Quote(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/sample-repo/make_sample_repo.py") +
+         " " + Quote(repo));
+  ASSERT_EQ(made.status, 0) << made.text;
+  auto out = Crucible("mine --repo " + Quote(repo) + " --suite s --last 2 --test-cmd " +
+                      Quote("no-such-test-runner --junit {junit}") + " --db " +
+                      Quote(dir->path() + "/db"));
+  EXPECT_NE(out.status, 0);
+  EXPECT_NE(out.text.find("no-such-test-runner"), std::string::npos) << out.text;
+}
+
+}  // namespace
+}  // namespace crucible

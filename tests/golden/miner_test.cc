@@ -1,0 +1,401 @@
+#include "golden/miner.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/fs.h"
+#include "golden/test_run.h"
+#include "tests/vcs/git_fixture.h"
+#include "vcs/repo.h"
+
+namespace crucible::golden {
+namespace {
+
+namespace fs = std::filesystem;
+using crucible::testing::GitRepo;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// Inside the sandbox PATH is /usr/local/bin:/usr/bin:/bin, so this is the
+// system Python with pytest.
+const char kPytest[] = "python3 -m pytest -q -p no:cacheprovider --junitxml={junit}";
+
+MineOptions Options(const std::string& repo, const std::string& suite, const std::string& cmd) {
+  MineOptions o;
+  o.repo_path = repo;
+  o.suite = suite;
+  o.test_cmd = cmd;
+  return o;
+}
+
+#define SKIP_UNLESS_ROOT()                                                            \
+  do {                                                                                \
+    if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root; run this as root"; \
+  } while (0)
+
+TEST(IsTestPath, MatchesTheDefaultPatterns) {
+  for (const char* p :
+       {"tests/test_util.py", "test/unit/helpers.py", "pkg/tests/data/input.json", "test_x.py",
+        "pkg/test_thing.py", "pkg/thing_test.py", "conftest.py", "pkg/conftest.py",
+        "storage/key_codec_test.cc", "x_test.cpp", "server/handler_test.go", "web/app.test.js",
+        "web/app.spec.ts", "src/__tests__/app.js", "src/test/java/com/x/FooTest.java"}) {
+    EXPECT_TRUE(IsTestPath(p)) << p;
+  }
+  for (const char* p :
+       {"src/util.py", "README.md", "testing.py", "pkg/contest.py", "latest/notes.md",
+        "attest/x.py", "scripts/test", "test", "test_data.txt", "docs/testing.md",
+        "src/protest_test.h", "app.test", ".spec.js", "Tests/x.py"}) {
+    EXPECT_FALSE(IsTestPath(p)) << p;
+  }
+}
+
+TEST(Mine, ValidatesItsOptions) {
+  GitRepo repo;
+  repo.Write("a.txt", "a\n");
+  repo.Commit("root");
+  MineOptions base = Options(repo.path(), "s", kPytest);
+
+  auto no_suite = base;
+  no_suite.suite = "";
+  auto r = Mine(no_suite);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(r.error().message(), HasSubstr("suite"));
+
+  auto no_cmd = base;
+  no_cmd.test_cmd = "";
+  r = Mine(no_cmd);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(r.error().message(), HasSubstr("test_cmd"));
+
+  auto no_placeholder = base;
+  no_placeholder.test_cmd = "pytest";
+  r = Mine(no_placeholder);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(r.error().message(), HasSubstr("{junit}"));
+
+  auto no_time = base;
+  no_time.test_timeout = std::chrono::seconds(0);
+  r = Mine(no_time);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message(), HasSubstr("test_timeout"));
+
+  auto not_repo = base;
+  not_repo.repo_path = repo.path() + "/missing";
+  r = Mine(not_repo);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kNotFound);
+  EXPECT_THAT(r.error().message(), HasSubstr("is not a git repository"));
+
+  auto bad_ref = base;
+  bad_ref.ref = "nope";
+  r = Mine(bad_ref);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kNotFound);
+}
+
+// Changes that are skipped before any test runs: no sandbox needed.
+TEST(Mine, SkipsChangesWithoutSourceOrTests) {
+  GitRepo repo;
+  repo.Write("calc/ops.py", "def add(a, b):\n    return a + b\n");
+  std::string root = repo.Commit("initial");
+  repo.Write("README.md", "# calc\n");
+  std::string docs = repo.Commit("docs: add a readme");
+  repo.Write("tests/test_ops.py", "def test_nothing():\n    pass\n");
+  std::string tests_only = repo.Commit("tests only");
+  repo.Write("logo.png", std::string("\x89PNG\0\0\x01", 7));
+  std::string binary = repo.Commit("add a logo");
+  repo.Write("calc/ops.py", "def add(a, b):\n    return b + a\n");
+  std::string source_only = repo.Commit("refactor");
+
+  std::vector<std::tuple<size_t, size_t, std::string>> progress;
+  MineOptions options = Options(repo.path(), "calc", kPytest);
+  options.progress = [&](size_t done, size_t total, const std::string& label) {
+    progress.emplace_back(done, total, label);
+  };
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->tasks.empty());
+  ASSERT_EQ(r->skipped.size(), 5u);
+  EXPECT_EQ(r->skipped[0].commit, root);
+  EXPECT_EQ(r->skipped[0].reason, "root commit");
+  EXPECT_EQ(r->skipped[1].commit, docs);
+  EXPECT_EQ(r->skipped[1].reason, "no test change");
+  EXPECT_EQ(r->skipped[2].commit, tests_only);
+  EXPECT_EQ(r->skipped[2].reason, "no source change");
+  EXPECT_EQ(r->skipped[3].commit, binary);
+  EXPECT_EQ(r->skipped[3].reason, "binary-only change");
+  EXPECT_EQ(r->skipped[4].commit, source_only);
+  EXPECT_EQ(r->skipped[4].reason, "no test change");
+  ASSERT_EQ(progress.size(), 5u);
+  EXPECT_EQ(progress[0], std::make_tuple(size_t{1}, size_t{5}, std::string("root commit")));
+  EXPECT_EQ(progress[4], std::make_tuple(size_t{5}, size_t{5}, std::string("no test change")));
+
+  EXPECT_EQ(r->suite.name(), "calc");
+  EXPECT_EQ(r->suite.repo_path(), fs::canonical(repo.path()).string());
+  EXPECT_EQ(r->suite.test_cmd(), kPytest);
+  EXPECT_EQ(r->suite.test_timeout_s(), 600);
+  EXPECT_EQ(r->suite.task_count(), 0);
+  EXPECT_GT(r->suite.created_at_ms(), 0);
+
+  options.last = 2;
+  progress.clear();
+  auto last = Mine(options);
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->skipped.size(), 2u);
+  EXPECT_EQ(last->skipped[0].commit, binary);
+  EXPECT_EQ(last->skipped[1].commit, source_only);
+}
+
+// ------------------------------------------------ tests that use the sandbox --
+
+class RunTestsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SKIP_UNLESS_ROOT();
+    auto dir = TempDir::Create("crucible-test-runtests-");
+    ASSERT_TRUE(dir);
+    dir_ = std::move(*dir);
+  }
+
+  v1::TestRun Run(const std::string& command,
+                  std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    auto run = RunTests(dir_.path(), TestCommand{.command = command, .timeout = timeout});
+    EXPECT_TRUE(run) << run.error().ToString();
+    return run ? *run : v1::TestRun();
+  }
+
+  TempDir dir_ = *TempDir::Create("crucible-test-unused-");
+};
+
+const char kPassingReport[] =
+    "printf '<testsuite><testcase classname=\"a\" name=\"b\"/></testsuite>' > {junit}";
+
+TEST_F(RunTestsTest, ReadsTheReportOfAPassingRun) {
+  std::ofstream(dir_.path() + "/marker") << "here";
+  v1::TestRun run =
+      Run(std::string("test -f marker && echo out && echo err >&2 && ") + kPassingReport);
+  EXPECT_EQ(run.exit_code(), 0);
+  EXPECT_TRUE(run.report_found());
+  EXPECT_EQ(run.infra_error(), "");
+  EXPECT_FALSE(run.timed_out());
+  ASSERT_EQ(run.tests_size(), 1);
+  EXPECT_EQ(run.tests(0).id(), "a::b");
+  EXPECT_TRUE(AllPassed(run, {"a::b"}));
+  EXPECT_EQ(run.output_tail(), "out\nerr\n");
+}
+
+TEST_F(RunTestsTest, AMissingCommandIsAnInfraError) {
+  v1::TestRun run = Run("no-such-test-runner --junitxml={junit}");
+  EXPECT_EQ(run.exit_code(), 127);
+  EXPECT_FALSE(run.report_found());
+  EXPECT_THAT(run.infra_error(), StartsWith("test command not found: "));
+  EXPECT_THAT(run.infra_error(), HasSubstr("no-such-test-runner"));
+}
+
+TEST_F(RunTestsTest, APassingReportCannotHideAFailedExit) {
+  v1::TestRun run = Run(std::string(kPassingReport) + "; exit 1");
+  EXPECT_EQ(run.exit_code(), 1);
+  EXPECT_TRUE(run.report_found());
+  EXPECT_EQ(run.infra_error(), "test command exited 1 but its report shows no failure");
+  EXPECT_FALSE(AllPassed(run, {"a::b"}));
+}
+
+TEST_F(RunTestsTest, AFailingReportWithAFailedExitIsNormal) {
+  v1::TestRun run =
+      Run("printf '<testsuite><testcase classname=\"a\" name=\"b\"><failure/></testcase>"
+          "<testcase classname=\"a\" name=\"c\"/></testsuite>' > {junit}; exit 1");
+  EXPECT_EQ(run.exit_code(), 1);
+  EXPECT_EQ(run.infra_error(), "");
+  EXPECT_FALSE(AllPassed(run, {"a::b"}));
+  EXPECT_TRUE(AllPassed(run, {"a::c"}));
+}
+
+TEST_F(RunTestsTest, ReportProblemsAreRecordedNotReturned) {
+  v1::TestRun none = Run("true");
+  EXPECT_FALSE(none.report_found());
+  EXPECT_THAT(none.infra_error(), HasSubstr("wrote no JUnit report"));
+
+  v1::TestRun crashed = Run("echo Traceback >&2; exit 3");
+  EXPECT_FALSE(crashed.report_found());
+  EXPECT_EQ(crashed.infra_error(), "");
+  EXPECT_EQ(crashed.exit_code(), 3);
+  EXPECT_EQ(crashed.output_tail(), "Traceback\n");
+
+  v1::TestRun garbage = Run("echo '<testsuite><oops' > {junit}");
+  EXPECT_FALSE(garbage.report_found());
+  EXPECT_THAT(garbage.infra_error(), StartsWith("JUnit report does not parse"));
+
+  v1::TestRun link = Run("ln -s /etc/passwd {junit}");
+  EXPECT_FALSE(link.report_found());
+  EXPECT_NE(link.infra_error(), "");
+}
+
+TEST_F(RunTestsTest, TimesOut) {
+  v1::TestRun run = Run("sleep 30", std::chrono::seconds(1));
+  EXPECT_TRUE(run.timed_out());
+  EXPECT_FALSE(run.report_found());
+  EXPECT_EQ(run.infra_error(), "");
+  EXPECT_EQ(run.exit_code(), 124);
+  EXPECT_LT(run.wall_ms(), 10000);
+}
+
+TEST_F(RunTestsTest, KeepsTheTailOfLongOutput) {
+  v1::TestRun run = Run("seq 1 100000; echo last line");
+  EXPECT_LE(run.output_tail().size(), 4096u);
+  EXPECT_THAT(run.output_tail(), HasSubstr("99999\n100000\nlast line\n"));
+}
+
+// A small Python project whose history has one good bug-fix PR and several
+// changes that must be skipped.
+class MineFixture : public ::testing::Test {
+ protected:
+  static constexpr const char* kOps =
+      "def add(a, b):\n    return a + b\n\n\n"
+      "def mul(a, b):\n    return a * b + 1\n\n\n"
+      "def neg(a):\n    return -a\n";
+  static constexpr const char* kTests =
+      "from calc.ops import add, neg\n\n\n"
+      "def test_add():\n    assert add(2, 3) == 5\n\n\n"
+      "def test_neg():\n    assert neg(2) == -2\n";
+
+  void SetUp() override {
+    SKIP_UNLESS_ROOT();
+    repo_.Write("calc/__init__.py", "");
+    repo_.Write("calc/ops.py", kOps);
+    repo_.Write("tests/test_ops.py", kTests);
+    root_ = repo_.Commit("initial");
+
+    repo_.Write("README.md", "# calc\n");
+    docs_ = repo_.Commit("docs: add a readme");
+
+    // PR #1: fixes mul and adds the test that shows the bug.
+    repo_.Git("checkout -q -b fix-mul");
+    std::string ops = kOps;
+    ops.replace(ops.find("a * b + 1"), 9, "a * b");
+    repo_.Write("calc/ops.py", ops);
+    repo_.Commit("fix mul");
+    std::string tests = kTests;
+    tests.replace(0, tests.find('\n'), "from calc.ops import add, mul, neg");
+    repo_.Write("tests/test_ops.py", tests + "\n\ndef test_mul():\n    assert mul(3, 4) == 12\n");
+    repo_.Commit("test mul");
+    repo_.Git("checkout -q main");
+    fix_ = repo_.Merge("fix-mul",
+                       "Merge pull request #1 from dev/fix-mul\n\nFix mul off-by-one\n\n"
+                       "mul added one to every product.");
+
+    // A refactor with a test that passes before and after.
+    repo_.Write("calc/ops.py",
+                ReadCurrent("calc/ops.py") + "\n\ndef sub(a, b):\n    return a - b\n");
+    repo_.Write(
+        "tests/test_more.py",
+        "from calc.ops import add\n\n\ndef test_add_negative():\n    assert add(-1, -1) == -2\n");
+    no_f2p_ = repo_.Commit("add sub, test add with negatives");
+
+    // A change whose merged commit fails its own tests.
+    std::string broken = ReadCurrent("calc/ops.py");
+    broken.replace(broken.find("return -a"), 9, "return a");
+    repo_.Write("calc/ops.py", broken);
+    repo_.Write("tests/test_sub.py",
+                "from calc.ops import sub\n\n\ndef test_sub():\n    assert sub(3, 1) == 2\n");
+    broken_ = repo_.Commit("break neg by accident");
+  }
+
+  std::string ReadCurrent(const std::string& rel) {
+    return crucible::testing::ReadOrEmpty(repo_.path() + "/" + rel);
+  }
+
+  GitRepo repo_;
+  std::string root_, docs_, fix_, no_f2p_, broken_;
+};
+
+TEST_F(MineFixture, MinesTheBugFixAndSkipsTheRest) {
+  std::vector<std::string> labels;
+  MineOptions options = Options(repo_.path(), "calc", kPytest);
+  options.test_timeout = std::chrono::seconds(120);
+  options.progress = [&](size_t, size_t total, const std::string& label) {
+    EXPECT_EQ(total, 5u);
+    labels.push_back(label);
+  };
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+
+  ASSERT_EQ(r->tasks.size(), 1u) << (r->skipped.empty() ? "" : r->skipped.back().reason);
+  const v1::GoldenTask& task = r->tasks[0];
+  EXPECT_EQ(task.id(), "t-" + fix_.substr(0, 8));
+  EXPECT_EQ(task.suite(), "calc");
+  EXPECT_EQ(task.repo_path(), fs::canonical(repo_.path()).string());
+  EXPECT_EQ(task.merged_commit(), fix_);
+  EXPECT_EQ(task.base_commit(), docs_);
+  EXPECT_EQ(task.intent(), "Fix mul off-by-one\n\nmul added one to every product.");
+  EXPECT_THAT(task.fail_to_pass(), ElementsAre("tests.test_ops::test_mul"));
+  EXPECT_THAT(task.pass_to_pass(),
+              ElementsAre("tests.test_ops::test_add", "tests.test_ops::test_neg"));
+  EXPECT_THAT(task.source_files(), ElementsAre("calc/ops.py"));
+  EXPECT_THAT(task.test_files(), ElementsAre("tests/test_ops.py"));
+  EXPECT_THAT(task.source_patch(), HasSubstr("-    return a * b + 1\n+    return a * b\n"));
+  EXPECT_THAT(task.test_patch(), HasSubstr("+def test_mul():"));
+  EXPECT_EQ(task.test_cmd(), kPytest);
+  EXPECT_EQ(task.test_timeout_s(), 120);
+  EXPECT_GT(task.merged_at_ms(), 0);
+
+  ASSERT_EQ(r->skipped.size(), 4u);
+  EXPECT_EQ(r->skipped[0].reason, "root commit");
+  EXPECT_EQ(r->skipped[1].commit, docs_);
+  EXPECT_EQ(r->skipped[1].reason, "no test change");
+  EXPECT_EQ(r->skipped[2].commit, no_f2p_);
+  EXPECT_EQ(r->skipped[2].reason, "no test fails before the change");
+  EXPECT_EQ(r->skipped[3].commit, broken_);
+  EXPECT_EQ(r->skipped[3].reason, "merged commit fails its own tests: tests.test_ops::test_neg");
+  EXPECT_THAT(labels, ElementsAre("root commit", "no test change", task.id(),
+                                  "no test fails before the change",
+                                  "merged commit fails its own tests: tests.test_ops::test_neg"));
+  EXPECT_EQ(r->suite.task_count(), 1);
+
+  // The task replays: base + source patch + test patch passes FAIL_TO_PASS.
+  auto dir = TempDir::Create("crucible-test-replay-");
+  ASSERT_TRUE(dir);
+  auto ws = vcs::Workspace::Create(task.repo_path(), task.base_commit(), dir->path() + "/w",
+                                   dir->path() + "/g");
+  ASSERT_TRUE(ws);
+  ASSERT_TRUE((*ws)->Apply(task.source_patch()));
+  ASSERT_TRUE((*ws)->Apply(task.test_patch()));
+  auto run = RunTests((*ws)->workdir(), TestCommand{.command = kPytest});
+  ASSERT_TRUE(run);
+  std::vector<std::string> f2p(task.fail_to_pass().begin(), task.fail_to_pass().end());
+  std::vector<std::string> p2p(task.pass_to_pass().begin(), task.pass_to_pass().end());
+  EXPECT_TRUE(AllPassed(*run, f2p)) << run->output_tail();
+  EXPECT_TRUE(AllPassed(*run, p2p));
+}
+
+TEST_F(MineFixture, TaskIdsAreStableAcrossWindows) {
+  MineOptions options = Options(repo_.path(), "calc", kPytest);
+  options.ref = fix_;
+  options.last = 1;
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 1u);
+  EXPECT_EQ(r->tasks[0].id(), "t-" + fix_.substr(0, 8));
+}
+
+TEST_F(MineFixture, AMissingTestRunnerSkipsWithTheInfraError) {
+  MineOptions options = Options(repo_.path(), "calc", "no-such-runner --junitxml={junit}");
+  options.ref = fix_;
+  options.last = 1;
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->tasks.empty());
+  ASSERT_EQ(r->skipped.size(), 1u);
+  EXPECT_THAT(r->skipped[0].reason,
+              StartsWith("test run failed at the merged commit: test command not found: "));
+}
+
+}  // namespace
+}  // namespace crucible::golden

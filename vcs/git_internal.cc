@@ -1,0 +1,86 @@
+#include "vcs/git_internal.h"
+
+#include <fmt/core.h>
+
+namespace crucible::vcs::internal {
+
+namespace {
+
+int InitLibgit2() {
+  int rc = git_libgit2_init();
+  // Crucible runs as root (the sandbox needs it) over repositories that their
+  // users own, which libgit2's ownership check (git's safe.directory) refuses,
+  // and libgit2 1.5 reports that refusal as "not found". The check guards
+  // against git running programs named in a planted repository's config;
+  // libgit2 runs none (no hooks, no fsmonitor, no external filters), and the
+  // operator names the repository explicitly.
+  git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0);
+  return rc;
+}
+
+}  // namespace
+
+void EnsureLibgit2() {
+  // git_libgit2_shutdown is never called: libgit2 stays up for the process.
+  [[maybe_unused]] static const int kInit = InitLibgit2();
+}
+
+std::string GitMessage(std::string_view what) {
+  const git_error* e = git_error_last();
+  if (e == nullptr || e->message == nullptr || *e->message == '\0') {
+    return fmt::format("{}: unknown libgit2 error", what);
+  }
+  return fmt::format("{}: {}", what, e->message);
+}
+
+std::unexpected<Error> FailGit(Code code, std::string_view what) {
+  return Fail(code, GitMessage(what));
+}
+
+Result<RepoPtr> OpenRepository(const std::string& path) {
+  EnsureLibgit2();
+  git_repository* raw = nullptr;
+  int rc = git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr);
+  RepoPtr repo(raw);
+  if (rc == GIT_ENOTFOUND) return Fail(Code::kNotFound, path + " is not a git repository");
+  if (rc < 0) return FailGit(Code::kFailedPrecondition, "cannot open repository " + path);
+  return repo;
+}
+
+Result<CommitPtr> LookupCommit(git_repository* repo, std::string_view rev,
+                               const std::string& repo_path) {
+  std::string spec(rev);
+  git_object* raw = nullptr;
+  int rc = git_revparse_single(&raw, repo, spec.c_str());
+  ObjectPtr obj(raw);
+  if (rc == GIT_ENOTFOUND || rc == GIT_EUNBORNBRANCH || rc == GIT_EINVALIDSPEC ||
+      rc == GIT_EAMBIGUOUS) {
+    return Fail(Code::kNotFound,
+                GitMessage(fmt::format("unknown revision '{}' in {}", spec, repo_path)));
+  }
+  if (rc < 0) {
+    return FailGit(Code::kFailedPrecondition,
+                   fmt::format("cannot resolve '{}' in {}", spec, repo_path));
+  }
+  git_object* peeled = nullptr;
+  if (git_object_peel(&peeled, obj.get(), GIT_OBJECT_COMMIT) < 0) {
+    return FailGit(Code::kNotFound, fmt::format("'{}' in {} is not a commit", spec, repo_path));
+  }
+  return CommitPtr(reinterpret_cast<git_commit*>(peeled));
+}
+
+std::string OidHex(const git_oid* oid) {
+  char hex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(hex, sizeof hex, oid);
+  return hex;
+}
+
+Result<std::string> DiffToString(git_diff* diff) {
+  GitBuf buf;
+  if (git_diff_to_buf(&buf.buf, diff, GIT_DIFF_FORMAT_PATCH) < 0) {
+    return FailGit(Code::kInternal, "cannot format diff");
+  }
+  return buf.str();
+}
+
+}  // namespace crucible::vcs::internal

@@ -1,0 +1,63 @@
+// Private helpers of vcs/: libgit2 initialisation, owning pointers for libgit2
+// objects and error conversion. Not part of the public API.
+#pragma once
+
+#include <git2.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace crucible::vcs::internal {
+
+// Initialises libgit2 once per process (thread-safe); call before any git_*.
+void EnsureLibgit2();
+
+// "<what>: <libgit2's last error message>".
+std::string GitMessage(std::string_view what);
+
+// An Error with `code` and GitMessage(what).
+std::unexpected<Error> FailGit(Code code, std::string_view what);
+
+template <typename T, void (*Free)(T*)>
+struct GitDeleter {
+  void operator()(T* p) const { Free(p); }
+};
+
+using RepoPtr = std::unique_ptr<git_repository, GitDeleter<git_repository, git_repository_free>>;
+using CommitPtr = std::unique_ptr<git_commit, GitDeleter<git_commit, git_commit_free>>;
+using TreePtr = std::unique_ptr<git_tree, GitDeleter<git_tree, git_tree_free>>;
+using DiffPtr = std::unique_ptr<git_diff, GitDeleter<git_diff, git_diff_free>>;
+using PatchPtr = std::unique_ptr<git_patch, GitDeleter<git_patch, git_patch_free>>;
+using ObjectPtr = std::unique_ptr<git_object, GitDeleter<git_object, git_object_free>>;
+using ConfigPtr = std::unique_ptr<git_config, GitDeleter<git_config, git_config_free>>;
+
+// A git_buf that frees itself.
+struct GitBuf {
+  git_buf buf = GIT_BUF_INIT;
+  GitBuf() = default;
+  GitBuf(const GitBuf&) = delete;
+  GitBuf& operator=(const GitBuf&) = delete;
+  ~GitBuf() { git_buf_dispose(&buf); }
+  std::string str() const { return buf.ptr ? std::string(buf.ptr, buf.size) : std::string(); }
+};
+
+// Opens the repository at exactly `path` (a working tree, its .git directory
+// or a bare repository; parent directories are not searched).
+// kNotFound "PATH is not a git repository".
+Result<RepoPtr> OpenRepository(const std::string& path);
+
+// Looks up the commit named by `rev` (a full or abbreviated hex id, a ref name,
+// or any revision expression). kNotFound naming `rev` and `repo_path`.
+Result<CommitPtr> LookupCommit(git_repository* repo, std::string_view rev,
+                               const std::string& repo_path);
+
+// The full hex id of `oid`.
+std::string OidHex(const git_oid* oid);
+
+// Renders `diff` as one unified diff (binary files as "GIT binary patch").
+Result<std::string> DiffToString(git_diff* diff);
+
+}  // namespace crucible::vcs::internal
