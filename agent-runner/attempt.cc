@@ -177,7 +177,14 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
   for (auto& f : files) evidence.add_files_touched(f);
   ctx.emit(RunnerEvent("final_diff", {{"files", files}}));
 
-  auto applied = ws->Apply(task.test_patch());
+  // The hidden tests go in over the base versions of their files, whatever the
+  // agent did to them (SWE-bench does the same), so an agent that edited or
+  // added the same test files cannot make the patch fail to apply.
+  Status applied = [&]() -> Status {
+    CRUCIBLE_ASSIGN_OR_RETURN(auto test_paths, vcs::PatchPaths(task.test_patch()));
+    CRUCIBLE_RETURN_IF_ERROR(ws->Restore(test_paths));
+    return ws->Apply(task.test_patch());
+  }();
   if (!applied) {
     // The agent changed the tests so the hidden ones no longer apply: that is
     // evidence about the agent, not an infrastructure failure.

@@ -1,9 +1,13 @@
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
+#include "base/fs.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "sandbox/sandbox.h"
@@ -18,6 +22,15 @@ struct SandboxArgs {
   std::vector<std::string> env;
   std::vector<std::string> ro_binds;
   std::vector<std::string> rw_binds;
+  std::string network = "none";
+  std::string memory;  // sizes as given ("512M"); empty: the default
+  std::string pids;
+  uint64_t cpu_time_s = 0;
+  std::string file_size;
+  uint64_t open_files = 1024;
+  std::string tmp_size;
+  std::string output_cap;
+  std::string report_file;
   std::vector<std::string> command;
 };
 
@@ -35,7 +48,76 @@ Result<sandbox::Bind> ParseBind(const std::string& text, bool writable) {
   return sandbox::Bind{.host_path = src, .sandbox_path = dst, .writable = writable};
 }
 
-int RunSandbox(const SandboxArgs& args) {
+// "1048576", "64k", "512M", "4G" (powers of 1024); "0" is 0.
+Result<uint64_t> ParseSize(const std::string& option, const std::string& text) {
+  auto bad = [&] {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("{} '{}': expected a size such as 1048576, 64k, 512M or 4G", option,
+                            text));
+  };
+  if (text.empty() || text[0] < '0' || text[0] > '9') return bad();
+  size_t end = 0;
+  uint64_t value = 0;
+  try {
+    value = std::stoull(text, &end);
+  } catch (...) {
+    return bad();
+  }
+  std::string suffix = text.substr(end);
+  int shift = 0;
+  if (suffix == "k" || suffix == "K") {
+    shift = 10;
+  } else if (suffix == "m" || suffix == "M") {
+    shift = 20;
+  } else if (suffix == "g" || suffix == "G") {
+    shift = 30;
+  } else if (!suffix.empty()) {
+    return bad();
+  }
+  if (shift > 0 && value > (UINT64_MAX >> shift)) return bad();
+  return value << shift;
+}
+
+// The exit report as JSON, with the field names of the issue (plus the
+// warnings and pids_limit_hit).
+nlohmann::json ReportJson(const sandbox::Report* report, const std::string& setup_error) {
+  using nlohmann::json;
+  sandbox::Report none;
+  const sandbox::Report& r = report != nullptr ? *report : none;
+  json violations = json::array();
+  for (const auto& v : r.seccomp_violations) {
+    violations.push_back({{"syscall", v.syscall}, {"count", v.count}});
+  }
+  return {
+      {"exit_code", report != nullptr && r.exit_code >= 0 ? json(r.exit_code) : json(nullptr)},
+      {"signal", r.signal},
+      {"timed_out", r.timed_out},
+      {"oom_killed", r.oom_killed},
+      {"memory_peak_bytes", r.memory_peak_bytes},
+      {"cpu_ms", r.cpu_ms},
+      {"wall_ms", r.wall_ms},
+      {"seccomp_violations", violations},
+      {"stdout_bytes", r.stdout_bytes},
+      {"stderr_bytes", r.stderr_bytes},
+      {"output_truncated", r.output_truncated},
+      {"setup_error", setup_error.empty() ? json(nullptr) : json(setup_error)},
+      {"pids_limit_hit", r.pids_limit_hit},
+      {"warnings", r.warnings},
+  };
+}
+
+void WriteReport(const std::string& file, const nlohmann::json& json) {
+  if (file.empty()) return;
+  auto written = WriteFile(file, json.dump(2) + "\n");
+  if (!written) ReportError(written.error().Wrap("--report"));
+}
+
+void WriteAll(std::FILE* out, const std::string& data) {
+  if (!data.empty()) std::fwrite(data.data(), 1, data.size(), out);
+  std::fflush(out);
+}
+
+Result<sandbox::Spec> BuildSpec(const SandboxArgs& args) {
   sandbox::Spec spec;
   spec.argv = args.command;
   if (!args.workspace.empty()) {
@@ -44,24 +126,80 @@ int RunSandbox(const SandboxArgs& args) {
   spec.env = args.env;
   spec.timeout = std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
   for (const auto& b : args.ro_binds) {
-    auto bind = ParseBind(b, false);
-    if (!bind) return (ReportError(bind.error()), sandbox::kSetupFailedExitStatus);
-    spec.binds.push_back(*bind);
+    CRUCIBLE_ASSIGN_OR_RETURN(auto bind, ParseBind(b, false));
+    spec.binds.push_back(bind);
   }
   for (const auto& b : args.rw_binds) {
-    auto bind = ParseBind(b, true);
-    if (!bind) return (ReportError(bind.error()), sandbox::kSetupFailedExitStatus);
-    spec.binds.push_back(*bind);
+    CRUCIBLE_ASSIGN_OR_RETURN(auto bind, ParseBind(b, true));
+    spec.binds.push_back(bind);
   }
-  auto report = sandbox::Run(spec);
+  spec.network = args.network == "host" ? sandbox::Network::kHost : sandbox::Network::kNone;
+  if (!args.memory.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(spec.memory_limit_bytes, ParseSize("--memory", args.memory));
+  }
+  if (!args.pids.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(spec.pids_limit, ParseSize("--pids", args.pids));
+  }
+  spec.cpu_time_s = args.cpu_time_s;
+  if (!args.file_size.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(spec.file_size_bytes, ParseSize("--file-size", args.file_size));
+  }
+  spec.open_files = args.open_files;
+  if (!args.tmp_size.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(spec.tmp_size_bytes, ParseSize("--tmp-size", args.tmp_size));
+  }
+  // The exit report counts output bytes, so --report captures too; captured
+  // output is written out once the command is done.
+  if (!args.output_cap.empty() || !args.report_file.empty()) spec.capture_output = true;
+  if (!args.output_cap.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(uint64_t cap, ParseSize("--output-cap", args.output_cap));
+    spec.output_cap = static_cast<size_t>(cap);
+  }
+  return spec;
+}
+
+int RunSandbox(const SandboxArgs& args) {
+  auto spec = BuildSpec(args);
+  if (!spec) {
+    ReportError(spec.error());
+    WriteReport(args.report_file, ReportJson(nullptr, spec.error().message()));
+    return sandbox::kSetupFailedExitStatus;
+  }
+  auto report = sandbox::Run(*spec);
   if (!report) {
     ReportError(report.error());
+    WriteReport(args.report_file, ReportJson(nullptr, report.error().message()));
     return sandbox::kSetupFailedExitStatus;
+  }
+  if (spec->capture_output) {
+    WriteAll(stdout, report->stdout_data);
+    WriteAll(stderr, report->stderr_data);
+    if (report->output_truncated) {
+      std::fprintf(stderr,
+                   "crucible: sandbox: output truncated at %zu bytes per stream "
+                   "(%lld bytes of stdout and %lld of stderr dropped)\n",
+                   spec->output_cap, static_cast<long long>(report->stdout_dropped),
+                   static_cast<long long>(report->stderr_dropped));
+    }
+  }
+  for (const auto& warning : report->warnings) {
+    std::fprintf(stderr, "crucible: sandbox: warning: %s\n", warning.c_str());
+  }
+  for (const auto& v : report->seccomp_violations) {
+    std::fprintf(stderr, "crucible: sandbox: blocked syscall %s (%llu times)\n", v.syscall.c_str(),
+                 static_cast<unsigned long long>(v.count));
+  }
+  if (report->oom_killed) {
+    std::fprintf(stderr, "crucible: sandbox: memory limit reached; a process was OOM-killed\n");
+  }
+  if (report->pids_limit_hit) {
+    std::fprintf(stderr, "crucible: sandbox: process limit reached; a fork failed\n");
   }
   if (report->timed_out) {
     std::fprintf(stderr, "crucible: sandbox: timed out after %.1fs; process tree killed\n",
                  args.timeout_s);
   }
+  WriteReport(args.report_file, ReportJson(&*report, ""));
   return sandbox::ExitStatus(*report);
 }
 
@@ -71,10 +209,11 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<SandboxArgs>();
   auto* cmd = app.add_subcommand(
       "sandbox",
-      "Run a command in the sandbox: new mount, pid, net, uts and ipc namespaces, host system "
-      "directories read-only, the workspace read-write at /workspace, a private /tmp, loopback "
-      "only. Exits with the command's status, 128+N if killed by signal N, 124 on timeout, 125 "
-      "if the sandbox could not be set up.");
+      "Run a command in the sandbox: new mount, pid, net, uts, ipc and cgroup namespaces, host "
+      "system directories read-only, the workspace read-write at /workspace, a private /tmp, "
+      "loopback only, a seccomp filter, memory/pids/rlimit limits (docs/sandbox.md). Exits with "
+      "the command's status, 128+N if killed by signal N, 124 on timeout, 125 if the sandbox "
+      "could not be set up (the message names the step that failed).");
   cmd->add_option("--workspace", args->workspace, "host directory bound read-write at /workspace")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--timeout", args->timeout_s, "wall-clock limit in seconds (0: none)")
@@ -82,6 +221,27 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--env", args->env, "add KEY=VALUE to the clean environment");
   cmd->add_option("--ro-bind", args->ro_binds, "bind SRC[:DST] read-only");
   cmd->add_option("--rw-bind", args->rw_binds, "bind SRC[:DST] read-write");
+  cmd->add_option("--network", args->network,
+                  "none (default: own network namespace, loopback only) or host (the host's "
+                  "network: trusted commands only)")
+      ->check(CLI::IsMember({"none", "host"}));
+  cmd->add_option("--memory", args->memory,
+                  "memory limit of the whole sandbox, e.g. 512M or 4G; 0: none (default 4G when "
+                  "cgroups are usable; given explicitly, a host without usable cgroups is an "
+                  "error)");
+  cmd->add_option("--pids", args->pids,
+                  "process/thread limit of the whole sandbox; 0: none (default 512, same rules "
+                  "as --memory)");
+  cmd->add_option("--cpu-time", args->cpu_time_s, "CPU seconds per process (0: none, the default)");
+  cmd->add_option("--file-size", args->file_size, "largest file a process may write (default 1G)");
+  cmd->add_option("--open-files", args->open_files, "open files per process (default 1024)");
+  cmd->add_option("--tmp-size", args->tmp_size, "size of /tmp and /dev/shm (default 256M)");
+  cmd->add_option("--output-cap", args->output_cap,
+                  "capture stdout and stderr, keep at most this much of each (e.g. 1M), and print "
+                  "them when the command is done");
+  cmd->add_option("--report", args->report_file,
+                  "write the exit report as JSON to FILE (captures output, see --output-cap; "
+                  "default cap 1M)");
   cmd->add_option("command", args->command, "the command and its arguments (after --)")->required();
   cmd->callback([args, exit_code] { *exit_code = RunSandbox(*args); });
 }

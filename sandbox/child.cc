@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <sched.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -45,7 +47,8 @@ void WriteString(int fd, const char* s) { WriteAll(fd, s, std::strlen(s)); }
 
 void SendMessage(const ChildContext& ctx, int32_t kind, size_t step, int value) {
   InitMessage msg{kind, static_cast<int32_t>(step), value};
-  WriteAll(ctx.report_fd, &msg, sizeof(msg));
+  while (::send(ctx.report_fd, &msg, sizeof(msg), MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
 }
 
 // fork() without glibc's atfork handlers and malloc locking: in this copy of
@@ -136,8 +139,63 @@ int SetParentDeathSignal(const ChildContext& ctx) {
   // The caller may have died before the line above: then nobody reads the
   // report pipe any more (the parent held the only read end).
   struct pollfd p = {ctx.report_fd, 0, 0};
-  if (::poll(&p, 1, 0) == 1 && (p.revents & POLLERR)) ::_exit(kSetupFailedExitStatus);
+  if (::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP))) ::_exit(kSetupFailedExitStatus);
   return 0;
+}
+
+// The parent sends one byte once init is in the sandbox's cgroups; EOF means
+// it gave up (or died).
+int WaitForParent(const ChildContext& ctx) {
+  char go = 0;
+  ssize_t n;
+  do {
+    n = ::read(ctx.report_fd, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return errno;
+  return n == 1 ? 0 : ECONNRESET;
+}
+
+// Installs the filter. With a listener, sends it to the parent (which answers
+// the notifications) and closes it here: nothing in the sandbox may hold it,
+// or it could allow its own blocked calls.
+int InstallSeccomp(const ChildContext& ctx) {
+  struct sock_fprog prog;
+  prog.len = ctx.seccomp_length;
+  prog.filter = const_cast<sock_filter*>(ctx.seccomp_filter);
+  unsigned long flags = ctx.seccomp_notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+  long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (fd < 0) return errno;
+  if (!ctx.seccomp_notify) return 0;
+  InitMessage msg{InitMessage::kSeccompListener, 0, 0};
+  struct iovec iov = {&msg, sizeof(msg)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  std::memset(control, 0, sizeof(control));
+  struct msghdr mh;
+  std::memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof(control);
+  struct cmsghdr* cmsg = CMSG_FIRSTHDR(&mh);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  int listener = static_cast<int>(fd);
+  std::memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
+  ssize_t n;
+  do {
+    n = ::sendmsg(ctx.report_fd, &mh, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  int err = n < 0 ? errno : 0;
+  ::close(listener);
+  return err;
+}
+
+int SetRlimit(const Step& step) {
+  struct rlimit rl;
+  rl.rlim_cur = static_cast<rlim_t>(step.limit);
+  rl.rlim_max = static_cast<rlim_t>(step.limit_max);
+  return Check(::setrlimit(static_cast<__rlimit_resource>(step.flags), &rl));
 }
 
 // Creates the directory or file `path` (absolute, normalized) and its missing
@@ -230,6 +288,10 @@ int RunStep(const Step& step, ChildContext& ctx) {
       return Check(::setsid());
     case Op::kParentDeathSignal:
       return SetParentDeathSignal(ctx);
+    case Op::kWaitForParent:
+      return WaitForParent(ctx);
+    case Op::kUnshareCgroup:
+      return Check(::unshare(CLONE_NEWCGROUP));
     case Op::kMakeMountsPrivate:
       return Check(::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr));
     case Op::kMkdir:
@@ -263,6 +325,10 @@ int RunStep(const Step& step, ChildContext& ctx) {
       return DropCapabilities();
     case Op::kNoNewPrivs:
       return Check(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+    case Op::kSetRlimit:
+      return SetRlimit(step);
+    case Op::kSeccomp:
+      return InstallSeccomp(ctx);
   }
   return EINVAL;
 }

@@ -8,18 +8,22 @@
 #pragma once
 
 #include <cstddef>
+#include <linux/filter.h>
+
 #include <cstdint>
 
 #include "sandbox/plan.h"
 
 namespace crucible::sandbox::internal {
 
-// What init sends the parent on the report pipe (fixed-size records, written
-// atomically).
+// What init sends the parent on the report socket (a SOCK_SEQPACKET pair: one
+// record per message). The parent sends init one byte on it when init may
+// start setting up (it is in its cgroups by then).
 struct InitMessage {
   enum Kind : int32_t {
     kSetupFailed = 1,  // step: index into the steps (== count: starting the command); value: errno
     kCommandFinished = 2,  // value: the command's wait status
+    kSeccompListener = 3,  // carries the filter's listener descriptor (SCM_RIGHTS)
   };
   int32_t kind;
   int32_t step;
@@ -30,13 +34,16 @@ struct InitMessage {
 struct ChildContext {
   const Step* steps = nullptr;
   size_t step_count = 0;
-  int report_fd = -1;  // write end of the report pipe (CLOEXEC)
+  int report_fd = -1;  // init's end of the report socket (CLOEXEC)
   int stdout_fd = -1;  // write ends of the capture pipes, or -1 to inherit
   int stderr_fd = -1;
   char** argv = nullptr;       // the command, NULL-terminated
   char** sh_argv = nullptr;    // {"/bin/sh", <slot>, argv[1..], NULL}: for scripts without #!
   char** envp = nullptr;       // NULL-terminated
   const char* path = nullptr;  // PATH used to look argv[0] up
+  const sock_filter* seccomp_filter = nullptr;  // the seccomp program (kSeccomp)
+  unsigned short seccomp_length = 0;
+  bool seccomp_notify = false;  // ask for a listener and send it to the parent
 };
 
 // clone() entry point; `arg` is a ChildContext*. Never returns.

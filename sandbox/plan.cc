@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -191,6 +192,8 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
   b.Last().optional = true;
   b.Add(Op::kStdio, "redirect stdio");
   b.Add(Op::kCloseFds, "close inherited file descriptors");
+  b.Add(Op::kWaitForParent, "wait for the cgroup");
+  b.Add(Op::kUnshareCgroup, "create the cgroup namespace");
   b.Add(Op::kNewSession, "start a new session");
   b.Add(Op::kParentDeathSignal, "set the parent death signal");
 
@@ -227,8 +230,10 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
                    MS_NOSUID | MS_NOEXEC);
   }
   b.MountPoint("create /dev/shm", "/dev/shm", true);
+  std::string tmp_options = "mode=1777";
+  if (spec.tmp_size_bytes > 0) tmp_options += fmt::format(",size={}", spec.tmp_size_bytes);
   b.Mount("mount tmpfs at /dev/shm", "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-          "mode=1777");
+          tmp_options);
   b.MountPoint("create /dev/pts", "/dev/pts", true);
   b.Mount("mount devpts at /dev/pts", "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
           "newinstance,ptmxmode=0666,mode=0620");
@@ -254,7 +259,7 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
   }
 
   b.MountPoint("create /tmp", "/tmp", true);
-  b.Mount("mount tmpfs at /tmp", "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  b.Mount("mount tmpfs at /tmp", "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_options);
 
   if (!workspace.empty()) {
     b.BindFromHost(fmt::format("bind {} at /workspace", spec.workspace), workspace, "/workspace",
@@ -270,10 +275,32 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
   b.Last().flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
   b.Add(Op::kSetHostname, fmt::format("set hostname {}", spec.hostname), spec.hostname);
-  b.Add(Op::kLoopbackUp, "bring up lo");
+  if (spec.network == Network::kNone) b.Add(Op::kLoopbackUp, "bring up lo");
   b.Add(Op::kChdir, fmt::format("chdir {}", plan.cwd), plan.cwd);
+
+  // Per-process limits (inherited by the command). Lowering needs no
+  // privilege; raising above the caller's hard limit works because init still
+  // has CAP_SYS_RESOURCE here.
+  auto rlimit = [&](int resource, std::string_view name, uint64_t soft, uint64_t hard) {
+    b.Add(Op::kSetRlimit, fmt::format("set {} to {}", name, soft));
+    b.Last().flags = static_cast<unsigned long>(resource);
+    b.Last().limit = soft;
+    b.Last().limit_max = hard;
+  };
+  rlimit(RLIMIT_CORE, "RLIMIT_CORE", 0, 0);
+  if (spec.cpu_time_s > 0) {
+    rlimit(RLIMIT_CPU, "RLIMIT_CPU", spec.cpu_time_s, spec.cpu_time_s + 1);
+  }
+  if (spec.file_size_bytes > 0) {
+    rlimit(RLIMIT_FSIZE, "RLIMIT_FSIZE", spec.file_size_bytes, spec.file_size_bytes);
+  }
+  if (spec.open_files > 0) rlimit(RLIMIT_NOFILE, "RLIMIT_NOFILE", spec.open_files, spec.open_files);
+
   b.Add(Op::kDropCapabilities, "drop capabilities");
   b.Add(Op::kNoNewPrivs, "set no_new_privs");
+  // Last: from here on init itself runs under the filter (it only forks,
+  // waits and reports).
+  b.Add(Op::kSeccomp, "install the seccomp filter");
 
   plan.steps = std::move(b.steps());
   return plan;

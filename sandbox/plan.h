@@ -31,6 +31,8 @@ enum class Op : uint8_t {
   kCloseFds,           // close every other inherited descriptor
   kNewSession,         // setsid(): no controlling terminal (no TIOCSTI into the caller's tty)
   kParentDeathSignal,  // SIGKILL when the caller dies; exit if it already has
+  kWaitForParent,      // block until the parent has put init into the sandbox's cgroups
+  kUnshareCgroup,      // a new cgroup namespace, rooted at the sandbox's cgroup
 
   // File system.
   kMakeMountsPrivate,  // MS_REC|MS_PRIVATE on /: nothing propagates back to the host
@@ -49,6 +51,8 @@ enum class Op : uint8_t {
   kChdir,             // chdir(a)
   kDropCapabilities,  // keep only kKeptCapabilities, in every set and the bounding set
   kNoNewPrivs,        // PR_SET_NO_NEW_PRIVS
+  kSetRlimit,         // setrlimit(flags, {limit, limit_max})
+  kSeccomp,           // install ChildContext's filter; send its listener to the parent
 };
 
 struct Step {
@@ -56,6 +60,7 @@ struct Step {
   std::string label;  // what failed, e.g. "bind /usr at /usr"
   std::string a, b, c, d;
   unsigned long flags = 0;
+  uint64_t limit = 0, limit_max = 0;  // kSetRlimit
   bool is_dir = true;            // kMakeMountPoint: directory or file
   bool skip_if_missing = false;  // ENOENT means: nothing to do
   bool optional = false;         // any failure means: nothing to do

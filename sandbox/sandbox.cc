@@ -9,6 +9,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,8 +23,10 @@
 
 #include <fmt/format.h>
 
+#include "sandbox/cgroup.h"
 #include "sandbox/child.h"
 #include "sandbox/plan.h"
+#include "sandbox/seccomp.h"
 
 namespace crucible::sandbox {
 namespace {
@@ -190,11 +194,87 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
   return out;
 }
 
+// The parent's end of the report socket: init's messages, and the seccomp
+// listener init sends along.
+struct ReportChannel {
+  Fd fd;
+  bool open = true;
+  std::vector<InitMessage> messages;
+  Fd listener;
+
+  // Reads what is there now, without blocking. Closes at EOF.
+  void Drain() {
+    for (int round = 0; round < 64; ++round) {
+      InitMessage msg;
+      struct iovec iov = {&msg, sizeof(msg)};
+      alignas(struct cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+      struct msghdr mh;
+      std::memset(&mh, 0, sizeof(mh));
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      mh.msg_control = control;
+      mh.msg_controllen = sizeof(control);
+      ssize_t n = ::recvmsg(fd.get(), &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) {
+        open = false;
+        fd.Reset();
+        return;
+      }
+      bool complete = static_cast<size_t>(n) == sizeof(msg) && !(mh.msg_flags & MSG_TRUNC);
+      for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int received;
+          std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          if (complete && msg.kind == InitMessage::kSeccompListener && !listener) {
+            listener = Fd(received);
+          } else {
+            ::close(received);
+          }
+        }
+      }
+      if (complete) messages.push_back(msg);
+    }
+  }
+};
+
+// The sandbox's cgroup, or a warning (or an error, for required limits) when
+// this host has none usable.
+Result<std::optional<internal::Cgroup>> MakeCgroup(const Spec& spec, Report& report) {
+  internal::CgroupLimits limits;
+  limits.memory_bytes = spec.memory_limit_bytes.value_or(kDefaultMemoryLimitBytes);
+  limits.pids = spec.pids_limit.value_or(kDefaultPidsLimit);
+  auto cgroup = internal::Cgroup::Create(limits);
+  if (cgroup) {
+    report.cgroup_version = cgroup->version();
+    return std::optional<internal::Cgroup>(std::move(*cgroup));
+  }
+  bool required = (spec.memory_limit_bytes && *spec.memory_limit_bytes > 0) ||
+                  (spec.pids_limit && *spec.pids_limit > 0);
+  if (required) return Fail(cgroup.error());
+  report.warnings.push_back(fmt::format(
+      "no memory or pids limit, and no memory measurement: {}", cgroup.error().message()));
+  return std::optional<internal::Cgroup>();
+}
+
 }  // namespace
 
 Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   CRUCIBLE_ASSIGN_OR_RETURN(RootDir root, RootDir::Create());
   CRUCIBLE_ASSIGN_OR_RETURN(internal::Plan plan, internal::BuildPlan(spec, root.path()));
+
+  Report report;
+  const bool notify = internal::UserNotificationAvailable();
+  CRUCIBLE_ASSIGN_OR_RETURN(std::vector<sock_filter> filter, internal::BuildSeccompProgram(notify));
+  if (!notify) {
+    report.warnings.push_back(
+        "this kernel has no seccomp user notification: blocked syscalls were refused (EPERM) but "
+        "not recorded in seccomp_violations");
+  }
+  CRUCIBLE_ASSIGN_OR_RETURN(std::optional<internal::Cgroup> cgroup, MakeCgroup(spec, report));
 
   // Everything init and the command need, prepared before clone().
   std::vector<std::string> env = BuildEnv(spec.env);
@@ -209,9 +289,17 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   sh_argv.insert(sh_argv.end(), argv.begin() + 1, argv.end());  // argv[1..] and the NULL
   std::vector<char*> envp = CStrings(env);
 
-  Report report;
-  Fd report_r, report_w;
-  CRUCIBLE_RETURN_IF_ERROR(MakePipe(report_r, report_w));
+  ReportChannel rep;
+  Fd report_w;
+  {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      return FailErrno("sandbox: socketpair");
+    }
+    Fd a(sv[0]), b(sv[1]);
+    CRUCIBLE_ASSIGN_OR_RETURN(rep.fd, AboveStdio(std::move(a)));
+    CRUCIBLE_ASSIGN_OR_RETURN(report_w, AboveStdio(std::move(b)));
+  }
   Stream out{Fd(), &report.stdout_data, &report.stdout_dropped, spec.output_cap, false};
   Stream err{Fd(), &report.stderr_data, &report.stderr_dropped, spec.output_cap, false};
   Fd out_w, err_w;
@@ -220,8 +308,6 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     CRUCIBLE_RETURN_IF_ERROR(MakePipe(err.fd, err_w));
     out.open = err.open = true;
   }
-  std::string report_bytes;
-  Stream rep{std::move(report_r), &report_bytes, nullptr, 1 << 16, true};
 
   internal::ChildContext ctx;
   ctx.steps = plan.steps.data();
@@ -233,22 +319,26 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   ctx.sh_argv = sh_argv.data();
   ctx.envp = envp.data();
   ctx.path = path.c_str();
+  ctx.seccomp_filter = filter.data();
+  ctx.seccomp_length = static_cast<unsigned short>(filter.size());
+  ctx.seccomp_notify = notify;
 
   void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return FailErrno("sandbox: mmap");
 
   // Signals stay blocked until init has reset their handlers (which are the
-  // caller's until then).
+  // caller's until then). The cgroup namespace is created by init once it is
+  // in its cgroups, so that it is rooted there.
+  int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD | SIGCHLD;
+  if (spec.network == Network::kNone) flags |= CLONE_NEWNET;
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd_raw = -1;
   const auto start = Clock::now();
-  pid_t pid = ::clone(internal::InitMain, static_cast<char*>(stack) + kStackSize,
-                      CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
-                          CLONE_NEWCGROUP | CLONE_PIDFD | SIGCHLD,
-                      &ctx, &pidfd_raw);
+  pid_t pid = ::clone(internal::InitMain, static_cast<char*>(stack) + kStackSize, flags, &ctx,
+                      &pidfd_raw);
   int clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::munmap(stack, kStackSize);  // the child has its own copy
@@ -258,11 +348,17 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     if (clone_errno == EPERM) message += " (the sandbox needs root)";
     return Fail(Code::kFailedPrecondition, std::move(message));
   }
-  ChildGuard guard(pid);
+  ChildGuard guard(pid);  // declared after `cgroup`: init is reaped before the cgroup goes
   Fd pidfd(pidfd_raw);
   report_w.Reset();
   out_w.Reset();
   err_w.Reset();
+
+  // Into the cgroups before init does anything, then let it go.
+  if (cgroup) CRUCIBLE_RETURN_IF_ERROR(cgroup->AddProcess(pid));
+  if (::send(rep.fd.get(), "g", 1, MSG_NOSIGNAL) != 1) {
+    return FailErrno("sandbox setup: start init");
+  }
 
   // The deadline, as milliseconds since start (no time_point arithmetic that
   // could overflow with a huge timeout).
@@ -275,20 +371,35 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   bool exited = false;
   bool killed = false;
   std::optional<int> init_status;
-  Stream* streams[] = {&rep, &out, &err};
+  struct rusage usage;
+  std::memset(&usage, 0, sizeof(usage));
+  internal::ViolationRecorder violations;
+  Stream* streams[] = {&out, &err};
 
   for (;;) {
     bool streams_open = rep.open || out.open || err.open;
     if (exited && (!streams_open || Clock::now() >= *drain_until)) break;
 
-    pollfd fds[4];
-    Stream* polled[4] = {};
+    // What each polled descriptor is: 0 init, 1 report, 2 listener, 3+ streams.
+    pollfd fds[5];
+    int what[5];
     nfds_t n = 0;
-    if (!exited) fds[n++] = {pidfd.get(), POLLIN, 0};
-    for (Stream* s : streams) {
-      if (!s->open) continue;
-      polled[n] = s;
-      fds[n++] = {s->fd.get(), POLLIN, 0};
+    if (!exited) {
+      what[n] = 0;
+      fds[n++] = {pidfd.get(), POLLIN, 0};
+    }
+    if (rep.open) {
+      what[n] = 1;
+      fds[n++] = {rep.fd.get(), POLLIN, 0};
+    }
+    if (rep.listener) {
+      what[n] = 2;
+      fds[n++] = {rep.listener.get(), POLLIN, 0};
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (!streams[i]->open) continue;
+      what[n] = 3 + i;
+      fds[n++] = {streams[i]->fd.get(), POLLIN, 0};
     }
     auto now = Clock::now();
     auto wake = exited ? *drain_until : next_tick;
@@ -301,20 +412,33 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
 
     for (nfds_t i = 0; i < n; ++i) {
       if (fds[i].revents == 0) continue;
-      if (polled[i] != nullptr) {
-        Drain(*polled[i], report.output_truncated);
-      } else {
-        int status = 0;
-        pid_t r;
-        do {
-          r = ::waitpid(pid, &status, 0);
-        } while (r < 0 && errno == EINTR);
-        guard.Reaped();
-        report.wall_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-        if (r == pid) init_status = status;  // else ECHILD: SIGCHLD ignored by the caller
-        exited = true;
-        drain_until = Clock::now() + kDrainLimit;
+      switch (what[i]) {
+        case 0: {
+          int status = 0;
+          pid_t r;
+          do {
+            r = ::wait4(pid, &status, 0, &usage);
+          } while (r < 0 && errno == EINTR);
+          guard.Reaped();
+          report.wall_ms =
+              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+          if (r == pid) init_status = status;  // else ECHILD: SIGCHLD ignored by the caller
+          exited = true;
+          drain_until = Clock::now() + kDrainLimit;
+          break;
+        }
+        case 1:
+          rep.Drain();
+          break;
+        case 2:
+          if (fds[i].revents & POLLIN) {
+            violations.HandleOne(rep.listener.get());
+          } else {
+            rep.listener.Reset();  // no process uses the filter any more
+          }
+          break;
+        default:
+          Drain(*streams[what[i] - 3], report.output_truncated);
       }
     }
 
@@ -333,13 +457,29 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     for (Stream* s : {&out, &err}) {
       if (s->open) Drain(*s, report.output_truncated);
     }
+    report.stdout_bytes = static_cast<int64_t>(report.stdout_data.size()) + report.stdout_dropped;
+    report.stderr_bytes = static_cast<int64_t>(report.stderr_data.size()) + report.stderr_dropped;
+  }
+  if (rep.open) rep.Drain();
+
+  // Everything init waited for (and the kernel reaped for it when the
+  // namespace was torn down) is in its children's times.
+  auto ms = [](const timeval& tv) {
+    return static_cast<int64_t>(tv.tv_sec) * 1000 + static_cast<int64_t>(tv.tv_usec) / 1000;
+  };
+  report.cpu_ms = ms(usage.ru_utime) + ms(usage.ru_stime);
+  if (cgroup) {
+    internal::CgroupStats stats = cgroup->Stats();
+    report.oom_killed = stats.oom_killed;
+    report.memory_peak_bytes = stats.memory_peak_bytes;
+    report.pids_limit_hit = stats.pids_limit_hit;
+  }
+  for (const auto& [name, count] : violations.counts()) {
+    report.seccomp_violations.push_back({name, count});
   }
 
   std::optional<int> command_status;
-  for (size_t off = 0; off + sizeof(InitMessage) <= report_bytes.size();
-       off += sizeof(InitMessage)) {
-    InitMessage msg;
-    std::memcpy(&msg, report_bytes.data() + off, sizeof(msg));
+  for (const InitMessage& msg : rep.messages) {
     if (msg.kind == InitMessage::kSetupFailed) {
       auto step = static_cast<size_t>(msg.step);
       std::string what = step < plan.steps.size() ? plan.steps[step].label : "start the command";
@@ -359,7 +499,7 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     report.timed_out = true;
     report.signal = SIGKILL;
   } else if (init_status && WIFSIGNALED(*init_status)) {
-    report.signal = WTERMSIG(*init_status);  // init itself was killed from outside
+    report.signal = WTERMSIG(*init_status);  // init itself was killed (from outside, or OOM)
   } else if (init_status && WIFEXITED(*init_status)) {
     report.exit_code = WEXITSTATUS(*init_status);
   } else {

@@ -1,14 +1,15 @@
 // Runs an untrusted command in a Linux sandbox.
 //
-// The command runs in new mount, pid, net, uts, ipc and cgroup namespaces, on
-// a fresh root filesystem (a read-only tmpfs): host system directories (/usr,
-// /bin, /sbin, /lib, /lib32, /lib64, /etc where present; symlinks such as
-// /bin -> usr/bin are recreated as symlinks) bound read-only, the workspace
-// read-write at /workspace, a private /tmp, a fresh /proc (with /proc/sys and
-// friends read-only), a minimal /dev (null, zero, full, random, urandom, tty,
-// shm, pts), only a loopback network interface (up), Spec::hostname, and
-// a clean environment. Binds are not recursive: mounts below a bound host
-// directory are not visible.
+// The command runs in new mount, pid, net (unless Spec::network is kHost),
+// uts, ipc and cgroup namespaces, on a fresh root filesystem (a read-only
+// tmpfs): host system directories (/usr, /bin, /sbin, /lib, /lib32, /lib64,
+// /etc where present; symlinks such as /bin -> usr/bin are recreated as
+// symlinks) bound read-only, the workspace read-write at /workspace, a private
+// /tmp (a tmpfs of at most Spec::tmp_size_bytes), a fresh /proc (with
+// /proc/sys and friends read-only), a minimal /dev (null, zero, full, random,
+// urandom, tty, shm, pts), only a loopback network interface (up),
+// Spec::hostname, and a clean environment. Binds are not recursive: mounts
+// below a bound host directory are not visible.
 //
 // The first process of the pid namespace is a tiny init that starts the
 // command and exits with it; the kernel then kills everything left in the
@@ -21,16 +22,24 @@
 // CAP_SETPCAP and CAP_NET_BIND_SERVICE), with no_new_privs, no controlling
 // terminal, and no file descriptor of the caller but stdout and stderr. It can
 // still write setuid files into writable binds; they are nosuid inside the
-// sandbox, not on the host. No seccomp filter yet.
+// sandbox, not on the host.
+//
+// Limits: a seccomp filter (see seccomp.h) refuses with EPERM what Docker's
+// default profile refuses, on the 64-bit, 32-bit and x32 ABIs, and every
+// refused call is counted in Report::seccomp_violations; memory and pids are
+// limited by a per-sandbox cgroup (v2 or v1, detected); CPU time, file size,
+// open files and core dumps by rlimits; captured output by output_cap.
 //
 // Requires root (CAP_SYS_ADMIN) for now. Both `crucible sandbox` and the
 // runner use this one implementation. Safe to call from a multi-threaded
 // process: nothing between clone() and execve() allocates or takes a lock.
+// docs/sandbox.md has the threat model and every default.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +58,17 @@ struct Bind {
   bool writable = false;
 };
 
+// The network the sandbox sees. Room is left for an allowlisted egress (a
+// third mode with a list of destinations, for an agent that must reach its
+// model API) without changing the other two.
+enum class Network {
+  kNone,  // a new network namespace with only loopback (the default)
+  kHost,  // the host's network namespace: for trusted commands only
+};
+
+inline constexpr uint64_t kDefaultMemoryLimitBytes = uint64_t{4} << 30;  // 4 GiB
+inline constexpr uint64_t kDefaultPidsLimit = 512;
+
 struct Spec {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH inside the sandbox
   std::string workspace;          // host directory bound read-write at /workspace; may be empty
@@ -66,6 +86,30 @@ struct Spec {
   bool capture_output = false;
   size_t output_cap = 1 << 20;
   std::string hostname = "crucible";
+  Network network = Network::kNone;
+
+  // Limits of the whole sandbox (a cgroup). Unset: the default
+  // (kDefaultMemoryLimitBytes, kDefaultPidsLimit), applied when this host's
+  // cgroups are usable and otherwise only a warning in the Report. Set: the
+  // limit is required, and a host where it cannot be applied is a setup
+  // error; 0 means no limit.
+  std::optional<uint64_t> memory_limit_bytes;  // memory (and no swap) of all processes together
+  std::optional<uint64_t> pids_limit;          // processes and threads together
+
+  // Limits of each process (rlimits); 0: no limit.
+  uint64_t cpu_time_s = 0;                  // CPU seconds (SIGXCPU, then SIGKILL a second later)
+  uint64_t file_size_bytes = uint64_t{1} << 30;  // largest file written (SIGXFSZ / EFBIG)
+  uint64_t open_files = 1024;               // file descriptors
+  // Size of the /tmp tmpfs (and of /dev/shm); 0: the kernel's default (half
+  // of RAM). tmpfs pages count against the memory limit too.
+  uint64_t tmp_size_bytes = uint64_t{256} << 20;
+};
+
+// How often the seccomp policy refused a syscall. The name is libseccomp's,
+// prefixed with "x86:" or "x32:" for the 32-bit and x32 ABIs ("x86:mount").
+struct SyscallCount {
+  std::string syscall;
+  uint64_t count = 0;
 };
 
 struct Report {
@@ -78,6 +122,20 @@ struct Report {
   bool output_truncated = false;  // some output beyond output_cap was dropped
   int64_t stdout_dropped = 0;     // bytes dropped beyond output_cap
   int64_t stderr_dropped = 0;
+  int64_t stdout_bytes = 0;  // everything written (captured + dropped), with capture_output
+  int64_t stderr_bytes = 0;
+
+  bool oom_killed = false;         // the memory limit was hit and a process was OOM-killed
+  uint64_t memory_peak_bytes = 0;  // peak memory of the sandbox's cgroup (0: not measured)
+  bool pids_limit_hit = false;     // a fork or clone failed on the pids limit
+  int64_t cpu_ms = 0;              // user + system CPU time of every process of the sandbox
+  // Refused syscalls, by name (sorted). Empty when the kernel lacks seccomp
+  // user notification: then a warning says that calls were refused unrecorded.
+  std::vector<SyscallCount> seccomp_violations;
+  std::string cgroup_version;  // "v1", "v2", or empty when no cgroup was used
+  // What the sandbox could not do as configured but ran anyway (e.g. no
+  // usable cgroup for a default limit), one sentence each.
+  std::vector<std::string> warnings;
 };
 
 // Runs `spec` and waits for it. `on_tick`, when set, is called about every

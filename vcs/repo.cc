@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 #include "vcs/git_internal.h"
 
 namespace crucible::vcs {
@@ -139,6 +141,26 @@ std::string JoinPatches(const std::vector<FilePatch>& files) {
     if (!out.empty() && out.back() != '\n') out += '\n';
   }
   return out;
+}
+
+Result<std::vector<std::string>> PatchPaths(std::string_view patch) {
+  std::vector<std::string> paths;
+  if (patch.find_first_not_of(" \t\r\n") == std::string_view::npos) return paths;
+  internal::EnsureLibgit2();
+  git_diff* raw = nullptr;
+  if (git_diff_from_buffer(&raw, patch.data(), patch.size()) < 0) {
+    return internal::FailGit(Code::kInvalidArgument, "patch does not parse");
+  }
+  internal::DiffPtr diff(raw);
+  const size_t n = git_diff_num_deltas(diff.get());
+  for (size_t i = 0; i < n; ++i) {
+    const git_diff_delta* delta = git_diff_get_delta(diff.get(), i);
+    if (delta->old_file.path) paths.emplace_back(delta->old_file.path);
+    if (delta->new_file.path) paths.emplace_back(delta->new_file.path);
+  }
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  return paths;
 }
 
 }  // namespace crucible::vcs

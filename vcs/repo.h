@@ -50,6 +50,10 @@ struct FilePatch {
 Result<std::vector<FilePatch>> DiffCommits(const std::string& repo_path, const std::string& parent,
                                            const std::string& commit);
 
+// The paths a unified diff touches (old and new names), sorted and unique.
+// kInvalidArgument when `patch` does not parse.
+Result<std::vector<std::string>> PatchPaths(std::string_view patch);
+
 // Concatenates the patches of `files` into one unified diff.
 std::string JoinPatches(const std::vector<FilePatch>& files);
 
@@ -84,6 +88,14 @@ class Workspace {
   // write through a symbolic link in it (or a path with ".." components) is
   // refused with kInvalidArgument.
   virtual Status Apply(std::string_view patch) = 0;
+
+  // Puts each of `paths` (relative to the working tree) back as it is in the
+  // base commit: a file the base has is rewritten with its content and mode,
+  // one it lacks is removed. Used before the hidden test patch is applied, so
+  // an agent's own edits to those test files cannot make it fail to apply.
+  // Refuses (kInvalidArgument, naming the path) a path that leaves the tree or
+  // passes through a symbolic link; a symlink at the path itself is replaced.
+  virtual Status Restore(const std::vector<std::string>& paths) = 0;
 
   // The working tree's changes against the base commit, as one unified diff
   // that Apply accepts: new files included unless ignored by the

@@ -34,6 +34,7 @@ class GitWorkspace final : public Workspace {
       : repo_(std::move(repo)), base_tree_(base_tree), workdir_(std::move(workdir)) {}
 
   Status Apply(std::string_view patch) override;
+  Status Restore(const std::vector<std::string>& paths) override;
   Result<std::string> Diff() override;
   Result<std::vector<std::string>> ChangedFiles() override;
   const std::string& workdir() const override { return workdir_; }
@@ -203,6 +204,51 @@ Status GitWorkspace::Apply(std::string_view patch) {
     std::string what = progress.path.empty() ? std::string("patch does not apply")
                                              : "patch does not apply to " + progress.path;
     return FailGit(Code::kInvalidArgument, what);
+  }
+  return {};
+}
+
+Status GitWorkspace::Restore(const std::vector<std::string>& paths) {
+  git_tree* raw_tree = nullptr;
+  if (git_tree_lookup(&raw_tree, repo_.get(), &base_tree_) < 0) {
+    return FailGit(Code::kCorruption, "cannot read the base tree of " + workdir_);
+  }
+  TreePtr tree(raw_tree);
+  for (const auto& rel : paths) {
+    CRUCIBLE_RETURN_IF_ERROR(CheckPathInside(workdir_, rel, /*may_be_link=*/true));
+    const std::string path = workdir_ + "/" + rel;
+    std::error_code ec;
+    fs::remove_all(path, ec);  // a symlink is removed, never followed
+    if (ec) return Fail(Code::kIoError, "cannot remove " + path + ": " + ec.message());
+
+    git_tree_entry* raw_entry = nullptr;
+    if (git_tree_entry_bypath(&raw_entry, tree.get(), rel.c_str()) < 0) continue;  // not in base
+    std::unique_ptr<git_tree_entry, void (*)(git_tree_entry*)> entry(raw_entry,
+                                                                     git_tree_entry_free);
+    const git_filemode_t mode = git_tree_entry_filemode(entry.get());
+    if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE &&
+        mode != GIT_FILEMODE_LINK) {
+      continue;  // directories and submodules are not files to restore
+    }
+    git_blob* raw_blob = nullptr;
+    if (git_blob_lookup(&raw_blob, repo_.get(), git_tree_entry_id(entry.get())) < 0) {
+      return FailGit(Code::kCorruption, "cannot read " + rel + " of the base commit");
+    }
+    std::unique_ptr<git_blob, void (*)(git_blob*)> blob(raw_blob, git_blob_free);
+    std::string content(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                        static_cast<size_t>(git_blob_rawsize(blob.get())));
+    CRUCIBLE_RETURN_IF_ERROR(MakeDirs(fs::path(path).parent_path().string()));
+    // MakeDirs may have created directories; check again that none of the
+    // leading components is a link before writing.
+    CRUCIBLE_RETURN_IF_ERROR(CheckPathInside(workdir_, rel, /*may_be_link=*/false));
+    if (mode == GIT_FILEMODE_LINK) {
+      fs::create_symlink(content, path, ec);
+      if (ec) return Fail(Code::kIoError, "cannot restore link " + path + ": " + ec.message());
+      continue;
+    }
+    CRUCIBLE_RETURN_IF_ERROR(WriteFile(path, content));
+    fs::permissions(path, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? fs::perms(0755) : fs::perms(0644),
+                    ec);
   }
   return {};
 }

@@ -731,6 +731,68 @@ TEST_F(SandboxTest, NoLeaksInTheCaller) {
   EXPECT_EQ(errno, ECHILD);
 }
 
+TEST_F(SandboxTest, ReportsResourcesAndNoViolationsForAnOrdinaryCommand) {
+  Report r = RunOk(Sh("ls / > /dev/null; cat /proc/self/status > /dev/null; echo ok"));
+  EXPECT_EQ(r.stdout_data, "ok\n");
+  EXPECT_TRUE(r.seccomp_violations.empty());
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
+  EXPECT_FALSE(r.cgroup_version.empty());
+  EXPECT_GT(r.memory_peak_bytes, 0u);
+  EXPECT_FALSE(r.oom_killed);
+  EXPECT_FALSE(r.pids_limit_hit);
+  EXPECT_EQ(r.stdout_bytes, 3);
+  EXPECT_EQ(r.stderr_bytes, 0);
+}
+
+TEST_F(SandboxTest, RlimitsAreApplied) {
+  Spec spec = Sh("grep -E '^Max (cpu time|file size|open files|core file size) ' /proc/self/limits");
+  spec.cpu_time_s = 30;
+  spec.file_size_bytes = 1 << 20;
+  spec.open_files = 64;
+  Report r = RunOk(spec);
+  auto lines = Lines(r.stdout_data);
+  ASSERT_EQ(lines.size(), 4u) << r.stdout_data;
+  EXPECT_THAT(lines[0], ::testing::MatchesRegex("Max cpu time +30 +31 +seconds *"));
+  EXPECT_THAT(lines[1], ::testing::MatchesRegex("Max file size +1048576 +1048576 +bytes *"));
+  EXPECT_THAT(lines[2], ::testing::MatchesRegex("Max core file size +0 +0 +bytes *"));
+  EXPECT_THAT(lines[3], ::testing::MatchesRegex("Max open files +64 +64 +files *"));
+}
+
+TEST_F(SandboxTest, CpuTimeLimitKillsAndCpuTimeIsMeasured) {
+  Spec spec = Sh("while :; do :; done");
+  spec.cpu_time_s = 1;
+  Report r = RunOk(spec);
+  EXPECT_EQ(r.signal, SIGXCPU);
+  EXPECT_GE(r.cpu_ms, 900);
+  EXPECT_LT(r.cpu_ms, 3000);
+}
+
+TEST_F(SandboxTest, TmpHasTheConfiguredSize) {
+  Spec spec = Sh("grep ' /tmp ' /proc/self/mounts");
+  spec.tmp_size_bytes = 8 << 20;
+  Report r = RunOk(spec);
+  EXPECT_THAT(r.stdout_data, HasSubstr("size=8192k"));
+}
+
+TEST_F(SandboxTest, HostNetworkIsAnExplicitOptIn) {
+  auto host = MustRead("/proc/net/dev");
+  Spec spec = Sh("cat /proc/net/dev");
+  spec.network = Network::kHost;
+  Report r = RunOk(spec);
+  auto names = [](const std::string& text) {
+    std::set<std::string> out;
+    for (const auto& line : Lines(text)) {
+      auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      auto name = line.substr(0, colon);
+      name.erase(0, name.find_first_not_of(' '));
+      out.insert(name);
+    }
+    return out;
+  };
+  EXPECT_EQ(names(r.stdout_data), names(host));
+}
+
 TEST_F(SandboxTest, OnTickIsCalledWhileTheCommandRuns) {
   int ticks = 0;
   Report r = RunOk(Sh("sleep 0.5"), [&] { ++ticks; });

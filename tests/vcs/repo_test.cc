@@ -466,3 +466,66 @@ TEST_F(WorkspaceTest, SkipsSpecialFiles) {
 
 }  // namespace
 }  // namespace crucible::vcs
+
+namespace crucible::vcs {
+namespace {
+
+TEST_F(WorkspaceTest, RestorePutsBaseFilesBackSoTheHiddenPatchApplies) {
+  WorkspacePtr ws = Make("r");
+  ASSERT_NE(ws, nullptr);
+  // The hidden test patch edits src/other.py and adds src/test_new.py...
+  const std::string hidden =
+      "diff --git a/src/other.py b/src/other.py\n"
+      "--- a/src/other.py\n"
+      "+++ b/src/other.py\n"
+      "@@ -1 +1 @@\n"
+      "-X = 1\n"
+      "+X = 2\n"
+      "diff --git a/src/test_new.py b/src/test_new.py\n"
+      "new file mode 100644\n"
+      "--- /dev/null\n"
+      "+++ b/src/test_new.py\n"
+      "@@ -0,0 +1 @@\n"
+      "+def test_x(): pass\n";
+  // ...but the agent rewrote the one and wrote its own version of the other.
+  std::ofstream(Work("r") + "/src/other.py") << "X = 'agent'\n";
+  std::ofstream(Work("r") + "/src/test_new.py") << "agent's test\n";
+  ASSERT_FALSE(ws->Apply(hidden));
+
+  auto paths = PatchPaths(hidden);
+  ASSERT_TRUE(paths) << paths.error().ToString();
+  EXPECT_THAT(*paths, ElementsAre("src/other.py", "src/test_new.py"));
+  ASSERT_TRUE(ws->Restore(*paths));
+  EXPECT_EQ(ReadOrEmpty(Work("r") + "/src/other.py"), "X = 1\n");
+  EXPECT_FALSE(fs::exists(Work("r") + "/src/test_new.py"));
+  auto applied = ws->Apply(hidden);
+  ASSERT_TRUE(applied) << applied.error().ToString();
+  EXPECT_EQ(ReadOrEmpty(Work("r") + "/src/other.py"), "X = 2\n");
+}
+
+TEST_F(WorkspaceTest, RestoreNeverWritesThroughAPlantedSymlink) {
+  WorkspacePtr ws = Make("s");
+  ASSERT_NE(ws, nullptr);
+  auto outside = TempDir::Create("crucible-test-outside-");
+  ASSERT_TRUE(outside);
+  // The agent replaces src/ with a link to a host directory.
+  fs::remove_all(Work("s") + "/src");
+  fs::create_directory_symlink(outside->path(), Work("s") + "/src");
+  auto st = ws->Restore({"src/other.py"});
+  ASSERT_FALSE(st);
+  EXPECT_THAT(st.error().message(), HasSubstr("src/other.py"));
+  EXPECT_FALSE(fs::exists(outside->path() + "/other.py"));
+  // A link at the path itself is replaced by the base file, not followed.
+  fs::remove(Work("s") + "/src");
+  fs::create_directory(Work("s") + "/src");
+  std::string target = outside->path() + "/victim";
+  std::ofstream(target) << "host data\n";
+  fs::create_symlink(target, Work("s") + "/src/other.py");
+  ASSERT_TRUE(ws->Restore({"src/other.py"}));
+  EXPECT_EQ(ReadOrEmpty(target), "host data\n");
+  EXPECT_FALSE(fs::is_symlink(Work("s") + "/src/other.py"));
+  EXPECT_EQ(ReadOrEmpty(Work("s") + "/src/other.py"), "X = 1\n");
+}
+
+}  // namespace
+}  // namespace crucible::vcs

@@ -1,0 +1,70 @@
+// The sandbox's seccomp policy, and the recorder of the calls it blocks.
+//
+// The policy is default-allow with a deny list modelled on Docker's default
+// profile (see kBlockedSyscalls in seccomp.cc and docs/sandbox.md): the mount
+// family, namespaces (unshare, setns, clone with a CLONE_NEW* flag), ptrace and
+// cross-process memory access, kexec and kernel modules, bpf, perf_event_open,
+// the keyring, reboot, swap, handle-based opens, userfaultfd, io_uring, setting
+// the clock, acct, iopl/ioperm, quotactl, syslog, fanotify, personality() with
+// anything but Docker's allowed values, ... It covers x86-64, the 32-bit x86
+// ABI (int 0x80) and x32. clone3 fails with ENOSYS (its flags live in memory a
+// filter cannot read; the C library then falls back to clone, whose flags it
+// can); everything else blocked fails with EPERM.
+//
+// Blocked calls are answered by the parent through a user-notification
+// listener (SECCOMP_RET_USER_NOTIF) so that each one is counted by name. On a
+// kernel without user notification the filter returns EPERM itself and the
+// calls are not recorded (Run then adds a warning to the Report).
+//
+// The filter is compiled to BPF in the parent (libseccomp allocates); the
+// sandbox's init only hands the finished program to seccomp(2).
+#pragma once
+
+#include <linux/filter.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+
+struct seccomp_notif;
+struct seccomp_notif_resp;
+
+namespace crucible::sandbox::internal {
+
+// True when this kernel supports SECCOMP_RET_USER_NOTIF.
+bool UserNotificationAvailable();
+
+// The BPF program of the policy. With `notify`, blocked calls (but clone3's
+// ENOSYS) return SECCOMP_RET_USER_NOTIF; otherwise SECCOMP_RET_ERRNO(EPERM).
+Result<std::vector<sock_filter>> BuildSeccompProgram(bool notify);
+
+// The syscalls the policy blocks (names as libseccomp spells them), for
+// documentation and tests.
+const std::vector<std::string>& BlockedSyscallNames();
+
+// Answers the notifications of one sandbox's listener with EPERM and counts
+// them by syscall name ("mount"; "x86:mount" for the 32-bit ABI, "x32:mount"
+// for x32).
+class ViolationRecorder {
+ public:
+  ViolationRecorder();
+  ~ViolationRecorder();
+  ViolationRecorder(const ViolationRecorder&) = delete;
+  ViolationRecorder& operator=(const ViolationRecorder&) = delete;
+
+  // Receives and answers one pending notification of `listener` (call when it
+  // polls readable). A notification whose caller died meanwhile is ignored.
+  void HandleOne(int listener);
+
+  const std::map<std::string, uint64_t>& counts() const { return counts_; }
+
+ private:
+  ::seccomp_notif* req_ = nullptr;
+  ::seccomp_notif_resp* resp_ = nullptr;
+  std::map<std::string, uint64_t> counts_;
+};
+
+}  // namespace crucible::sandbox::internal

@@ -1,0 +1,449 @@
+// The hostile-program suite: each program in hostile/ tries one escape or
+// exhaustion inside the sandbox, and each test asserts that it was contained
+// and that the Report says what happened.
+//
+// Safety: these run as root on a shared machine. The programs only create
+// new, uniquely named files (every host path one could create if the sandbox
+// regressed is guarded by HostLeftover, which removes it even when the test
+// fails); bombs carry their own safety caps (processes, MiB) and run with the
+// limits set explicitly (so the sandbox refuses to start when it cannot apply
+// them) and a timeout; kill(-1) refuses to run in the host's pid namespace;
+// syscalls are tried in forms that are harmless if they got through.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "base/fs.h"
+#include "sandbox/sandbox.h"
+
+namespace crucible::sandbox {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace std::chrono_literals;
+
+constexpr const char* kHostileDir = CRUCIBLE_HOSTILE_DIR;
+constexpr const char* kInSandbox = "/opt/hostile";
+
+std::string Token() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}", rd(), rd());
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// A host path a broken sandbox could create: on scope exit, if it exists,
+// fails the test and removes it (a file, or an empty directory).
+class HostLeftover {
+ public:
+  explicit HostLeftover(std::string path) : path_(std::move(path)) {}
+  HostLeftover(const HostLeftover&) = delete;
+  HostLeftover& operator=(const HostLeftover&) = delete;
+  ~HostLeftover() {
+    if (!Exists(path_)) return;
+    ADD_FAILURE() << "the sandbox created " << path_ << " on the host";
+    if (::unlink(path_.c_str()) != 0) ::rmdir(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+};
+
+// A host process that sleeps until killed; killed and reaped on scope exit.
+class HostSleeper {
+ public:
+  HostSleeper() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      for (;;) ::pause();
+    }
+  }
+  ~HostSleeper() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  bool Alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// "what: result" lines of a hostile program.
+std::map<std::string, std::string> Results(const std::string& out) {
+  std::map<std::string, std::string> results;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) {
+    size_t colon = line.rfind(": ");
+    if (colon == std::string::npos) continue;
+    results[line.substr(0, colon)] = line.substr(colon + 2);
+  }
+  return results;
+}
+
+std::map<std::string, uint64_t> Violations(const Report& r) {
+  std::map<std::string, uint64_t> v;
+  for (const auto& c : r.seccomp_violations) v[c.syscall] = c.count;
+  return v;
+}
+
+// Host processes (other than this one) whose command line contains `marker`.
+int CountHostProcesses(const std::string& marker) {
+  int count = 0;
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr) return -1;
+  while (dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (std::stoi(name) == ::getpid()) continue;
+    auto cmdline = ReadFile("/proc/" + name + "/cmdline");
+    if (!cmdline) continue;
+    for (char& c : *cmdline) {
+      if (c == '\0') c = ' ';
+    }
+    if (cmdline->find(marker) != std::string::npos) ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+
+class HostileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root; run this test as root";
+    auto ws = TempDir::Create("crucible-hostile-ws-");
+    ASSERT_TRUE(ws.has_value()) << ws.error().ToString();
+    ws_.emplace(std::move(*ws));
+  }
+
+  const std::string& ws() const { return ws_->path(); }
+
+  // `program args...` from the hostile directory, with the workspace,
+  // captured output and a safety timeout.
+  Spec Hostile(const std::string& program, std::vector<std::string> args = {}) const {
+    Spec spec;
+    spec.argv = {fmt::format("{}/{}", kInSandbox, program)};
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+    spec.workspace = ws();
+    spec.binds = {{.host_path = kHostileDir, .sandbox_path = kInSandbox}};
+    spec.capture_output = true;
+    spec.timeout = 20s;
+    return spec;
+  }
+
+  static Report RunOk(const Spec& spec, const std::function<void()>& on_tick = {}) {
+    auto r = sandbox::Run(spec, on_tick);
+    EXPECT_TRUE(r.has_value()) << r.error().ToString();
+    if (!r) return Report{};
+    EXPECT_FALSE(r->timed_out && spec.timeout == 20s) << "safety timeout fired";
+    return std::move(*r);
+  }
+
+  std::optional<TempDir> ws_;
+};
+
+TEST_F(HostileTest, ForkBombIsContainedByThePidsLimit) {
+  Spec spec = Hostile("forkbomb", {"1000"});  // never more than 1000 processes
+  spec.pids_limit = 64;
+  spec.memory_limit_bytes = uint64_t{512} << 20;
+  Report r = RunOk(spec);
+  ASSERT_FALSE(r.cgroup_version.empty()) << "no cgroup: the pids limit was not applied";
+  auto results = Results(r.stdout_data);
+  EXPECT_EQ(results["fork"], "EAGAIN") << r.stdout_data << r.stderr_data;
+  EXPECT_LT(std::stoi(results["forks"]), 64);
+  EXPECT_GT(std::stoi(results["forks"]), 50);
+  EXPECT_TRUE(r.pids_limit_hit);
+  EXPECT_EQ(r.exit_code, 0);
+}
+
+TEST_F(HostileTest, MemoryBombIsOomKilled) {
+  Spec spec = Hostile("membomb", {"512"});  // never more than 512 MiB
+  spec.memory_limit_bytes = uint64_t{64} << 20;
+  Report r = RunOk(spec);
+  ASSERT_FALSE(r.cgroup_version.empty()) << "no cgroup: the memory limit was not applied";
+  EXPECT_THAT(r.stdout_data, Not(HasSubstr("survived")));
+  EXPECT_TRUE(r.oom_killed);
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_GT(r.memory_peak_bytes, uint64_t{32} << 20);
+  EXPECT_LE(r.memory_peak_bytes, uint64_t{64} << 20);
+}
+
+TEST_F(HostileTest, FillingTmpStopsAtItsSize) {
+  Spec spec = Hostile("fill", {"/tmp/fill", "64"});
+  spec.tmp_size_bytes = 8 << 20;
+  Report r = RunOk(spec);
+  auto results = Results(r.stdout_data);
+  EXPECT_EQ(results["write"], "ENOSPC") << r.stdout_data << r.stderr_data;
+  EXPECT_LE(std::stoll(results["bytes"]), 8 << 20);
+  EXPECT_GT(std::stoll(results["bytes"]), 4 << 20);
+}
+
+TEST_F(HostileTest, FillingTheWorkspaceStopsAtTheFileSizeLimit) {
+  Spec spec = Hostile("fill", {"/workspace/fill", "64"});
+  spec.file_size_bytes = 4 << 20;
+  Report r = RunOk(spec);
+  auto results = Results(r.stdout_data);
+  EXPECT_EQ(results["write"], "EFBIG") << r.stdout_data << r.stderr_data;
+  EXPECT_EQ(std::stoll(results["bytes"]), 4 << 20);
+  struct stat st;
+  ASSERT_EQ(::stat((ws() + "/fill").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 4 << 20);
+}
+
+TEST_F(HostileTest, EndlessOutputIsCapped) {
+  Spec spec = Hostile("flood");
+  spec.output_cap = 64 * 1024;
+  spec.timeout = 1s;
+  Report r = RunOk(spec);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_TRUE(r.output_truncated);
+  EXPECT_EQ(r.stdout_data.size(), 64u * 1024);
+  EXPECT_GT(r.stdout_bytes, 1 << 20);
+  EXPECT_EQ(r.stdout_bytes, static_cast<int64_t>(r.stdout_data.size()) + r.stdout_dropped);
+}
+
+TEST_F(HostileTest, CannotConnectToTheHostsLoopbackNorOutside) {
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener, 8), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+
+  Report r = RunOk(Hostile("netconnect", {"127.0.0.1", std::to_string(ntohs(addr.sin_port))}));
+  EXPECT_EQ(Results(r.stdout_data)["connect"], "ECONNREFUSED") << r.stdout_data;
+  int conn = ::accept(listener, nullptr, nullptr);
+  EXPECT_EQ(conn, -1) << "the sandbox reached the host's loopback";
+  if (conn >= 0) ::close(conn);
+  ::close(listener);
+
+  // TEST-NET-1 (RFC 5737): never routed; in the sandbox there is no route at all.
+  r = RunOk(Hostile("netconnect", {"192.0.2.1", "80"}));
+  EXPECT_EQ(Results(r.stdout_data)["connect"], "ENETUNREACH") << r.stdout_data;
+  EXPECT_LT(r.wall_ms, 2000);
+}
+
+TEST_F(HostileTest, HostFilesOutsideTheBindsAreNotVisible) {
+  // Stand-ins for the runner's database and another attempt's workspace.
+  auto db = TempDir::Create("crucible-hostile-db-");
+  auto other = TempDir::Create("crucible-hostile-other-ws-");
+  ASSERT_TRUE(db && other);
+  ASSERT_TRUE(WriteFile(db->path() + "/CURRENT", "MANIFEST-000001\n").has_value());
+  ASSERT_TRUE(WriteFile(other->path() + "/secret.txt", "secret\n").has_value());
+  std::vector<std::string> paths = {db->path() + "/CURRENT", db->path(),
+                                    other->path() + "/secret.txt", other->path(), "/root",
+                                    "/home", "/var/lib", "/work", "/sys/kernel"};
+  Report r = RunOk(Hostile("probe", paths));
+  auto results = Results(r.stdout_data);
+  for (const auto& p : paths) EXPECT_EQ(results[p], "ENOENT") << p;
+}
+
+TEST_F(HostileTest, ReadOnlyBindsAndSystemDirectoriesCannotBeWritten) {
+  auto ro = TempDir::Create("crucible-hostile-ro-");
+  ASSERT_TRUE(ro.has_value());
+  ASSERT_TRUE(WriteFile(ro->path() + "/file", "data\n").has_value());
+  std::string name = "crucible-hostile-" + Token();
+  HostLeftover in_ro(ro->path() + "/" + name), in_usr("/usr/" + name), in_etc("/etc/" + name),
+      in_bin("/usr/bin/" + name), in_root("/" + name);
+  Spec spec = Hostile("writeprobe", {"create", "/data/" + name, "/usr/" + name, "/etc/" + name,
+                                     "/usr/bin/" + name, "/" + name});
+  spec.binds.push_back({.host_path = ro->path(), .sandbox_path = "/data"});
+  Report r = RunOk(spec);
+  for (const auto& [path, result] : Results(r.stdout_data)) {
+    EXPECT_EQ(result, "EROFS") << path;
+  }
+  EXPECT_EQ(Results(r.stdout_data).size(), 5u) << r.stdout_data;
+
+  // Existing files: opened for writing only, never written.
+  spec = Hostile("writeprobe", {"open", "/data/file", "/etc/passwd", "/usr/bin/env"});
+  spec.binds.push_back({.host_path = ro->path(), .sandbox_path = "/data"});
+  r = RunOk(spec);
+  auto results = Results(r.stdout_data);
+  EXPECT_EQ(results["/data/file"], "EROFS");
+  EXPECT_EQ(results["/etc/passwd"], "EROFS");
+  EXPECT_EQ(results["/usr/bin/env"], "EROFS");
+}
+
+TEST_F(HostileTest, MountUnshareSetnsAndNamespaceClonesAreRefusedAndRecorded) {
+  Report r = RunOk(Hostile("syscalls", {"mount", "umount2", "unshare", "setns", "clone-newuser",
+                                        "clone-newns", "clone3-newuser", "chroot", "fork"}));
+  auto results = Results(r.stdout_data);
+  for (const char* call :
+       {"mount", "umount2", "unshare", "setns", "clone-newuser", "clone-newns", "chroot"}) {
+    EXPECT_EQ(results[call], "EPERM") << call;
+  }
+  EXPECT_EQ(results["clone3-newuser"], "ENOSYS");  // so that the C library falls back to clone
+  EXPECT_EQ(results["fork"], "ok");                // clone without namespace flags is fine
+  EXPECT_EQ(Violations(r), (std::map<std::string, uint64_t>{{"chroot", 1},
+                                                           {"clone", 2},
+                                                           {"mount", 1},
+                                                           {"setns", 1},
+                                                           {"umount2", 1},
+                                                           {"unshare", 1}}));
+}
+
+TEST_F(HostileTest, KernelInterfacesAreRefusedAndRecorded) {
+  std::vector<std::string> calls = {"keyctl",        "add_key",      "bpf",
+                                    "perf_event_open", "reboot",     "clock_settime",
+                                    "settimeofday",  "userfaultfd",  "io_uring_setup",
+                                    "init_module",   "process_vm_readv"};
+  Report r = RunOk(Hostile("syscalls", calls));
+  auto results = Results(r.stdout_data);
+  auto violations = Violations(r);
+  for (const auto& call : calls) {
+    EXPECT_EQ(results[call], "EPERM") << call;
+    EXPECT_EQ(violations[call], 1u) << call;
+  }
+  EXPECT_EQ(violations.size(), calls.size());
+}
+
+TEST_F(HostileTest, PersonalityAllowsOnlyDockersValues) {
+  Report r = RunOk(Hostile("syscalls", {"personality-query", "personality-linux32",
+                                        "personality-norandom", "personality-highbits"}));
+  auto results = Results(r.stdout_data);
+  EXPECT_EQ(results["personality-query"], "ok");
+  EXPECT_EQ(results["personality-linux32"], "ok");
+  EXPECT_EQ(results["personality-norandom"], "EPERM");
+  EXPECT_EQ(results["personality-highbits"], "EPERM");
+  EXPECT_EQ(Violations(r), (std::map<std::string, uint64_t>{{"personality", 2}}));
+}
+
+TEST_F(HostileTest, The32BitAbiIsFilteredToo) {
+  Report r = RunOk(Hostile("syscalls", {"x86-getpid", "x86-mount", "x86-unshare"}));
+  auto results = Results(r.stdout_data);
+  if (results["x86-getpid"] == "unavailable") GTEST_SKIP() << "no 32-bit ABI on this kernel";
+  EXPECT_EQ(results["x86-getpid"], "ok");
+  EXPECT_EQ(results["x86-mount"], "EPERM");
+  EXPECT_EQ(results["x86-unshare"], "EPERM");
+  EXPECT_EQ(Violations(r),
+            (std::map<std::string, uint64_t>{{"x86:mount", 1}, {"x86:unshare", 1}}));
+}
+
+TEST_F(HostileTest, HostProcessesCannotBeTracedNorSeen) {
+  HostSleeper sleeper;
+  ASSERT_GT(sleeper.pid(), 0);
+  std::string pid = std::to_string(sleeper.pid());
+  Report r = RunOk(Hostile("syscalls", {"ptrace=" + pid}));
+  EXPECT_EQ(Results(r.stdout_data)["ptrace"], "EPERM");
+  EXPECT_EQ(Violations(r), (std::map<std::string, uint64_t>{{"ptrace", 1}}));
+  r = RunOk(Hostile("probe", {"/proc/" + pid + "/status"}));
+  EXPECT_EQ(Results(r.stdout_data)["/proc/" + pid + "/status"], "ENOENT");
+  EXPECT_TRUE(sleeper.Alive());
+}
+
+TEST_F(HostileTest, KillMinusOneOnlyKillsTheSandbox) {
+  HostSleeper sleeper;
+  ASSERT_GT(sleeper.pid(), 0);
+  char ns[256] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1), 0);
+  Report r = RunOk(Hostile("killall", {ns}));
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_data;
+  EXPECT_EQ(Results(r.stdout_data)["kill"], "ok");
+  EXPECT_TRUE(sleeper.Alive()) << "kill(-1) in the sandbox killed a host process";
+}
+
+TEST_F(HostileTest, ProcSysAndSysCannotBeWritten) {
+  std::string name = "crucible-hostile-" + Token();
+  HostLeftover in_sys("/sys/" + name), in_proc("/proc/" + name);
+  // Opened for writing only, never written.
+  Report r = RunOk(Hostile("writeprobe", {"open", "/proc/sys/kernel/hostname",
+                                          "/proc/sys/kernel/domainname", "/proc/sysrq-trigger",
+                                          "/sys/kernel/uevent_helper"}));
+  auto results = Results(r.stdout_data);
+  EXPECT_EQ(results["/proc/sys/kernel/hostname"], "EROFS");
+  EXPECT_EQ(results["/proc/sys/kernel/domainname"], "EROFS");
+  if (Exists("/proc/sysrq-trigger")) {
+    EXPECT_EQ(results["/proc/sysrq-trigger"], "EROFS");
+  }
+  EXPECT_EQ(results["/sys/kernel/uevent_helper"], "ENOENT");  // no /sys at all
+  r = RunOk(Hostile("writeprobe", {"create", "/sys/" + name, "/proc/" + name}));
+  results = Results(r.stdout_data);
+  EXPECT_EQ(results["/sys/" + name], "ENOENT");
+  EXPECT_NE(results["/proc/" + name], "ok");
+}
+
+TEST_F(HostileTest, SetuidBinaryGainsNothing) {
+  // A setuid-root copy in the workspace, run by an unprivileged user of the
+  // sandbox: nosuid and no_new_privs keep it unprivileged.
+  std::string copy = ws() + "/suid";
+  auto binary = ReadFile(fmt::format("{}/suid", kHostileDir));
+  ASSERT_TRUE(binary.has_value());
+  ASSERT_TRUE(WriteFile(copy, *binary).has_value());
+  ASSERT_EQ(::chown(copy.c_str(), 0, 0), 0);
+  ASSERT_EQ(::chmod(copy.c_str(), 04755), 0);
+  ASSERT_EQ(::chmod(ws().c_str(), 0755), 0);  // reachable by the unprivileged user
+  Spec spec = Hostile("suid");
+  spec.argv = {"/workspace/suid", "drop", "/workspace/suid"};
+  Report r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_data << r.stderr_data;
+  EXPECT_THAT(r.stdout_data, HasSubstr("euid: 65534\n"));
+  EXPECT_THAT(r.stdout_data, HasSubstr("CapEff:\t0000000000000000\n"));
+  EXPECT_THAT(r.stdout_data, HasSubstr("CapPrm:\t0000000000000000\n"));
+  EXPECT_THAT(r.stdout_data, HasSubstr("NoNewPrivs:\t1\n"));
+
+  // Root of the sandbox running it gets no more than the kept capabilities.
+  spec.argv = {"/workspace/suid", "check"};
+  r = RunOk(spec);
+  EXPECT_THAT(r.stdout_data, HasSubstr("CapEff:\t00000000000005fb\n"));
+}
+
+TEST_F(HostileTest, DoubleForkedDaemonDiesWithTheSandbox) {
+  for (const char* mode : {"stay", "exit"}) {
+    std::string marker = "crucible-hostile-daemon-" + Token();
+    Spec spec = Hostile("daemon", {mode, marker});
+    spec.timeout = 1s;
+    bool seen = false;
+    Report r = RunOk(spec, [&] { seen = seen || CountHostProcesses(marker) > 0; });
+    EXPECT_EQ(Results(r.stdout_data)["daemon"], "started") << mode;
+    if (std::string_view(mode) == "stay") {
+      EXPECT_TRUE(r.timed_out);
+      EXPECT_TRUE(seen) << "the daemon never ran";
+    } else {
+      EXPECT_EQ(r.exit_code, 0);
+    }
+    EXPECT_EQ(CountHostProcesses(marker), 0) << mode << ": the daemon outlived the sandbox";
+  }
+}
+
+TEST_F(HostileTest, ProcessIgnoringSigtermIsKilledOnTimeout) {
+  std::string marker = "crucible-hostile-ignoreterm-" + Token();
+  Spec spec = Hostile("ignoreterm", {marker});
+  spec.timeout = 500ms;
+  auto start = std::chrono::steady_clock::now();
+  Report r = RunOk(spec);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(r.stdout_data, "ready\n");
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(ExitStatus(r), 124);
+  EXPECT_EQ(CountHostProcesses(marker), 0);
+}
+
+}  // namespace
+}  // namespace crucible::sandbox

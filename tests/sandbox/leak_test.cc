@@ -1,0 +1,115 @@
+// 1,000 sandboxes in a row leave no mount, cgroup, process, descriptor or
+// temporary directory behind.
+#include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "base/fs.h"
+#include "sandbox/sandbox.h"
+
+namespace crucible::sandbox {
+namespace {
+
+int CountEntries(const std::string& path) {
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (dirent* e = ::readdir(dir)) {
+    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+
+// Directories named "crucible-sandbox-<our pid>-..." anywhere in the cgroup
+// file systems (a few levels deep), i.e. cgroups this process created.
+int CountOurCgroups(const std::string& dir, int depth) {
+  if (depth > 5) return 0;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return 0;
+  std::string ours = fmt::format("crucible-sandbox-{}-", ::getpid());
+  int count = 0;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (e->d_type != DT_DIR || name == "." || name == "..") continue;
+    if (name.starts_with(ours)) ++count;
+    count += CountOurCgroups(dir + "/" + name, depth + 1);
+  }
+  ::closedir(d);
+  return count;
+}
+
+// Processes whose parent is this one.
+int CountChildren() {
+  int count = 0;
+  DIR* dir = ::opendir("/proc");
+  std::string me = std::to_string(::getpid());
+  while (dirent* e = ::readdir(dir)) {
+    std::string name = e->d_name;
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto stat = ReadFile("/proc/" + name + "/stat");
+    if (!stat) continue;
+    // "pid (comm) state ppid ..."
+    size_t paren = stat->rfind(')');
+    if (paren == std::string::npos) continue;
+    std::string rest = stat->substr(paren + 2);
+    size_t sp = rest.find(' ');
+    size_t sp2 = rest.find(' ', sp + 1);
+    if (rest.substr(sp + 1, sp2 - sp - 1) == me) ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+
+TEST(SandboxLeakTest, AThousandSandboxesLeaveNothingBehind) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root; run this test as root";
+  auto tmpdir = TempDir::Create("crucible-sandbox-leak-tmpdir-");
+  ASSERT_TRUE(tmpdir.has_value());
+  ASSERT_EQ(::setenv("TMPDIR", tmpdir->path().c_str(), 1), 0);
+  auto mounts_before = ReadFile("/proc/self/mountinfo");
+  ASSERT_TRUE(mounts_before.has_value());
+  int fds_before = CountEntries("/proc/self/fd");
+
+  Spec spec;
+  spec.argv = {"/bin/true"};
+  spec.timeout = std::chrono::seconds(10);
+  auto start = std::chrono::steady_clock::now();
+  int ok = 0;
+  std::string cgroup_version;
+  for (int i = 0; i < 1000; ++i) {
+    auto r = sandbox::Run(spec);
+    if (!r) {
+      ADD_FAILURE() << "run " << i << ": " << r.error().ToString();
+      break;
+    }
+    if (r->exit_code == 0) ++ok;
+    cgroup_version = r->cgroup_version;
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ::unsetenv("TMPDIR");
+  EXPECT_EQ(ok, 1000);
+  EXPECT_FALSE(cgroup_version.empty()) << "no cgroup was used: nothing to check there";
+  std::printf("1000 sandboxes in %lld ms (cgroup %s)\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()),
+              cgroup_version.c_str());
+
+  EXPECT_EQ(ReadFile("/proc/self/mountinfo").value_or(""), *mounts_before);
+  EXPECT_EQ(CountEntries(tmpdir->path()), 0) << "a sandbox root directory was left behind";
+  EXPECT_EQ(CountOurCgroups("/sys/fs/cgroup", 0), 0) << "a cgroup was left behind";
+  EXPECT_EQ(CountChildren(), 0) << "a process was left behind";
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+  EXPECT_EQ(CountEntries("/proc/self/fd"), fds_before);
+}
+
+}  // namespace
+}  // namespace crucible::sandbox
