@@ -192,9 +192,9 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
     ctx.emit(RunnerEvent("test_patch", {{"ok", false}, {"error", applied.error().message()}}));
   } else {
     ctx.emit(RunnerEvent("test_patch", {{"ok", true}}));
-    golden::TestCommand cmd{
-        .command = task.test_cmd(),
-        .timeout = std::chrono::seconds(task.test_timeout_s() > 0 ? task.test_timeout_s() : 600)};
+    golden::TestCommand cmd;
+    cmd.command = task.test_cmd();
+    cmd.timeout = std::chrono::seconds(task.test_timeout_s() > 0 ? task.test_timeout_s() : 600);
     CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun tests, golden::RunTests(ws_dir, cmd));
     int passed = 0, failed = 0;
     for (const auto& t : tests.tests()) {

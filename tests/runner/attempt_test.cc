@@ -1,0 +1,185 @@
+// PerformAttempt on a real git repository, a real workspace and the real
+// sandbox, with agents that behave well and agents that do not.
+#include "agent-runner/attempt.h"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "base/fs.h"
+#include "tests/vcs/git_fixture.h"
+
+namespace crucible::runner {
+namespace {
+
+using crucible::testing::GitRepo;
+
+// A test command with no dependencies: it passes when value.txt matches
+// tests/expected.txt and writes a one-test JUnit report.
+constexpr char kRunTests[] = R"(#!/bin/sh
+if [ -f tests/expected.txt ] && cmp -s value.txt tests/expected.txt; then
+  body='<testcase classname="tests.check" name="test_value"/>'
+else
+  body='<testcase classname="tests.check" name="test_value"><failure message="differs"/></testcase>'
+fi
+printf '<testsuite name="check" tests="1">%s</testsuite>\n' "$body" > "$1"
+)";
+
+class AttemptTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root (CI runs as root)";
+    repo_.Write("run_tests.sh", kRunTests);
+    repo_.Write("value.txt", "1\n");
+    base_ = repo_.Commit("base");
+    task_.set_suite("s");
+    task_.set_id("t-1");
+    task_.set_repo_path(repo_.path());
+    task_.set_base_commit(base_);
+    task_.set_intent("Set the value to 2.");
+    task_.set_source_patch(
+        "diff --git a/value.txt b/value.txt\n--- a/value.txt\n+++ b/value.txt\n"
+        "@@ -1 +1 @@\n-1\n+2\n");
+    task_.set_test_patch(
+        "diff --git a/tests/expected.txt b/tests/expected.txt\nnew file mode 100644\n"
+        "--- /dev/null\n+++ b/tests/expected.txt\n@@ -0,0 +1 @@\n+2\n");
+    task_.add_fail_to_pass("tests.check::test_value");
+    task_.set_test_cmd("sh run_tests.sh {junit}");
+    task_.set_test_timeout_s(30);
+    auto dir = TempDir::Create("crucible-attempt-test-");
+    ASSERT_TRUE(dir);
+    dir_ = std::make_unique<TempDir>(std::move(*dir));
+  }
+
+  Result<v1::Evidence> Perform(const std::string& command, int timeout_s = 60) {
+    v1::AgentSpec agent;
+    agent.set_name("a");
+    agent.set_command(command);
+    agent.set_timeout_s(timeout_s);
+    AttemptContext ctx;
+    ctx.workdir = dir_->path() + "/attempt-" + std::to_string(++n_);
+    ctx.emit = [this](v1::TraceEvent ev) { events_.push_back(std::move(ev)); };
+    return PerformAttempt(task_, agent, ctx);
+  }
+
+  bool TestPassed(const v1::Evidence& e) {
+    for (const auto& t : e.tests().tests()) {
+      if (t.id() == "tests.check::test_value") return t.status() == v1::TestOutcome::PASSED;
+    }
+    return false;
+  }
+
+  std::vector<std::string> RunnerEventNames() {
+    std::vector<std::string> names;
+    for (const auto& e : events_) {
+      if (e.source() == "runner") names.push_back(e.name());
+    }
+    return names;
+  }
+
+  GitRepo repo_;
+  std::string base_;
+  v1::GoldenTask task_;
+  std::unique_ptr<TempDir> dir_;
+  std::vector<v1::TraceEvent> events_;
+  int n_ = 0;
+};
+
+TEST_F(AttemptTest, OracleSolvesAndNoopDoesNot) {
+  auto oracle = Perform("builtin:oracle");
+  ASSERT_TRUE(oracle) << oracle.error().ToString();
+  EXPECT_TRUE(TestPassed(*oracle)) << oracle->tests().output_tail();
+  EXPECT_EQ(
+      std::vector<std::string>(oracle->files_touched().begin(), oracle->files_touched().end()),
+      std::vector<std::string>{"value.txt"});
+  auto noop = Perform("builtin:noop");
+  ASSERT_TRUE(noop);
+  EXPECT_FALSE(TestPassed(*noop));
+  EXPECT_EQ(noop->files_touched_size(), 0);
+  EXPECT_TRUE(noop->final_diff().empty());
+}
+
+TEST_F(AttemptTest, ExternalAgentSeesTaskAndWorkspaceButNotHistory) {
+  auto e = Perform(
+      "test ! -e .git || exit 9; "
+      "grep -q 'Set the value' \"$CRUCIBLE_TASK\" || exit 8; "
+      "echo 2 > value.txt; "
+      "echo '{\"kind\":\"TOOL\",\"name\":\"edit_file\",\"attrs\":{\"path\":\"value.txt\"}}' "
+      ">> \"$CRUCIBLE_TRACE\"");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->agent_exit().exit_code(), 0) << e->agent_output_tail();
+  EXPECT_TRUE(TestPassed(*e));
+  EXPECT_EQ(e->trace_events(), 1u);
+  EXPECT_NE(e->final_diff().find("+2"), std::string::npos);
+  bool saw_edit = false;
+  for (const auto& ev : events_) {
+    if (ev.source() == "agent" && ev.name() == "edit_file") {
+      saw_edit = true;
+      EXPECT_EQ(nlohmann::json::parse(ev.attrs_json())["path"], "value.txt");
+    }
+  }
+  EXPECT_TRUE(saw_edit);
+}
+
+TEST_F(AttemptTest, GarbageTraceIsCountedAndReportedNotFatal) {
+  auto e = Perform(
+      "echo 'this is not json' >> \"$CRUCIBLE_TRACE\"; "
+      "echo '{\"kind\":\"PLAN\",\"name\":\"x\"}' >> \"$CRUCIBLE_TRACE\"; "
+      "echo '{\"kind\":\"AGENT\",\"name\":\"plan\"}' >> \"$CRUCIBLE_TRACE\"; "
+      "head -c 200000 /dev/zero | tr '\\0' x >> \"$CRUCIBLE_TRACE\"; "
+      "exit 3");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->agent_exit().exit_code(), 3);
+  EXPECT_EQ(e->trace_events(), 1u);
+  EXPECT_EQ(e->trace_rejected(), 3u);
+  std::vector<std::string> reasons;
+  for (const auto& ev : events_) {
+    if (ev.name() == "trace_rejected") {
+      reasons.push_back(nlohmann::json::parse(ev.attrs_json())["error"]);
+    }
+  }
+  ASSERT_EQ(reasons.size(), 3u);
+  EXPECT_EQ(reasons[0], "not JSON");
+  EXPECT_NE(reasons[1].find("PLAN"), std::string::npos);
+  EXPECT_NE(reasons[2].find("longer than"), std::string::npos);
+  // The tests still ran: a crashing agent is evidence, not an infrastructure error.
+  EXPECT_TRUE(e->tests().report_found());
+}
+
+TEST_F(AttemptTest, TraceSymlinkToAHostFileIsNotRead) {
+  std::string secret = dir_->path() + "/host-secret.jsonl";
+  ASSERT_TRUE(WriteFile(secret, "{\"kind\":\"TOOL\",\"name\":\"leaked\"}\n"));
+  // The agent cannot see the host file, but it can plant a link to its path.
+  auto e = Perform("rm -f \"$CRUCIBLE_TRACE\"; ln -s " + secret + " \"$CRUCIBLE_TRACE\"");
+  ASSERT_TRUE(e) << e.error().ToString();
+  for (const auto& ev : events_) EXPECT_NE(ev.name(), "leaked");
+  EXPECT_EQ(e->trace_events(), 0u);
+}
+
+TEST_F(AttemptTest, AgentTimeoutKillsItAndTheAttemptStillEnds) {
+  auto e = Perform("sleep 600", /*timeout_s=*/1);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_TRUE(e->agent_exit().timed_out());
+  EXPECT_FALSE(TestPassed(*e));
+  auto names = RunnerEventNames();
+  EXPECT_NE(std::find(names.begin(), names.end(), "agent_exit"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "run_tests"), names.end());
+}
+
+TEST_F(AttemptTest, AgentThatEditsTheHiddenTestFilesCannotBreakTheirApplication) {
+  auto e = Perform("mkdir -p tests && echo 1 > tests/expected.txt && echo 2 > value.txt");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_TRUE(e->test_patch_error().empty()) << e->test_patch_error();
+  EXPECT_TRUE(TestPassed(*e));
+}
+
+TEST_F(AttemptTest, MissingRepositoryIsAnInfrastructureErrorNamingIt) {
+  task_.set_repo_path(dir_->path() + "/gone");
+  auto e = Perform("builtin:noop");
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message().find("gone"), std::string::npos) << e.error().message();
+}
+
+}  // namespace
+}  // namespace crucible::runner
