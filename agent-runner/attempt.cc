@@ -134,6 +134,22 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   exit->set_signal(report->signal);
   exit->set_timed_out(report->timed_out);
   exit->set_wall_ms(report->wall_ms);
+  exit->set_oom_killed(report->oom_killed);
+  exit->set_memory_peak_bytes(report->memory_peak_bytes);
+  exit->set_cpu_ms(report->cpu_ms);
+  exit->set_pids_limit_hit(report->pids_limit_hit);
+  exit->set_output_truncated(report->output_truncated);
+  for (const auto& v : report->seccomp_violations) {
+    auto* sc = exit->add_seccomp_violations();
+    sc->set_syscall(v.syscall);
+    sc->set_count(v.count);
+    // A refused call is evidence about the agent, so it is in the trace too.
+    ctx.emit(RunnerEvent("policy_violation", {{"syscall", v.syscall}, {"count", v.count}}));
+  }
+  for (const auto& w : report->warnings) {
+    exit->add_warnings(w);
+    ctx.emit(RunnerEvent("sandbox_warning", {{"message", w}}));
+  }
   evidence->set_agent_output_tail(Tail(report->stdout_data, 2048) +
                                   Tail(report->stderr_data, 2048));
   evidence->set_trace_events(trace.accepted);
@@ -142,6 +158,9 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                                       {"signal", report->signal},
                                       {"timed_out", report->timed_out},
                                       {"wall_ms", report->wall_ms},
+                                      {"cpu_ms", report->cpu_ms},
+                                      {"memory_peak_bytes", report->memory_peak_bytes},
+                                      {"oom_killed", report->oom_killed},
                                       {"trace_events", trace.accepted},
                                       {"trace_rejected", trace.rejected}}));
   return {};
@@ -192,10 +211,9 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
     ctx.emit(RunnerEvent("test_patch", {{"ok", false}, {"error", applied.error().message()}}));
   } else {
     ctx.emit(RunnerEvent("test_patch", {{"ok", true}}));
-    golden::TestCommand cmd;
-    cmd.command = task.test_cmd();
-    cmd.timeout = std::chrono::seconds(task.test_timeout_s() > 0 ? task.test_timeout_s() : 600);
-    CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun tests, golden::RunTests(ws_dir, cmd));
+    // The same command, setup and result format that validated the task.
+    CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun tests,
+                              golden::RunTests(ws_dir, golden::TestCommandFor(task)));
     int passed = 0, failed = 0;
     for (const auto& t : tests.tests()) {
       if (t.status() == v1::TestOutcome::PASSED) ++passed;

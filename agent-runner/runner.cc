@@ -2,12 +2,21 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "agent-runner/attempt.h"
 #include "base/fs.h"
@@ -18,159 +27,499 @@ namespace crucible::runner {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using Ms = std::chrono::milliseconds;
 
-class RunnerSession {
+constexpr char kOutbox[] = "inproc://runner-outbox";
+// Marks a result in the send backlog (trace batches are marked by their seq).
+constexpr uint64_t kResult = ~uint64_t{0};
+
+// Leases waiting for a worker.
+class WorkQueue {
  public:
-  RunnerSession(const RunnerOptions& options)
-      : options_(options), socket_(context_, zmq::socket_type::dealer) {
-    socket_.set(zmq::sockopt::linger, 2000);
-    socket_.set(zmq::sockopt::routing_id, options.name);
+  void Push(v1::Lease lease) {
+    {
+      std::lock_guard lock(mu_);
+      leases_.push_back(std::move(lease));
+    }
+    cv_.notify_one();
   }
-
-  Status Run() {
-    try {
-      socket_.connect(options_.coordinator);
-    } catch (const zmq::error_t& e) {
-      return Fail(Code::kInvalidArgument,
-                  fmt::format("cannot connect to {}: {}", options_.coordinator, e.what()));
+  // Blocks until a lease arrives or Close() is called (then nullopt).
+  std::optional<v1::Lease> Pop() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || !leases_.empty(); });
+    if (leases_.empty()) return std::nullopt;
+    v1::Lease l = std::move(leases_.front());
+    leases_.pop_front();
+    ++busy_;
+    return l;
+  }
+  void Done() {
+    std::lock_guard lock(mu_);
+    --busy_;
+  }
+  void Close() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
     }
-    CRUCIBLE_RETURN_IF_ERROR(Handshake());
-    CRUCIBLE_RETURN_IF_ERROR(SendCredit());
-    for (;;) {
-      auto msg = protocol::Receive(socket_, /*router=*/false, options_.heartbeat_ms);
-      if (!msg) {
-        CRUCIBLE_RETURN_IF_ERROR(SendCredit());  // heartbeat while idle
-        continue;
-      }
-      if (!msg->envelope) {
-        spdlog::warn("runner {}: dropped a malformed message: {}", options_.name,
-                     msg->envelope.error().message());
-        continue;
-      }
-      const auto& env = *msg->envelope;
-      switch (env.body_case()) {
-        case v1::Envelope::kLease:
-          CRUCIBLE_RETURN_IF_ERROR(Perform(env.lease()));
-          CRUCIBLE_RETURN_IF_ERROR(SendCredit());
-          break;
-        case v1::Envelope::kShutdown:
-          spdlog::debug("runner {}: shutdown: {}", options_.name, env.shutdown().reason());
-          return {};
-        case v1::Envelope::kError:
-          spdlog::warn("runner {}: coordinator says: {}", options_.name, env.error().message());
-          if (env.error().message().starts_with("unknown runner")) {
-            // The coordinator restarted and forgot us: announce ourselves again.
-            CRUCIBLE_RETURN_IF_ERROR(Handshake());
-            CRUCIBLE_RETURN_IF_ERROR(SendCredit());
-          }
-          break;
-        default:
-          break;  // acks and heartbeats only prove the coordinator is alive
-      }
-    }
+    cv_.notify_all();
+  }
+  // Leases not yet taken by a worker (they are handed back on stop).
+  std::vector<v1::Lease> Drain() {
+    std::lock_guard lock(mu_);
+    std::vector<v1::Lease> out(leases_.begin(), leases_.end());
+    leases_.clear();
+    return out;
+  }
+  int busy() {
+    std::lock_guard lock(mu_);
+    return busy_;
   }
 
  private:
-  Status Handshake() {
-    v1::Envelope hello;
-    hello.mutable_hello()->set_runner_name(options_.name);
-    hello.mutable_hello()->set_slots(options_.slots);
-    hello.mutable_hello()->set_pid(static_cast<uint32_t>(::getpid()));
-    CRUCIBLE_RETURN_IF_ERROR(protocol::Send(socket_, hello));
-    auto deadline = Clock::now() + std::chrono::milliseconds(options_.connect_timeout_ms);
-    while (Clock::now() < deadline) {
-      auto msg = protocol::Receive(socket_, false, 200);
-      if (!msg) continue;
-      if (!msg->envelope) return Fail(msg->envelope.error().Wrap("coordinator's answer to hello"));
-      if (msg->envelope->has_welcome()) return {};
-      if (msg->envelope->has_error()) {
-        return Fail(Code::kFailedPrecondition,
-                    "coordinator refused this runner: " + msg->envelope->error().message());
-      }
-    }
-    return Fail(Code::kUnavailable, fmt::format("coordinator at {} did not answer within {} ms",
-                                                options_.coordinator, options_.connect_timeout_ms));
-  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<v1::Lease> leases_;
+  bool closed_ = false;
+  int busy_ = 0;
+};
 
-  Status SendCredit() {
-    v1::Envelope hb;
-    hb.mutable_heartbeat()->set_free_slots(busy_ ? 0 : options_.slots);
-    return protocol::Send(socket_, hb);
-  }
-
-  Status FlushEvents(const v1::Lease& lease) {
-    if (pending_.empty()) return {};
-    v1::Envelope env;
-    auto* batch = env.mutable_trace();
-    batch->set_lease_id(lease.lease_id());
-    batch->set_run_id(lease.attempt().run_id());
-    batch->set_attempt(lease.attempt().number());
-    for (auto& ev : pending_) *batch->add_events() = std::move(ev);
-    pending_.clear();
-    last_flush_ = Clock::now();
-    return protocol::Send(socket_, env);
-  }
-
-  Status Perform(const v1::Lease& lease) {
-    busy_ = true;
+// One worker thread: performs leases and pushes TraceBatch / AttemptResult
+// envelopes to the I/O thread through its own inproc PUSH socket.
+void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& work,
+            const std::atomic<uint64_t>& agent_event_budget) {
+  zmq::socket_t out(context, zmq::socket_type::push);
+  out.set(zmq::sockopt::linger, -1);
+  out.connect(kOutbox);
+  auto push = [&](const v1::Envelope& env) {
+    auto st = protocol::Send(out, env);
+    if (!st)
+      spdlog::error("runner {}: internal hand-off failed: {}", options.name, st.error().ToString());
+  };
+  while (auto lease = work.Pop()) {
     uint64_t seq = 0;
-    pending_.clear();
-    std::string dir = fmt::format("{}/attempt-{}-{}", options_.workdir, lease.attempt().run_id(),
-                                  lease.attempt().number());
-    Status send_status;
+    uint64_t agent_events = 0;
+    uint64_t dropped = 0;
+    const uint64_t budget = agent_event_budget.load();
+    std::vector<v1::TraceEvent> pending;
+    auto last_flush = Clock::now();
+    auto flush = [&] {
+      if (pending.empty()) return;
+      v1::Envelope env;
+      auto* batch = env.mutable_trace();
+      batch->set_lease_id(lease->lease_id());
+      batch->set_run_id(lease->attempt().run_id());
+      batch->set_attempt(lease->attempt().number());
+      for (auto& ev : pending) *batch->add_events() = std::move(ev);
+      pending.clear();
+      last_flush = Clock::now();
+      push(env);
+    };
+    std::string dir = fmt::format("{}/attempt-{}-{}-{}", options.workdir, lease->attempt().run_id(),
+                                  lease->attempt().number(), lease->lease_id());
     AttemptContext ctx;
     ctx.workdir = dir;
-    ctx.emit = [&](v1::TraceEvent ev) {
+    auto marker = [&](const std::string& name, const std::string& attrs) {
+      v1::TraceEvent ev;
+      ev.set_ts_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count());
+      ev.set_kind("RUNNER");
+      ev.set_name(name);
+      ev.set_source("runner");
+      ev.set_attrs_json(attrs);
       ev.set_seq(seq++);
-      pending_.push_back(std::move(ev));
-      if (pending_.size() >= 256) send_status = FlushEvents(lease);
+      pending.push_back(std::move(ev));
+    };
+    ctx.emit = [&](v1::TraceEvent ev) {
+      // A chatty agent cannot flood the farm: beyond the budget its events
+      // are counted and dropped (the runner's own events are always kept).
+      if (ev.source() != "runner" && budget > 0 && ++agent_events > budget) {
+        if (dropped++ == 0) {
+          marker("trace_budget_exceeded", fmt::format("{{\"budget\":{}}}", budget));
+        }
+        return;
+      }
+      ev.set_seq(seq++);
+      pending.push_back(std::move(ev));
+      if (pending.size() >= 256) flush();
     };
     ctx.tick = [&] {
-      if (Clock::now() - last_flush_ > std::chrono::milliseconds(200)) {
-        send_status = FlushEvents(lease);
-      }
-      if (Clock::now() - last_heartbeat_ > std::chrono::milliseconds(options_.heartbeat_ms)) {
-        last_heartbeat_ = Clock::now();
-        send_status = SendCredit();
-      }
+      if (Clock::now() - last_flush > Ms(200)) flush();
     };
-    auto evidence = PerformAttempt(lease.task(), lease.agent(), ctx);
-    CRUCIBLE_RETURN_IF_ERROR(FlushEvents(lease));
+    auto evidence = PerformAttempt(lease->task(), lease->agent(), ctx);
+    if (dropped > 0) {
+      marker("trace_events_dropped",
+             fmt::format("{{\"dropped\":{},\"budget\":{}}}", dropped, budget));
+      spdlog::warn("runner {}: attempt {}: {} agent trace events beyond the budget of {} dropped",
+                   options.name, lease->attempt().number(), dropped, budget);
+    }
+    flush();
     (void)RemoveAll(dir);
 
     v1::Envelope env;
     auto* result = env.mutable_result();
-    result->set_lease_id(lease.lease_id());
-    result->set_run_id(lease.attempt().run_id());
-    result->set_attempt(lease.attempt().number());
+    result->set_lease_id(lease->lease_id());
+    result->set_run_id(lease->attempt().run_id());
+    result->set_attempt(lease->attempt().number());
     if (evidence) {
       *result->mutable_evidence() = std::move(*evidence);
     } else {
       result->set_infra_error(evidence.error().ToString());
-      spdlog::warn("runner {}: attempt {} failed: {}", options_.name, lease.attempt().number(),
+      spdlog::warn("runner {}: attempt {} failed: {}", options.name, lease->attempt().number(),
                    evidence.error().ToString());
     }
-    busy_ = false;
-    return protocol::Send(socket_, env);
+    push(env);
+    work.Done();
+  }
+}
+
+// What the I/O thread keeps of one lease until its result is acknowledged.
+struct Held {
+  struct Batch {
+    v1::Envelope env;
+    bool sent = false;  // on the current connection, counted in inflight_
+  };
+  std::map<uint64_t, Batch> traces;    // unacknowledged batches by first seq
+  std::optional<v1::Envelope> result;  // unacknowledged result
+};
+
+class RunnerSession {
+ public:
+  explicit RunnerSession(const RunnerOptions& options)
+      : options_(options), outbox_(context_, zmq::socket_type::pull) {
+    heartbeat_ms_ = std::max(10, options.heartbeat_ms);
+    outbox_.bind(kOutbox);
+  }
+
+  Status Run(bool* busy_workers) {
+    CRUCIBLE_RETURN_IF_ERROR(Connect());
+    for (int i = 0; i < std::max(1, options_.slots); ++i) {
+      workers_.emplace_back([this] { Worker(options_, context_, work_, agent_event_budget_); });
+    }
+    Status status = Loop();
+    StopWorkers(busy_workers);
+    return status;
+  }
+
+ private:
+  Status Connect() {
+    socket_.emplace(context_, zmq::socket_type::dealer);
+    socket_->set(zmq::sockopt::linger, 1000);
+    socket_->set(zmq::sockopt::routing_id, options_.name);
+    socket_->set(zmq::sockopt::reconnect_ivl, 100);
+    socket_->set(zmq::sockopt::reconnect_ivl_max, options_.max_backoff_ms);
+    try {
+      socket_->connect(options_.coordinator);
+    } catch (const zmq::error_t& e) {
+      return Fail(Code::kInvalidArgument,
+                  fmt::format("cannot connect to {}: {}", options_.coordinator, e.what()));
+    }
+    welcomed_ = false;
+    last_recv_ = Clock::now();
+    SendHello();
+    return {};
+  }
+
+  void SendHello() {
+    v1::Envelope hello;
+    hello.mutable_hello()->set_runner_name(options_.name);
+    hello.mutable_hello()->set_slots(options_.slots);
+    hello.mutable_hello()->set_pid(static_cast<uint32_t>(::getpid()));
+    for (const auto& l : options_.labels) hello.mutable_hello()->add_labels(l);
+    for (const auto& [id, h] : held_) hello.mutable_hello()->add_held_leases(id);
+    Send(hello);
+    last_hello_ = Clock::now();
+  }
+
+  void Send(const v1::Envelope& env) {
+    auto st = protocol::Send(*socket_, env);
+    if (!st) spdlog::debug("runner {}: send failed: {}", options_.name, st.error().message());
+  }
+
+  void SendHeartbeat() {
+    v1::Envelope hb;
+    int held = static_cast<int>(held_.size());
+    hb.mutable_heartbeat()->set_free_slots(std::max(0, options_.slots - held));
+    for (const auto& [id, h] : held_) hb.mutable_heartbeat()->add_lease_ids(id);
+    Send(hb);
+    last_heartbeat_ = Clock::now();
+  }
+
+  // After a Welcome: everything not yet acknowledged goes again (the
+  // coordinator keeps one copy of each trace event and counts a result once).
+  void Resend() {
+    backlog_.clear();
+    inflight_ = 0;
+    for (auto& [id, h] : held_) {
+      for (auto& [seq, batch] : h.traces) {
+        batch.sent = false;
+        backlog_.emplace_back(id, seq);
+      }
+      if (h.result) backlog_.emplace_back(id, kResult);
+    }
+    Pump();
+  }
+
+  // Sends from the backlog while fewer than max_unacked_ batches are
+  // unacknowledged: a chatty agent makes its runner wait for the
+  // coordinator, not the coordinator buffer for it.
+  void Pump() {
+    if (!welcomed_) return;
+    while (!backlog_.empty()) {
+      auto [id, seq] = backlog_.front();
+      auto h = held_.find(id);
+      if (h == held_.end()) {
+        backlog_.pop_front();
+        continue;
+      }
+      if (seq == kResult) {
+        if (h->second.result) Send(*h->second.result);
+      } else {
+        auto t = h->second.traces.find(seq);
+        if (t != h->second.traces.end() && !t->second.sent) {
+          if (inflight_ >= max_unacked_) return;
+          Send(t->second.env);
+          t->second.sent = true;
+          ++inflight_;
+        }
+      }
+      backlog_.pop_front();
+    }
+  }
+
+  Status Loop() {
+    auto started = Clock::now();
+    for (;;) {
+      if (options_.stop != nullptr && options_.stop->load()) {
+        HandBack("runner stopped by a signal");
+        return {};
+      }
+      zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
+                                 {outbox_.handle(), 0, ZMQ_POLLIN, 0}};
+      try {
+        zmq::poll(items, 2, Ms(std::min(heartbeat_ms_, 100)));
+      } catch (const zmq::error_t&) {
+        continue;  // interrupted by a signal
+      }
+      if (items[1].revents & ZMQ_POLLIN) DrainOutbox();
+      if (items[0].revents & ZMQ_POLLIN) {
+        for (int i = 0; i < 64; ++i) {
+          auto msg = protocol::Receive(*socket_, /*router=*/false, 0);
+          if (!msg) break;
+          last_recv_ = Clock::now();
+          if (!msg->envelope) {
+            spdlog::warn("runner {}: dropped a malformed message: {}", options_.name,
+                         msg->envelope.error().message());
+            continue;
+          }
+          if (msg->envelope->has_shutdown()) {
+            spdlog::info("runner {}: shutdown: {}", options_.name,
+                         msg->envelope->shutdown().reason());
+            HandBack("runner shut down: " + msg->envelope->shutdown().reason());
+            return {};
+          }
+          Handle(*msg->envelope);
+        }
+      }
+      auto now = Clock::now();
+      if (!welcomed_) {
+        if (options_.connect_timeout_ms > 0 && !ever_welcomed_ &&
+            now - started > Ms(options_.connect_timeout_ms)) {
+          return Fail(Code::kUnavailable,
+                      fmt::format("coordinator at {} did not answer within {} ms",
+                                  options_.coordinator, options_.connect_timeout_ms));
+        }
+        if (now - last_hello_ > Ms(backoff_ms_)) {
+          backoff_ms_ = std::min(backoff_ms_ * 2, options_.max_backoff_ms);
+          spdlog::debug("runner {}: hello again (next in {} ms)", options_.name, backoff_ms_);
+          SendHello();
+        }
+        continue;
+      }
+      if (now - last_recv_ > Ms(heartbeat_ms_ * options_.liveness)) {
+        // The coordinator went quiet: start over on a fresh connection.
+        spdlog::warn("runner {}: coordinator silent for {} ms; reconnecting", options_.name,
+                     std::chrono::duration_cast<Ms>(now - last_recv_).count());
+        socket_.reset();
+        CRUCIBLE_RETURN_IF_ERROR(Connect());
+        continue;
+      }
+      if (now - last_heartbeat_ >= Ms(heartbeat_ms_)) SendHeartbeat();
+    }
+  }
+
+  void Handle(const v1::Envelope& env) {
+    switch (env.body_case()) {
+      case v1::Envelope::kWelcome:
+        if (env.welcome().heartbeat_ms() > 0) heartbeat_ms_ = env.welcome().heartbeat_ms();
+        agent_event_budget_ = env.welcome().agent_event_budget();
+        if (env.welcome().max_unacked_batches() > 0) {
+          max_unacked_ = env.welcome().max_unacked_batches();
+        }
+        if (!welcomed_) spdlog::info("runner {}: joined {}", options_.name, options_.coordinator);
+        welcomed_ = true;
+        ever_welcomed_ = true;
+        backoff_ms_ = 250;
+        Resend();
+        SendHeartbeat();
+        break;
+      case v1::Envelope::kLease: {
+        const v1::Lease& lease = env.lease();
+        if (held_.count(lease.lease_id())) break;  // a duplicate
+        held_[lease.lease_id()];
+        work_.Push(lease);
+        break;
+      }
+      case v1::Envelope::kAck: {
+        const v1::Ack& ack = env.ack();
+        auto h = held_.find(ack.lease_id());
+        if (h == held_.end()) break;
+        if (ack.result()) {
+          if (h->second.result) {
+            if (ack.ignored()) {
+              spdlog::warn("runner {}: result of lease {} came too late and was ignored",
+                           options_.name, ack.lease_id());
+            }
+            for (const auto& [seq, batch] : h->second.traces) inflight_ -= batch.sent ? 1 : 0;
+            held_.erase(h);
+            inflight_ = std::max(0, inflight_);
+            Pump();
+          }
+        } else if (auto t = h->second.traces.find(ack.first_seq()); t != h->second.traces.end()) {
+          if (t->second.sent) inflight_ = std::max(0, inflight_ - 1);
+          h->second.traces.erase(t);
+          Pump();
+        }
+        break;
+      }
+      case v1::Envelope::kError:
+        if (env.error().message().starts_with("unknown runner")) {
+          // The coordinator restarted or forgot us: announce ourselves again
+          // (at most once per backoff interval).
+          if (welcomed_ || Clock::now() - last_hello_ > Ms(backoff_ms_)) {
+            spdlog::info("runner {}: coordinator does not know us; hello again", options_.name);
+            welcomed_ = false;
+            SendHello();
+          }
+        } else {
+          spdlog::warn("runner {}: coordinator says: {}", options_.name, env.error().message());
+        }
+        break;
+      default:
+        break;  // heartbeats only prove the coordinator is alive
+    }
+  }
+
+  // Takes what the workers produced and sends it (when connected), keeping a
+  // copy until it is acknowledged.
+  void DrainOutbox() {
+    for (;;) {
+      auto msg = protocol::Receive(outbox_, false, 0);
+      if (!msg) return;
+      if (!msg->envelope) continue;
+      const v1::Envelope& env = *msg->envelope;
+      if (env.has_trace()) {
+        if (env.trace().events_size() == 0) continue;
+        uint64_t seq = env.trace().events(0).seq();
+        held_[env.trace().lease_id()].traces[seq] = Held::Batch{.env = env, .sent = false};
+        backlog_.emplace_back(env.trace().lease_id(), seq);
+      } else if (env.has_result()) {
+        held_[env.result().lease_id()].result = env;
+        backlog_.emplace_back(env.result().lease_id(), kResult);
+      }
+      Pump();
+    }
+  }
+
+  // Leases not started yet, or (when the process goes away) not finished,
+  // go back to the coordinator as infrastructure errors.
+  void HandBack(const std::string& why) {
+    work_.Close();
+    auto give_back = [&](const std::string& id, const std::string& when) {
+      v1::Envelope env;
+      env.mutable_result()->set_lease_id(id);
+      env.mutable_result()->set_infra_error(fmt::format("{} {}", why, when));
+      held_[id].result = env;
+      Send(env);
+    };
+    for (const auto& lease : work_.Drain())
+      give_back(lease.lease_id(), "before the attempt started");
+    DrainOutbox();
+    if (work_.busy() > 0) {
+      std::vector<std::string> running;
+      for (const auto& [id, h] : held_) {
+        if (!h.result) running.push_back(id);
+      }
+      for (const auto& id : running) give_back(id, "during the attempt");
+    }
+    // Lease us nothing more (sent after the results, so it arrives after them).
+    v1::Envelope bye;
+    bye.mutable_heartbeat()->set_leaving(true);
+    Send(bye);
+    // Wait (a little) until the coordinator has acknowledged every result,
+    // so that nothing is lost when the process exits right after.
+    auto deadline = Clock::now() + Ms(2000);
+    while (Clock::now() < deadline) {
+      bool pending = false;
+      for (const auto& [id, h] : held_) pending = pending || h.result.has_value();
+      if (!pending || !welcomed_) break;
+      auto msg = protocol::Receive(*socket_, false, 50);
+      if (msg && msg->envelope && msg->envelope->has_ack()) Handle(*msg->envelope);
+    }
+  }
+
+  void StopWorkers(bool* busy_workers) {
+    work_.Close();
+    bool busy = work_.busy() > 0;
+    for (auto& w : workers_) {
+      if (busy) {
+        w.detach();
+      } else {
+        w.join();
+      }
+    }
+    if (busy_workers != nullptr) *busy_workers = busy;
   }
 
   RunnerOptions options_;
   zmq::context_t context_;
-  zmq::socket_t socket_;
-  bool busy_ = false;
-  std::vector<v1::TraceEvent> pending_;
-  Clock::time_point last_flush_ = Clock::now();
+  std::optional<zmq::socket_t> socket_;
+  zmq::socket_t outbox_;
+  WorkQueue work_;
+  std::vector<std::thread> workers_;
+  std::map<std::string, Held> held_;
+  std::atomic<uint64_t> agent_event_budget_{0};  // from Welcome; read by workers
+  int max_unacked_ = 16;                         // from Welcome
+  int inflight_ = 0;                             // trace batches sent and not acknowledged
+  // What is to be sent, in order: (lease, first seq of a batch) or (lease,
+  // kResult). Results wait behind their lease's batches.
+  std::deque<std::pair<std::string, uint64_t>> backlog_;
+  int heartbeat_ms_ = 1000;
+  int backoff_ms_ = 250;
+  bool welcomed_ = false;
+  bool ever_welcomed_ = false;
+  Clock::time_point last_recv_ = Clock::now();
+  Clock::time_point last_hello_ = Clock::now();
   Clock::time_point last_heartbeat_ = Clock::now();
 };
 
 }  // namespace
 
-Status RunRunner(const RunnerOptions& options) {
+Status RunRunner(const RunnerOptions& options, bool* busy_workers) {
+  if (busy_workers != nullptr) *busy_workers = false;
   if (options.coordinator.empty()) return Fail(Code::kInvalidArgument, "no coordinator address");
   if (options.workdir.empty()) return Fail(Code::kInvalidArgument, "no work directory");
+  if (options.slots < 1) return Fail(Code::kInvalidArgument, "--slots must be at least 1");
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(options.workdir));
-  RunnerSession session(options);
-  return session.Run();
+  // Busy workers may outlive the session (the caller exits the process), so
+  // it is never destroyed while they might use its context.
+  auto* session = new RunnerSession(options);
+  bool busy = false;
+  Status st = session->Run(&busy);
+  if (busy_workers != nullptr) *busy_workers = busy;
+  if (!busy) delete session;
+  return st;
 }
 
 }  // namespace crucible::runner

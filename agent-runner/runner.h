@@ -1,26 +1,48 @@
 // The runner daemon: takes leases from a coordinator and performs attempts.
 #pragma once
 
+#include <atomic>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 
 namespace crucible::runner {
 
 struct RunnerOptions {
-  std::string coordinator;  // ZeroMQ endpoint, e.g. ipc:///tmp/x/coordinator.sock
-  std::string name;         // shown in status and stored with attempts
-  std::string workdir;      // scratch space; one subdirectory per attempt
-  int slots = 1;            // attempts at once (this build performs one at a time)
+  std::string coordinator;          // ZeroMQ endpoint, e.g. tcp://farm:7400 or ipc:///tmp/x/c.sock
+  std::string name;                 // its ZeroMQ identity; shown in status and stored with attempts
+  std::string workdir;              // scratch space; one subdirectory per attempt
+  int slots = 1;                    // attempts at once, one worker thread each
+  std::vector<std::string> labels;  // "key=value", announced in Hello
+  // Until the coordinator's Welcome says otherwise.
   int heartbeat_ms = 1000;
-  // Give up when the coordinator has not answered Hello for this long.
-  int connect_timeout_ms = 30'000;
+  // The coordinator is taken as gone after liveness x heartbeat_ms of silence;
+  // the runner then reconnects, with capped exponential backoff.
+  int liveness = 3;
+  int max_backoff_ms = 5000;
+  // Give up when no coordinator has answered Hello for this long (0: never).
+  int connect_timeout_ms = 0;
+  // Set (e.g. by a SIGTERM handler) to stop: leases not finished are handed
+  // back as infrastructure errors and RunRunner returns.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // Connects to the coordinator, announces itself and performs leased attempts
-// one after another until the coordinator sends Shutdown. Trace events are
-// streamed while the agent runs; the evidence is sent when the attempt ends.
-// Returns an Error when the coordinator cannot be reached or refuses us.
-Status RunRunner(const RunnerOptions& options);
+// until the coordinator sends Shutdown or `stop` is set.
+//
+// ZeroMQ I/O runs on the calling thread; attempts run on `slots` worker
+// threads that hand trace batches and results to it over inproc://. Heartbeats
+// (listing the leases held, which renews them) go out every heartbeat_ms
+// whatever the workers do. Trace batches and results are kept until the
+// coordinator acknowledges them and are sent again after a reconnect; Hello
+// after a reconnect lists the leases still held, so a restarted coordinator
+// gives them back instead of running them again.
+//
+// Returns an Error when the endpoint is invalid or connect_timeout_ms passed
+// without a Welcome. Returns true in *busy_workers (when given) if a worker
+// was still performing an attempt on return; the caller should then exit the
+// process rather than unwind.
+Status RunRunner(const RunnerOptions& options, bool* busy_workers = nullptr);
 
 }  // namespace crucible::runner

@@ -14,5 +14,9 @@ void AddRunCommand(CLI::App& app, int* exit_code);
 void AddRunnerCommand(CLI::App& app, int* exit_code);
 void AddReportCommand(CLI::App& app, int* exit_code);
 void AddDemoCommand(CLI::App& app, int* exit_code);
+void AddCoordinatorCommand(CLI::App& app, int* exit_code);
+void AddStatusCommand(CLI::App& app, int* exit_code);
+void AddCancelCommand(CLI::App& app, int* exit_code);
+void AddWaitCommand(CLI::App& app, int* exit_code);
 
 }  // namespace crucible::cli

@@ -100,4 +100,19 @@ void PrintProgress(const std::string& line, bool final) {
   std::fflush(stderr);
 }
 
+std::string ProgressLine(size_t total, size_t done, size_t failed, size_t leased, size_t runners,
+                         long elapsed_s) {
+  size_t finished = done + failed;
+  std::string eta = "?";
+  if (finished > 0 && finished < total && elapsed_s > 0) {
+    eta = fmt::format(
+        "{}s", elapsed_s * static_cast<long>(total - finished) / static_cast<long>(finished));
+  } else if (finished == total) {
+    eta = "0s";
+  }
+  return fmt::format(
+      "[{}/{}] done {}, infra-failed {}, running {}, runners {}, elapsed {}s, eta {}", finished,
+      total, done, failed, leased, runners, elapsed_s, eta);
+}
+
 }  // namespace crucible::cli

@@ -39,10 +39,33 @@ struct EmbeddedRunOptions {
   int samples = 1;
   int runners = 2;
   bool quiet = false;
+  std::string resume = {};  // a stored run to finish instead of a new one
 };
 
 // Starts a coordinator and `runners` runner processes on ipc:// in a private
 // temporary directory, runs every attempt, and returns the run id.
 Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions& options);
+
+// "[finished/total] done D, infra-failed F, running L, runners R, elapsed Ns,
+// eta Ns": the progress line of `crucible run`, embedded or remote.
+std::string ProgressLine(size_t total, size_t done, size_t failed, size_t leased, size_t runners,
+                         long elapsed_s);
+
+// ---- talking to a coordinator daemon (cli/farm_command.cc)
+
+// The coordinator endpoint: `flag` when set, else $CRUCIBLE_COORDINATOR, else
+// tcp://127.0.0.1:7400.
+std::string ResolveCoordinator(const std::string& flag);
+
+// Sends `request` to the coordinator at `endpoint` from a fresh client
+// socket and returns its answer. kUnavailable when none comes within
+// `timeout_ms`; an ErrorReply becomes an Error with its message.
+Result<v1::Envelope> AskCoordinator(const std::string& endpoint, const v1::Envelope& request,
+                                    int timeout_ms = 10'000);
+
+// Follows run `run_id` on the coordinator at `endpoint`, printing the progress
+// line, until it is finished or cancelled, surviving coordinator restarts.
+// Returns its final counts.
+Result<v1::RunStatus> FollowRun(const std::string& endpoint, const std::string& run_id, bool quiet);
 
 }  // namespace crucible::cli

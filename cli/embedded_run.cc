@@ -65,8 +65,18 @@ Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions&
   coordinator::CoordinatorOptions copts;
   copts.listen = endpoint;
   CRUCIBLE_ASSIGN_OR_RETURN(auto coord, coordinator::Coordinator::Create(store, copts));
-  CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run,
-                            coord->SubmitRun(options.suite, options.agents, options.samples));
+  v1::Run run;
+  if (options.resume.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(run,
+                              coord->SubmitRun(options.suite, options.agents, options.samples));
+  } else {
+    CRUCIBLE_ASSIGN_OR_RETURN(run, coord->ResumeRun(options.resume));
+    if (run.state() != v1::Run::RUNNING) {
+      return Fail(Code::kFailedPrecondition,
+                  fmt::format("run {} is {}; nothing to resume", run.id(),
+                              run.state() == v1::Run::FINISHED ? "finished" : "cancelled"));
+    }
+  }
   std::printf("run %s: %d attempts (suite %s, %d agents, %d samples), %d local runners\n",
               run.id().c_str(), run.attempt_count(), run.suite().c_str(), run.agents_size(),
               run.samples(), options.runners);
@@ -107,14 +117,7 @@ Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions&
     if (options.quiet) return;
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
     size_t finished = p.done + p.failed;
-    std::string eta = "?";
-    if (finished > 0 && finished < p.total) {
-      eta = fmt::format("{}s",
-                        secs * static_cast<long>(p.total - finished) / static_cast<long>(finished));
-    }
-    PrintProgress(fmt::format("[{}/{}] done {}, infra-failed {}, running {}, runners {}, "
-                              "elapsed {}s, eta {}",
-                              finished, p.total, p.done, p.failed, p.leased, p.runners, secs, eta),
+    PrintProgress(ProgressLine(p.total, p.done, p.failed, p.leased, p.runners, secs),
                   finished == p.total);
   };
   Status served = coord->ServeUntilFinished(run.id(), progress, check);

@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
   crucible::cli::AddRunnerCommand(app, &exit_code);
   crucible::cli::AddReportCommand(app, &exit_code);
   crucible::cli::AddDemoCommand(app, &exit_code);
+  crucible::cli::AddCoordinatorCommand(app, &exit_code);
+  crucible::cli::AddStatusCommand(app, &exit_code);
+  crucible::cli::AddCancelCommand(app, &exit_code);
+  crucible::cli::AddWaitCommand(app, &exit_code);
 
   auto logger = spdlog::stderr_color_mt("crucible");
   spdlog::set_default_logger(logger);

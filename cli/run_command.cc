@@ -1,5 +1,8 @@
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <memory>
 
 #include <fmt/format.h>
@@ -19,15 +22,64 @@ struct RunArgs {
   int samples = 1;
   int runners = 2;
   std::string db;
+  std::string coordinator;
+  bool detach = false;
+  std::string resume;
 };
 
+// `crucible run --coordinator EP`: the run is the daemon's; this only submits
+// and follows it.
+int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents) {
+  v1::Envelope req;
+  auto* submit = req.mutable_submit_run();
+  submit->set_suite(args.suite);
+  for (const auto& a : agents) *submit->add_agents() = a;
+  submit->set_samples(args.samples);
+  submit->set_run_id(args.resume);
+  auto reply = AskCoordinator(args.coordinator, req);
+  if (!reply) return ReportError(reply.error());
+  if (!reply->has_run_accepted()) {
+    return ReportError(Error(Code::kCorruption, "unexpected answer to SubmitRun"));
+  }
+  const v1::Run& run = reply->run_accepted().run();
+  if (args.detach) {
+    std::printf("%s\n", run.id().c_str());
+    return 0;
+  }
+  std::printf("run %s: %d attempts (suite %s, %d agents, %d samples) on coordinator %s\n",
+              run.id().c_str(), run.attempt_count(), run.suite().c_str(), run.agents_size(),
+              run.samples(), args.coordinator.c_str());
+  std::fflush(stdout);
+  auto status = FollowRun(args.coordinator, run.id(), /*quiet=*/false);
+  if (!status) return ReportError(status.error());
+  bool finished = status->run().state() == v1::Run::FINISHED;
+  std::printf(
+      "\nrun %s %s: done %d, infra-failed %d of %d; `crucible report %s` on the "
+      "coordinator's database shows it\n",
+      run.id().c_str(), finished ? "finished" : "was cancelled", status->done(), status->failed(),
+      run.attempt_count(), run.id().c_str());
+  return finished ? 0 : 1;
+}
+
 int Run(const RunArgs& args) {
-  EmbeddedRunOptions options{
-      .suite = args.suite, .agents = {}, .samples = args.samples, .runners = args.runners};
+  EmbeddedRunOptions options{.suite = args.suite,
+                             .agents = {},
+                             .samples = args.samples,
+                             .runners = args.runners,
+                             .quiet = false,
+                             .resume = args.resume};
+  if (args.resume.empty() && (args.suite.empty() || args.agents.empty())) {
+    return ReportError(
+        Error(Code::kInvalidArgument, "--suite and --agent are required (unless --resume RUN)"));
+  }
   for (const auto& text : args.agents) {
     auto spec = ParseAgentSpec(text);
     if (!spec) return ReportError(spec.error());
     options.agents.push_back(*spec);
+  }
+  if (!args.coordinator.empty()) return RunRemote(args, options.agents);
+  if (args.detach) {
+    return ReportError(Error(Code::kInvalidArgument, "--detach needs --coordinator"));
   }
   auto store = OpenDb(args.db, /*create=*/false);
   if (!store) return ReportError(store.error());
@@ -41,6 +93,8 @@ int Run(const RunArgs& args) {
   return 0;
 }
 
+std::atomic<bool> g_runner_stop{false};
+
 struct RunnerArgs {
   runner::RunnerOptions options;
 };
@@ -53,11 +107,10 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
       "run",
       "Run agents on every task of a suite. Without a coordinator address this starts a "
       "coordinator and local runner processes (the embedded default).");
-  cmd->add_option("--suite", args->suite, "suite to run")->required();
+  cmd->add_option("--suite", args->suite, "suite to run");
   cmd->add_option("--agent", args->agents,
                   "NAME=COMMAND, builtin:oracle (applies the golden patch) or builtin:noop "
-                  "(changes nothing); repeat for several agents")
-      ->required();
+                  "(changes nothing); repeat for several agents");
   cmd->add_option("--samples", args->samples, "attempts per task and agent")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -65,6 +118,14 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--db", args->db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
+  cmd->add_option("--coordinator", args->coordinator,
+                  "submit the run to this coordinator daemon (tcp://HOST:PORT) and follow it, "
+                  "instead of running it here");
+  cmd->add_flag("--detach", args->detach,
+                "with --coordinator: print the run id and return at once");
+  cmd->add_option("--resume", args->resume,
+                  "finish an interrupted run instead of starting one; finished attempts are "
+                  "not run again");
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 
@@ -76,10 +137,37 @@ void AddRunnerCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--coordinator", args->options.coordinator, "coordinator endpoint")->required();
   cmd->add_option("--workdir", args->options.workdir, "scratch directory")->required();
   cmd->add_option("--name", args->options.name, "runner name")->capture_default_str();
-  cmd->add_option("--slots", args->options.slots, "attempts at once")->capture_default_str();
+  cmd->add_option("--slots", args->options.slots, "attempts at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--label", args->options.labels,
+                  "KEY=VALUE shown in status (repeat for several)");
+  cmd->add_option("--connect-timeout-ms", args->options.connect_timeout_ms,
+                  "give up when no coordinator answers for this long (0: keep trying)")
+      ->capture_default_str();
   cmd->callback([args, exit_code] {
-    auto st = runner::RunRunner(args->options);
+    for (const auto& l : args->options.labels) {
+      if (l.find('=') == std::string::npos || l.front() == '=') {
+        *exit_code =
+            ReportError(Error(Code::kInvalidArgument, "--label '" + l + "': expected KEY=VALUE"));
+        return;
+      }
+    }
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_runner_stop = true; };
+    ::sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, nullptr);
+    ::sigaction(SIGINT, &sa, nullptr);
+    args->options.stop = &g_runner_stop;
+    bool busy = false;
+    auto st = runner::RunRunner(args->options, &busy);
     *exit_code = st ? 0 : ReportError(st.error());
+    if (busy) {
+      // A worker is still inside an attempt (stopped by a signal): leave
+      // without unwinding under it. Its lease was handed back.
+      std::fflush(nullptr);
+      std::_Exit(*exit_code);
+    }
   });
 }
 

@@ -51,9 +51,9 @@ Result<sandbox::Bind> ParseBind(const std::string& text, bool writable) {
 // "1048576", "64k", "512M", "4G" (powers of 1024); "0" is 0.
 Result<uint64_t> ParseSize(const std::string& option, const std::string& text) {
   auto bad = [&] {
-    return Fail(Code::kInvalidArgument,
-                fmt::format("{} '{}': expected a size such as 1048576, 64k, 512M or 4G", option,
-                            text));
+    return Fail(
+        Code::kInvalidArgument,
+        fmt::format("{} '{}': expected a size such as 1048576, 64k, 512M or 4G", option, text));
   };
   if (text.empty() || text[0] < '0' || text[0] > '9') return bad();
   size_t end = 0;

@@ -1,11 +1,13 @@
 #include "coordinator/coordinator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <deque>
 #include <map>
 #include <random>
 #include <set>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -19,10 +21,10 @@ namespace crucible::coordinator {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using Ms = std::chrono::milliseconds;
 
 int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<Ms>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -33,15 +35,39 @@ std::string RandomHex(int digits) {
   return out;
 }
 
+bool Finished(const v1::Attempt& a) {
+  return a.state() == v1::Attempt::DONE || a.state() == v1::Attempt::FAILED;
+}
+
+// (run id, attempt number)
+using Key = std::pair<std::string, uint64_t>;
+
+// Room for the runner's own events beyond the agent's budget.
+constexpr uint64_t kRunnerEventMargin = 10'000;
+
+struct RunState {
+  v1::Run run;
+  std::map<std::string, v1::GoldenTask> tasks;
+  std::map<std::string, v1::AgentSpec> agents;
+  std::map<uint64_t, v1::Attempt> attempts;
+  v1::RunStatus status;  // counts, kept current by Recount()
+  bool dirty = true;     // counts changed since watchers were told
+  Clock::time_point last_update;
+  std::set<std::string> watchers;  // client peers following this run
+};
+
 struct RunnerState {
   int slots = 1;
   Clock::time_point last_seen;
+  int64_t last_seen_wall_ms = 0;
   std::set<std::string> leases;
+  std::vector<std::string> labels;
 };
 
 struct LeaseState {
-  uint64_t attempt = 0;
-  std::string runner;
+  Key key;
+  std::string runner;  // empty: orphaned by a coordinator restart
+  Clock::time_point deadline;
 };
 
 class ZmqCoordinator : public Coordinator {
@@ -50,6 +76,9 @@ class ZmqCoordinator : public Coordinator {
       : store_(store), options_(std::move(options)), socket_(context_, zmq::socket_type::router) {
     socket_.set(zmq::sockopt::linger, 1000);
     socket_.set(zmq::sockopt::router_mandatory, 1);
+    // A runner that reconnects under its name takes its identity back.
+    socket_.set(zmq::sockopt::router_handover, 1);
+    socket_.set(zmq::sockopt::maxmsgsize, options_.max_message_bytes);
   }
 
   Status Bind() {
@@ -68,6 +97,9 @@ class ZmqCoordinator : public Coordinator {
     if (samples < 1) return Fail(Code::kInvalidArgument, "--samples must be at least 1");
     std::set<std::string> names;
     for (const auto& a : agents) {
+      if (a.name().empty() || a.command().empty()) {
+        return Fail(Code::kInvalidArgument, "an agent needs a name and a command");
+      }
       if (!names.insert(a.name()).second) {
         return Fail(Code::kInvalidArgument, "agent name '" + a.name() + "' given twice");
       }
@@ -100,42 +132,162 @@ class ZmqCoordinator : public Coordinator {
     }
     run.set_attempt_count(static_cast<int32_t>(attempts.size()));
     CRUCIBLE_RETURN_IF_ERROR(store_.CreateRun(run, attempts));
+    RunState& rs = runs_[run.id()];
+    rs.run = run;
+    for (auto& t : tasks) rs.tasks.emplace(t.id(), std::move(t));
+    for (const auto& a : agents) rs.agents.emplace(a.name(), a);
+    for (auto& a : attempts) {
+      queue_.emplace_back(run.id(), a.number());
+      rs.attempts.emplace(a.number(), std::move(a));
+    }
+    Recount(rs);
+    spdlog::info("run {} submitted: {} attempts", run.id(), run.attempt_count());
     return run;
+  }
+
+  Result<v1::Run> ResumeRun(const std::string& run_id) override {
+    if (auto it = runs_.find(run_id); it != runs_.end()) return it->second.run;
+    CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store_.GetRun(run_id));
+    if (run.state() != v1::Run::RUNNING) return run;
+    RunState rs;
+    rs.run = run;
+    CRUCIBLE_ASSIGN_OR_RETURN(auto tasks, store_.ListTasks(run.suite()));
+    for (auto& t : tasks) rs.tasks.emplace(t.id(), std::move(t));
+    for (const auto& a : run.agents()) rs.agents.emplace(a.name(), a);
+    CRUCIBLE_ASSIGN_OR_RETURN(auto attempts, store_.ListAttempts(run_id));
+    auto orphan_deadline =
+        Clock::now() + Ms(options_.heartbeat_ms * options_.liveness + options_.grace_ms);
+    size_t orphaned = 0;
+    for (auto& a : attempts) {
+      uint64_t n = a.number();
+      if (!Finished(a)) {
+        if (!rs.tasks.count(a.task_id()) || !rs.agents.count(a.agent())) {
+          a.set_state(v1::Attempt::FAILED);
+          a.set_error(
+              fmt::format("task '{}' or agent '{}' no longer exists", a.task_id(), a.agent()));
+          StoreAttempt(a);
+        } else if (a.state() == v1::Attempt::QUEUED || a.lease_id().empty()) {
+          a.set_state(v1::Attempt::QUEUED);
+          queue_.emplace_back(run_id, n);
+        } else {
+          // Leased under an earlier coordinator: its runner may still be at
+          // work and claim it back when it says hello again.
+          leases_[a.lease_id()] =
+              LeaseState{.key = {run_id, n}, .runner = "", .deadline = orphan_deadline};
+          ++orphaned;
+        }
+      }
+      rs.attempts.emplace(n, std::move(a));
+    }
+    Recount(rs);
+    runs_[run_id] = std::move(rs);
+    spdlog::info("run {} resumed: {} attempts left, {} held by runners of an earlier coordinator",
+                 run_id,
+                 run.attempt_count() - runs_[run_id].status.done() - runs_[run_id].status.failed(),
+                 orphaned);
+    CheckFinished(run_id);
+    return run;
+  }
+
+  Result<size_t> ResumeAllRuns() override {
+    CRUCIBLE_ASSIGN_OR_RETURN(auto runs, store_.ListRuns());
+    size_t n = 0;
+    for (const auto& r : runs) {
+      if (r.state() != v1::Run::RUNNING) continue;
+      CRUCIBLE_RETURN_IF_ERROR(ResumeRun(r.id()));
+      ++n;
+    }
+    return n;
   }
 
   Status ServeUntilFinished(const std::string& run_id,
                             const std::function<void(const RunProgress&)>& progress,
                             const std::function<Status()>& check) override {
-    CRUCIBLE_RETURN_IF_ERROR(LoadRun(run_id));
-    Report(progress);
+    CRUCIBLE_RETURN_IF_ERROR(ResumeRun(run_id));
+    RunProgress last;
+    bool reported = false;
+    auto report = [&] {
+      if (!progress) return;
+      RunProgress p;
+      auto it = runs_.find(run_id);
+      const v1::RunStatus& s = it != runs_.end() ? it->second.status : finished_[run_id];
+      p.total = s.run().attempt_count();
+      p.done = s.done();
+      p.failed = s.failed();
+      p.leased = s.leased();
+      p.runners = runners_.size();
+      if (!reported || p.done != last.done || p.failed != last.failed || p.leased != last.leased ||
+          p.runners != last.runners) {
+        progress(p);
+      }
+      reported = true;
+      last = p;
+    };
+    report();
     auto last_check = Clock::now();
-    while (!Finished()) {
-      auto msg = protocol::Receive(socket_, /*router=*/true, 100);
-      if (msg) Handle(*msg);
-      if (Clock::now() - last_check >= std::chrono::milliseconds(100)) {
+    while (runs_.count(run_id)) {
+      PollOnce();
+      report();
+      if (Clock::now() - last_check >= Ms(100)) {
         last_check = Clock::now();
-        ExpireSilentRunners();
         if (check) CRUCIBLE_RETURN_IF_ERROR(check());
       }
-      Dispatch();
-      Report(progress);
     }
-    run_.set_state(v1::Run::FINISHED);
-    run_.set_finished_at_ms(NowMs());
-    CRUCIBLE_RETURN_IF_ERROR(store_.PutRun(run_));
+    report();
+    if (finished_[run_id].run().state() == v1::Run::CANCELLED) {
+      return Fail(Code::kFailedPrecondition, "run " + run_id + " was cancelled");
+    }
     return {};
+  }
+
+  Status Serve(const std::function<bool()>& stop) override {
+    auto last_check = Clock::now();
+    for (;;) {
+      PollOnce();
+      if (Clock::now() - last_check >= Ms(100)) {
+        last_check = Clock::now();
+        if (stop && stop()) return {};
+      }
+    }
+  }
+
+  Status CancelRun(const std::string& run_id) override {
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) {
+      CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store_.GetRun(run_id));
+      if (run.state() == v1::Run::RUNNING) {
+        run.set_state(v1::Run::CANCELLED);
+        run.set_finished_at_ms(NowMs());
+        CRUCIBLE_RETURN_IF_ERROR(store_.PutRun(run));
+      }
+      return {};
+    }
+    RunState& rs = it->second;
+    for (auto l = leases_.begin(); l != leases_.end();) {
+      if (l->second.key.first == run_id) {
+        if (auto r = runners_.find(l->second.runner); r != runners_.end()) {
+          r->second.leases.erase(l->first);
+        }
+        l = leases_.erase(l);
+      } else {
+        ++l;
+      }
+    }
+    rs.run.set_state(v1::Run::CANCELLED);
+    rs.run.set_finished_at_ms(NowMs());
+    auto st = store_.PutRun(rs.run);
+    EndRun(run_id);
+    spdlog::info("run {} cancelled", run_id);
+    return st;
   }
 
   void RunnerLost(const std::string& name) override {
     auto it = runners_.find(name);
     if (it == runners_.end()) return;
-    for (const auto& lease_id : it->second.leases) {
-      auto l = leases_.find(lease_id);
-      if (l == leases_.end()) continue;
-      Requeue(l->second.attempt, fmt::format("runner {} was lost", name));
-      leases_.erase(l);
-    }
+    std::set<std::string> held = std::move(it->second.leases);
     runners_.erase(it);
+    for (const auto& lease_id : held)
+      ExpireLease(lease_id, fmt::format("runner {} was lost", name));
   }
 
   void ShutdownRunners(const std::string& reason) override {
@@ -144,183 +296,458 @@ class ZmqCoordinator : public Coordinator {
     for (const auto& [name, state] : runners_) (void)protocol::SendTo(socket_, name, env);
   }
 
- private:
-  Status LoadRun(const std::string& run_id) {
-    CRUCIBLE_ASSIGN_OR_RETURN(run_, store_.GetRun(run_id));
-    CRUCIBLE_ASSIGN_OR_RETURN(auto tasks, store_.ListTasks(run_.suite()));
-    tasks_.clear();
-    for (auto& t : tasks) tasks_.emplace(t.id(), std::move(t));
-    agents_.clear();
-    for (const auto& a : run_.agents()) agents_.emplace(a.name(), a);
+  Result<v1::RunStatus> GetRunStatus(const std::string& run_id) override {
+    if (auto it = runs_.find(run_id); it != runs_.end()) return it->second.status;
+    if (auto it = finished_.find(run_id); it != finished_.end()) return it->second;
+    CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store_.GetRun(run_id));
     CRUCIBLE_ASSIGN_OR_RETURN(auto attempts, store_.ListAttempts(run_id));
-    attempts_.clear();
-    queue_.clear();
-    for (auto& a : attempts) {
-      uint64_t n = a.number();
-      bool unfinished = a.state() != v1::Attempt::DONE && a.state() != v1::Attempt::FAILED;
-      attempts_.emplace(n, std::move(a));
-      if (!unfinished) continue;
-      if (attempts_[n].state() != v1::Attempt::QUEUED) {
-        // Leased by a coordinator that is gone; its runner's result would be
-        // refused (unknown lease), so hand it out again.
-        Requeue(n, "coordinator restarted");
-      } else {
-        queue_.push_back(n);
+    v1::RunStatus s;
+    *s.mutable_run() = run;
+    for (const auto& a : attempts) Count(s, a);
+    return s;
+  }
+
+  uint64_t malformed_messages() const override { return malformed_; }
+
+ private:
+  // ------------------------------------------------------------ the loop --
+
+  void PollOnce() {
+    // Short waits while there is work to hand out, so freed slots fill fast.
+    auto msg = protocol::Receive(socket_, /*router=*/true, 50);
+    if (msg) {
+      Handle(*msg);
+      // Drain what is already waiting before the periodic work.
+      for (int i = 0; i < 256; ++i) {
+        auto more = protocol::Receive(socket_, true, 0);
+        if (!more) break;
+        Handle(*more);
       }
     }
-    return {};
+    auto now = Clock::now();
+    if (now - last_housekeeping_ >= Ms(50)) {
+      last_housekeeping_ = now;
+      ExpireSilentRunners();
+      ExpireLeases();
+      SendHeartbeats();
+    }
+    Dispatch();
+    PublishUpdates();
   }
 
-  bool Finished() const {
-    for (const auto& [n, a] : attempts_) {
-      if (a.state() != v1::Attempt::DONE && a.state() != v1::Attempt::FAILED) return false;
+  static void Count(v1::RunStatus& s, const v1::Attempt& a) {
+    switch (a.state()) {
+      case v1::Attempt::DONE:
+        s.set_done(s.done() + 1);
+        break;
+      case v1::Attempt::FAILED:
+        s.set_failed(s.failed() + 1);
+        break;
+      case v1::Attempt::LEASED:
+      case v1::Attempt::RUNNING:
+        s.set_leased(s.leased() + 1);
+        break;
+      default:
+        s.set_queued(s.queued() + 1);
+        break;
     }
-    return true;
   }
 
-  void Report(const std::function<void(const RunProgress&)>& progress) {
-    RunProgress p;
-    p.total = attempts_.size();
-    for (const auto& [n, a] : attempts_) {
-      if (a.state() == v1::Attempt::DONE) ++p.done;
-      if (a.state() == v1::Attempt::FAILED) ++p.failed;
-      if (a.state() == v1::Attempt::LEASED) ++p.leased;
-    }
-    p.runners = runners_.size();
-    if (progress && (p.done != last_.done || p.failed != last_.failed || p.leased != last_.leased ||
-                     p.runners != last_.runners || !reported_)) {
-      progress(p);
-    }
-    reported_ = true;
-    last_ = p;
+  void Recount(RunState& rs) {
+    v1::RunStatus s;
+    for (const auto& [n, a] : rs.attempts) Count(s, a);
+    *s.mutable_run() = rs.run;
+    rs.status = std::move(s);
+    rs.dirty = true;
   }
 
-  // Puts attempt `n` back in the queue, or fails it after max_tries.
-  void Requeue(uint64_t n, const std::string& why) {
-    v1::Attempt& a = attempts_[n];
-    a.set_tries(a.tries() + 1);
-    a.set_error(why);
-    a.set_lease_id("");
-    if (a.tries() >= options_.max_tries) {
-      a.set_state(v1::Attempt::FAILED);
-      a.set_finished_at_ms(NowMs());
-      a.set_error(fmt::format("failed {} times; last: {}", a.tries(), why));
-    } else {
-      a.set_state(v1::Attempt::QUEUED);
-      queue_.push_front(n);
-    }
+  void StoreAttempt(const v1::Attempt& a) {
     auto st = store_.UpdateAttempt(a);
-    if (!st) spdlog::error("cannot store attempt {}: {}", n, st.error().ToString());
+    if (!st) spdlog::error("cannot store attempt {}: {}", a.number(), st.error().ToString());
   }
 
-  void Dispatch() {
-    for (auto& [name, runner] : runners_) {
-      while (!queue_.empty() && static_cast<int>(runner.leases.size()) < runner.slots) {
-        uint64_t n = queue_.front();
-        queue_.pop_front();
-        v1::Attempt& a = attempts_[n];
-        std::string lease_id = fmt::format("{}-{}-{}", run_.id(), n, RandomHex(6));
-        a.set_state(v1::Attempt::LEASED);
-        a.set_lease_id(lease_id);
-        a.set_runner(name);
-        a.set_leased_at_ms(NowMs());
-        auto st = store_.UpdateAttempt(a);
-        if (!st) spdlog::error("cannot store attempt {}: {}", n, st.error().ToString());
+  v1::Attempt* FindAttempt(const Key& key) {
+    auto r = runs_.find(key.first);
+    if (r == runs_.end()) return nullptr;
+    auto a = r->second.attempts.find(key.second);
+    return a == r->second.attempts.end() ? nullptr : &a->second;
+  }
 
-        v1::Envelope env;
-        auto* lease = env.mutable_lease();
-        lease->set_lease_id(lease_id);
-        *lease->mutable_attempt() = a;
-        *lease->mutable_task() = tasks_.at(a.task_id());
-        *lease->mutable_agent() = agents_.at(a.agent());
-        lease->set_deadline_ms(NowMs() + options_.runner_timeout_ms);
-        runner.leases.insert(lease_id);
-        leases_[lease_id] = LeaseState{.attempt = n, .runner = name};
-        if (!protocol::SendTo(socket_, name, env)) {
-          spdlog::warn("runner {} unreachable; its leases go back to the queue", name);
-          RunnerLost(name);
-          return;  // runners_ changed under the loop
+  // The run is over when every attempt is done or failed: store it, tell its
+  // watchers and stop tracking it.
+  void CheckFinished(const std::string& run_id) {
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) return;
+    RunState& rs = it->second;
+    if (rs.status.done() + rs.status.failed() < static_cast<int>(rs.attempts.size())) return;
+    rs.run.set_state(v1::Run::FINISHED);
+    rs.run.set_finished_at_ms(NowMs());
+    auto st = store_.PutRun(rs.run);
+    if (!st) spdlog::error("cannot store run {}: {}", run_id, st.error().ToString());
+    spdlog::info("run {} finished: {} done, {} failed", run_id, rs.status.done(),
+                 rs.status.failed());
+    EndRun(run_id);
+  }
+
+  void EndRun(const std::string& run_id) {
+    auto it = runs_.find(run_id);
+    if (it == runs_.end()) return;
+    RunState& rs = it->second;
+    Recount(rs);
+    v1::Envelope env;
+    *env.mutable_run_update()->mutable_status() = rs.status;
+    env.mutable_run_update()->set_runners(static_cast<int32_t>(runners_.size()));
+    env.mutable_run_update()->set_finished(true);
+    for (const auto& w : rs.watchers) (void)protocol::SendTo(socket_, w, env);
+    finished_[run_id] = rs.status;
+    runs_.erase(it);
+  }
+
+  void PublishUpdates() {
+    auto now = Clock::now();
+    for (auto& [id, rs] : runs_) {
+      if (!rs.dirty || rs.watchers.empty() || now - rs.last_update < Ms(200)) continue;
+      rs.dirty = false;
+      rs.last_update = now;
+      v1::Envelope env;
+      *env.mutable_run_update()->mutable_status() = rs.status;
+      env.mutable_run_update()->set_runners(static_cast<int32_t>(runners_.size()));
+      for (auto w = rs.watchers.begin(); w != rs.watchers.end();) {
+        if (protocol::SendTo(socket_, *w, env)) {
+          ++w;
+        } else {
+          w = rs.watchers.erase(w);  // the client went away
         }
       }
     }
   }
 
-  void ExpireSilentRunners() {
-    auto limit = std::chrono::milliseconds(options_.runner_timeout_ms);
-    std::vector<std::string> silent;
-    for (const auto& [name, r] : runners_) {
-      if (Clock::now() - r.last_seen > limit) silent.push_back(name);
+  // ---------------------------------------------------------- leases --
+
+  // Puts attempt `key` back in the queue, or fails it after max_tries; the
+  // reason joins the history of its tries in Attempt.error.
+  void Requeue(const Key& key, const std::string& why) {
+    v1::Attempt* a = FindAttempt(key);
+    if (a == nullptr || Finished(*a)) return;
+    a->set_tries(a->tries() + 1);
+    std::string history = a->error().empty() ? "" : a->error() + "; ";
+    history += fmt::format("try {}{}: {}", a->tries(),
+                           a->runner().empty() ? "" : " on " + a->runner(), why);
+    a->set_lease_id("");
+    if (a->tries() >= options_.max_tries) {
+      a->set_state(v1::Attempt::FAILED);
+      a->set_finished_at_ms(NowMs());
+      a->set_error(fmt::format("infrastructure error: failed {} times ({})", a->tries(), history));
+      spdlog::warn("attempt {}/{} failed for good: {}", key.first, key.second, a->error());
+    } else {
+      a->set_state(v1::Attempt::QUEUED);
+      a->set_error(history);
+      queue_.push_front(key);
     }
-    for (const auto& name : silent) {
-      spdlog::warn("runner {} silent for {} ms; its leases go back to the queue", name,
-                   options_.runner_timeout_ms);
-      RunnerLost(name);
+    StoreAttempt(*a);
+    Recount(runs_[key.first]);
+    CheckFinished(key.first);
+  }
+
+  // The lease is over without a result: the attempt goes back to the queue.
+  // A late result under it may still count (see HandleResult).
+  void ExpireLease(const std::string& lease_id, const std::string& why) {
+    auto l = leases_.find(lease_id);
+    if (l == leases_.end()) return;
+    Key key = l->second.key;
+    if (auto r = runners_.find(l->second.runner); r != runners_.end()) {
+      r->second.leases.erase(lease_id);
+    }
+    leases_.erase(l);
+    v1::Attempt* a = FindAttempt(key);
+    if (a == nullptr || a->lease_id() != lease_id) return;
+    lost_leases_[lease_id] = key;
+    Requeue(key, why);
+  }
+
+  void ExpireLeases() {
+    auto now = Clock::now();
+    std::vector<std::string> expired;
+    for (const auto& [id, l] : leases_) {
+      if (now > l.deadline) expired.push_back(id);
+    }
+    for (const auto& id : expired) {
+      auto l = leases_.find(id);
+      std::string who = l->second.runner.empty() ? "a runner of an earlier coordinator"
+                                                 : "runner " + l->second.runner;
+      spdlog::warn("lease {} of {} expired", id, who);
+      ExpireLease(id, fmt::format("lease expired ({} did not renew it)", who));
     }
   }
 
+  void ExpireSilentRunners() {
+    auto limit = Ms(options_.heartbeat_ms * options_.liveness);
+    auto now = Clock::now();
+    std::vector<std::string> silent;
+    for (const auto& [name, r] : runners_) {
+      if (now - r.last_seen > limit) silent.push_back(name);
+    }
+    for (const auto& name : silent) DropRunner(name, "silent");
+  }
+
+  // Forgets runner `name`; its leases expire after the grace period unless it
+  // says hello again with them first.
+  void DropRunner(const std::string& name, const std::string& why) {
+    auto it = runners_.find(name);
+    if (it == runners_.end()) return;
+    spdlog::warn("runner {} {}; its {} leases go back to the queue in {} ms unless it returns",
+                 name, why, it->second.leases.size(), options_.grace_ms);
+    auto deadline = Clock::now() + Ms(options_.grace_ms);
+    for (const auto& id : it->second.leases) {
+      auto l = leases_.find(id);
+      if (l != leases_.end()) l->second.deadline = std::min(l->second.deadline, deadline);
+    }
+    runners_.erase(it);
+  }
+
+  void SendHeartbeats() {
+    auto now = Clock::now();
+    if (now - last_heartbeat_ < Ms(options_.heartbeat_ms)) return;
+    last_heartbeat_ = now;
+    v1::Envelope hb;
+    hb.mutable_heartbeat();
+    std::vector<std::string> gone;
+    for (const auto& [name, r] : runners_) {
+      if (!protocol::SendTo(socket_, name, hb)) gone.push_back(name);
+    }
+    for (const auto& name : gone) DropRunner(name, "unreachable");
+  }
+
+  void Dispatch() {
+    if (queue_.empty()) return;
+    std::vector<std::string> unreachable;
+    for (auto& [name, runner] : runners_) {
+      while (!queue_.empty() && static_cast<int>(runner.leases.size()) < runner.slots) {
+        Key key = queue_.front();
+        queue_.pop_front();
+        v1::Attempt* a = FindAttempt(key);
+        if (a == nullptr || a->state() != v1::Attempt::QUEUED) continue;  // stale entry
+        RunState& rs = runs_[key.first];
+        std::string lease_id = fmt::format("{}-{}-{}", key.first, key.second, RandomHex(6));
+        v1::Envelope env;
+        auto* lease = env.mutable_lease();
+        lease->set_lease_id(lease_id);
+        lease->set_deadline_ms(NowMs() + options_.lease_ms);
+        *lease->mutable_task() = rs.tasks.at(a->task_id());
+        *lease->mutable_agent() = rs.agents.at(a->agent());
+        v1::Attempt leased = *a;
+        leased.set_state(v1::Attempt::LEASED);
+        leased.set_lease_id(lease_id);
+        leased.set_runner(name);
+        leased.set_leased_at_ms(NowMs());
+        *lease->mutable_attempt() = leased;
+        if (!protocol::SendTo(socket_, name, env)) {
+          queue_.push_front(key);  // not the attempt's fault: no try counted
+          unreachable.push_back(name);
+          break;
+        }
+        *a = std::move(leased);
+        StoreAttempt(*a);
+        runner.leases.insert(lease_id);
+        leases_[lease_id] = LeaseState{
+            .key = key, .runner = name, .deadline = Clock::now() + Ms(options_.lease_ms)};
+        Recount(rs);
+      }
+    }
+    for (const auto& name : unreachable) DropRunner(name, "unreachable");
+  }
+
+  // -------------------------------------------------------- messages --
+
   void Reply(const std::string& peer, const v1::Envelope& env) {
-    if (!protocol::SendTo(socket_, peer, env)) RunnerLost(peer);
+    if (!protocol::SendTo(socket_, peer, env)) {
+      spdlog::debug("cannot answer {}: gone", peer);
+    }
+  }
+
+  void ReplyError(const std::string& peer, const std::string& message) {
+    v1::Envelope err;
+    err.mutable_error()->set_message(message);
+    Reply(peer, err);
   }
 
   void Handle(const protocol::Received& msg) {
     if (!msg.envelope) {
       ++malformed_;
-      spdlog::warn("malformed message from '{}': {}", msg.peer, msg.envelope.error().message());
-      v1::Envelope err;
-      err.mutable_error()->set_message(msg.envelope.error().message());
-      (void)protocol::SendTo(socket_, msg.peer, err);
+      spdlog::warn("malformed message from '{}' (#{}): {}", msg.peer, malformed_,
+                   msg.envelope.error().message());
+      ReplyError(msg.peer, msg.envelope.error().message());
       return;
     }
     const v1::Envelope& env = *msg.envelope;
-    if (env.has_hello()) {
-      RunnerState& r = runners_[msg.peer];
-      r.slots = std::max(1, env.hello().slots());
-      r.last_seen = Clock::now();
-      spdlog::debug("runner {} joined with {} slots", msg.peer, r.slots);
-      v1::Envelope welcome;
-      welcome.mutable_welcome()->set_coordinator_id(run_.id());
-      welcome.mutable_welcome()->set_heartbeat_ms(options_.heartbeat_ms);
-      Reply(msg.peer, welcome);
-      return;
+    switch (env.body_case()) {
+      case v1::Envelope::kHello:
+        HandleHello(msg.peer, env.hello());
+        return;
+      case v1::Envelope::kSubmitRun:
+        HandleSubmit(msg.peer, env.submit_run());
+        return;
+      case v1::Envelope::kStatusRequest:
+        HandleStatus(msg.peer, env.status_request());
+        return;
+      case v1::Envelope::kCancelRun: {
+        auto st = CancelRun(env.cancel_run().run_id());
+        if (!st) {
+          ReplyError(msg.peer, st.error().message());
+        } else {
+          auto s = GetRunStatus(env.cancel_run().run_id());
+          v1::Envelope reply;
+          if (s) *reply.mutable_run_update()->mutable_status() = *s;
+          reply.mutable_run_update()->set_finished(true);
+          Reply(msg.peer, reply);
+        }
+        return;
+      }
+      case v1::Envelope::kWatchRun:
+        HandleWatch(msg.peer, env.watch_run());
+        return;
+      default:
+        break;
     }
     auto it = runners_.find(msg.peer);
     if (it == runners_.end()) {
-      v1::Envelope err;
-      err.mutable_error()->set_message("unknown runner: send hello first");
-      (void)protocol::SendTo(socket_, msg.peer, err);
+      ReplyError(msg.peer, "unknown runner: send hello first");
       return;
     }
     it->second.last_seen = Clock::now();
+    it->second.last_seen_wall_ms = NowMs();
     switch (env.body_case()) {
+      case v1::Envelope::kHeartbeat:
+        if (env.heartbeat().leaving()) {
+          spdlog::info("runner {} leaves", msg.peer);
+          RunnerLost(msg.peer);
+          break;
+        }
+        Renew(msg.peer, env.heartbeat().lease_ids());
+        break;
       case v1::Envelope::kTrace:
         HandleTrace(msg.peer, env.trace());
         break;
       case v1::Envelope::kResult:
         HandleResult(msg.peer, env.result());
         break;
+      case v1::Envelope::kAck:
+      case v1::Envelope::kError:
+        break;
       default:
-        break;  // heartbeats: proof of life is all we need
+        ++malformed_;
+        ReplyError(msg.peer, "unexpected message from a runner: " + protocol::BodyName(env));
+        break;
     }
+  }
+
+  void Renew(const std::string& peer,
+             const google::protobuf::RepeatedPtrField<std::string>& lease_ids) {
+    auto deadline = Clock::now() + Ms(options_.lease_ms);
+    for (const auto& id : lease_ids) {
+      auto l = leases_.find(id);
+      if (l != leases_.end() && l->second.runner == peer) l->second.deadline = deadline;
+    }
+  }
+
+  void HandleHello(const std::string& peer, const v1::Hello& hello) {
+    RunnerState& r = runners_[peer];
+    r.slots = std::max(1, hello.slots());
+    r.last_seen = Clock::now();
+    r.last_seen_wall_ms = NowMs();
+    r.labels.assign(hello.labels().begin(), hello.labels().end());
+    // Leases this runner had but does not announce were lost with its
+    // previous connection (it restarted): they go back to the queue now.
+    std::set<std::string> held(hello.held_leases().begin(), hello.held_leases().end());
+    std::vector<std::string> forgotten;
+    for (const auto& id : r.leases) {
+      if (!held.count(id)) forgotten.push_back(id);
+    }
+    for (const auto& id : forgotten) {
+      ExpireLease(id, fmt::format("runner {} came back without it", peer));
+    }
+    // A runner that comes back (after a network cut, a freeze or a restart
+    // of this coordinator) claims the leases it still holds.
+    size_t claimed = 0;
+    for (const auto& id : hello.held_leases()) {
+      auto l = leases_.find(id);
+      if (l != leases_.end()) {
+        if (!l->second.runner.empty() && l->second.runner != peer) {
+          if (auto other = runners_.find(l->second.runner); other != runners_.end()) {
+            other->second.leases.erase(id);
+          }
+        }
+        l->second.runner = peer;
+        l->second.deadline = Clock::now() + Ms(options_.lease_ms);
+        r.leases.insert(id);
+        if (v1::Attempt* a = FindAttempt(l->second.key); a != nullptr && a->runner() != peer) {
+          a->set_runner(peer);
+          StoreAttempt(*a);
+        }
+        ++claimed;
+        continue;
+      }
+      // Expired, but the attempt was not leased again since: take it back.
+      auto lost = lost_leases_.find(id);
+      if (lost == lost_leases_.end()) continue;
+      v1::Attempt* a = FindAttempt(lost->second);
+      if (a == nullptr || a->state() != v1::Attempt::QUEUED) continue;
+      a->set_state(v1::Attempt::LEASED);
+      a->set_lease_id(id);
+      a->set_runner(peer);
+      StoreAttempt(*a);  // its stale queue entry is skipped by Dispatch
+      leases_[id] = LeaseState{
+          .key = lost->second, .runner = peer, .deadline = Clock::now() + Ms(options_.lease_ms)};
+      r.leases.insert(id);
+      Recount(runs_[lost->second.first]);
+      lost_leases_.erase(lost);
+      ++claimed;
+    }
+    spdlog::info("runner {} joined with {} slots{}", peer, r.slots,
+                 claimed ? fmt::format(", claiming {} leases back", claimed) : "");
+    v1::Envelope welcome;
+    welcome.mutable_welcome()->set_coordinator_id(coordinator_id_);
+    welcome.mutable_welcome()->set_heartbeat_ms(options_.heartbeat_ms);
+    welcome.mutable_welcome()->set_agent_event_budget(options_.agent_event_budget);
+    welcome.mutable_welcome()->set_max_unacked_batches(options_.max_unacked_batches);
+    Reply(peer, welcome);
   }
 
   // The attempt a lease refers to, when the lease is still the current one.
   v1::Attempt* CurrentAttempt(const std::string& lease_id) {
     auto l = leases_.find(lease_id);
     if (l == leases_.end()) return nullptr;
-    auto a = attempts_.find(l->second.attempt);
-    if (a == attempts_.end() || a->second.lease_id() != lease_id) return nullptr;
-    return &a->second;
+    v1::Attempt* a = FindAttempt(l->second.key);
+    if (a == nullptr || a->lease_id() != lease_id) return nullptr;
+    return a;
   }
 
   void HandleTrace(const std::string& peer, const v1::TraceBatch& batch) {
     v1::Attempt* a = CurrentAttempt(batch.lease_id());
     v1::Envelope ack;
     ack.mutable_ack()->set_lease_id(batch.lease_id());
+    if (batch.events_size() > 0) ack.mutable_ack()->set_first_seq(batch.events(0).seq());
     if (a == nullptr) {
-      spdlog::warn("trace from {} under unknown lease {} ignored", peer, batch.lease_id());
+      spdlog::debug("trace from {} under stale lease {} ignored", peer, batch.lease_id());
+      ack.mutable_ack()->set_ignored(true);
     } else {
-      std::vector<v1::TraceEvent> events(batch.events().begin(), batch.events().end());
-      auto st = store_.AppendEvents(run_.id(), a->number(), events);
+      leases_[batch.lease_id()].deadline = Clock::now() + Ms(options_.lease_ms);
+      std::vector<v1::TraceEvent> events;
+      events.reserve(batch.events_size());
+      for (const auto& ev : batch.events()) {
+        // A runner that ignores the budget cannot fill the database.
+        if (options_.agent_event_budget > 0 &&
+            ev.seq() > options_.agent_event_budget + kRunnerEventMargin) {
+          ++dropped_events_;
+          continue;
+        }
+        events.push_back(ev);
+      }
+      if (events.size() < static_cast<size_t>(batch.events_size())) {
+        spdlog::warn("{}/{}: {} trace events beyond the budget dropped", a->run_id(), a->number(),
+                     batch.events_size() - events.size());
+      }
+      auto st = store_.AppendEvents(a->run_id(), a->number(), events);
       if (!st) spdlog::error("cannot store trace events: {}", st.error().ToString());
       ack.mutable_ack()->set_count(events.size());
     }
@@ -328,45 +755,128 @@ class ZmqCoordinator : public Coordinator {
   }
 
   void HandleResult(const std::string& peer, const v1::AttemptResult& result) {
-    v1::Attempt* a = CurrentAttempt(result.lease_id());
+    const std::string& lease_id = result.lease_id();
     v1::Envelope ack;
-    ack.mutable_ack()->set_lease_id(result.lease_id());
-    if (a == nullptr) {
-      spdlog::warn("result from {} under unknown lease {} ignored", peer, result.lease_id());
+    ack.mutable_ack()->set_lease_id(lease_id);
+    ack.mutable_ack()->set_result(true);
+    v1::Attempt* a = CurrentAttempt(lease_id);
+    if (a != nullptr) {
+      Key key = leases_[lease_id].key;
+      leases_.erase(lease_id);
+      runners_[peer].leases.erase(lease_id);
+      if (!result.infra_error().empty()) {
+        spdlog::warn("attempt {}/{} on {}: {}", key.first, key.second, peer, result.infra_error());
+        Requeue(key, result.infra_error());
+        Reply(peer, ack);
+        return;
+      }
+    } else if (auto lost = lost_leases_.find(lease_id);
+               lost != lost_leases_.end() && result.infra_error().empty() &&
+               (a = FindAttempt(lost->second)) != nullptr && a->state() == v1::Attempt::QUEUED) {
+      // Late, but nobody else has the attempt: it counts, once.
+      spdlog::info("late result of {}/{} from {} accepted (not leased again)", lost->second.first,
+                   lost->second.second, peer);
+      lost_leases_.erase(lost);
+    } else {
+      spdlog::warn("result from {} under stale lease {} ignored", peer, lease_id);
+      ack.mutable_ack()->set_ignored(true);
       Reply(peer, ack);
       return;
     }
-    uint64_t n = a->number();
-    leases_.erase(result.lease_id());
-    runners_[peer].leases.erase(result.lease_id());
-    if (!result.infra_error().empty()) {
-      spdlog::warn("attempt {} on {}: {}", n, peer, result.infra_error());
-      Requeue(n, result.infra_error());
-    } else {
-      v1::Score score = scoring::ScoreAttempt(tasks_.at(a->task_id()), result.evidence());
-      a->set_state(v1::Attempt::DONE);
-      a->set_finished_at_ms(NowMs());
-      a->set_error("");
-      auto st = store_.FinishAttempt(*a, result.evidence(), score);
-      if (!st) spdlog::error("cannot store result of attempt {}: {}", n, st.error().ToString());
+    RunState& rs = runs_[a->run_id()];
+    v1::Score score = scoring::ScoreAttempt(rs.tasks.at(a->task_id()), result.evidence());
+    a->set_state(v1::Attempt::DONE);
+    a->set_lease_id(lease_id);
+    a->set_runner(peer);
+    a->set_finished_at_ms(NowMs());
+    auto st = store_.FinishAttempt(*a, result.evidence(), score);
+    if (!st) {
+      spdlog::error("cannot store result of attempt {}: {}", a->number(), st.error().ToString());
     }
+    Recount(rs);
     Reply(peer, ack);
+    CheckFinished(a->run_id());
+  }
+
+  // ---------------------------------------------------------- clients --
+
+  void HandleSubmit(const std::string& peer, const v1::SubmitRun& submit) {
+    Result<v1::Run> run =
+        submit.run_id().empty()
+            ? SubmitRun(submit.suite(),
+                        std::vector<v1::AgentSpec>(submit.agents().begin(), submit.agents().end()),
+                        submit.samples())
+            : ResumeRun(submit.run_id());
+    if (!run) {
+      ReplyError(peer, run.error().message());
+      return;
+    }
+    v1::Envelope reply;
+    *reply.mutable_run_accepted()->mutable_run() = *run;
+    Reply(peer, reply);
+  }
+
+  void HandleStatus(const std::string& peer, const v1::StatusRequest& req) {
+    v1::Envelope reply;
+    auto* s = reply.mutable_status_reply();
+    if (!req.run_id().empty()) {
+      auto rs = GetRunStatus(req.run_id());
+      if (!rs) {
+        ReplyError(peer, rs.error().message());
+        return;
+      }
+      *s->add_runs() = *rs;
+    } else {
+      for (const auto& [id, rs] : runs_) *s->add_runs() = rs.status;
+    }
+    int queued = 0;
+    for (const auto& [id, rs] : runs_) queued += rs.status.queued();
+    s->set_queue_length(queued);
+    for (const auto& [name, r] : runners_) {
+      auto* rr = s->add_runners();
+      rr->set_name(name);
+      rr->set_slots(r.slots);
+      rr->set_busy(static_cast<int32_t>(r.leases.size()));
+      rr->set_last_heartbeat_ms(r.last_seen_wall_ms);
+      for (const auto& l : r.labels) rr->add_labels(l);
+    }
+    Reply(peer, reply);
+  }
+
+  void HandleWatch(const std::string& peer, const v1::WatchRun& watch) {
+    v1::Envelope reply;
+    if (auto it = runs_.find(watch.run_id()); it != runs_.end()) {
+      it->second.watchers.insert(peer);
+      *reply.mutable_run_update()->mutable_status() = it->second.status;
+      reply.mutable_run_update()->set_runners(static_cast<int32_t>(runners_.size()));
+      Reply(peer, reply);
+      return;
+    }
+    auto s = GetRunStatus(watch.run_id());
+    if (!s) {
+      ReplyError(peer, s.error().message());
+      return;
+    }
+    *reply.mutable_run_update()->mutable_status() = *s;
+    reply.mutable_run_update()->set_finished(s->run().state() != v1::Run::RUNNING);
+    Reply(peer, reply);
   }
 
   storage::Store& store_;
   CoordinatorOptions options_;
   zmq::context_t context_;
   zmq::socket_t socket_;
-  v1::Run run_;
-  std::map<std::string, v1::GoldenTask> tasks_;
-  std::map<std::string, v1::AgentSpec> agents_;
-  std::map<uint64_t, v1::Attempt> attempts_;
-  std::deque<uint64_t> queue_;
+  std::string coordinator_id_ = "c-" + RandomHex(8);
+  std::map<std::string, RunState> runs_;           // active runs
+  std::map<std::string, v1::RunStatus> finished_;  // runs that ended while we served
+  std::deque<Key> queue_;
   std::map<std::string, RunnerState> runners_;
   std::map<std::string, LeaseState> leases_;
-  RunProgress last_;
-  bool reported_ = false;
+  std::map<std::string, Key> lost_leases_;
+  Clock::time_point last_housekeeping_ = Clock::now();
+  Clock::time_point last_heartbeat_ = Clock::now();
   uint64_t malformed_ = 0;
+  uint64_t dropped_events_ = 0;
 };
 
 }  // namespace
@@ -380,8 +890,26 @@ std::string NewRunId() {
   return fmt::format("r{}-{}", buf, RandomHex(4));
 }
 
+bool IsLocalEndpoint(const std::string& endpoint) {
+  if (endpoint.starts_with("ipc://") || endpoint.starts_with("inproc://")) return true;
+  if (!endpoint.starts_with("tcp://")) return false;
+  std::string host = endpoint.substr(6);
+  if (host.starts_with("[")) {
+    auto close = host.find(']');
+    return close != std::string::npos && host.substr(1, close - 1) == "::1";
+  }
+  host = host.substr(0, host.rfind(':'));
+  return host == "localhost" || host.starts_with("127.");
+}
+
 Result<std::unique_ptr<Coordinator>> Coordinator::Create(storage::Store& store,
                                                          CoordinatorOptions options) {
+  if (options.heartbeat_ms < 10 || options.liveness < 1 || options.lease_ms < 100 ||
+      options.grace_ms < 0 || options.max_tries < 1 || options.max_unacked_batches < 1) {
+    return Fail(Code::kInvalidArgument,
+                "coordinator options out of range (heartbeat >= 10 ms, liveness >= 1, "
+                "lease >= 100 ms, grace >= 0, max tries >= 1, max unacked batches >= 1)");
+  }
   auto c = std::make_unique<ZmqCoordinator>(store, std::move(options));
   CRUCIBLE_RETURN_IF_ERROR(c->Bind());
   return std::unique_ptr<Coordinator>(std::move(c));

@@ -1,5 +1,20 @@
-// The coordinator: owns the queue of attempts, leases them to runners over
-// ZeroMQ, ingests trace events and results, scores and stores them.
+// The coordinator: owns the queue of attempts of every active run, leases them
+// to runners over ZeroMQ, ingests trace events and results, scores and stores
+// them, and answers clients (submit, status, cancel, watch).
+//
+// One ROUTER socket serves runners and clients alike. Runners start with Hello;
+// clients send SubmitRun, StatusRequest, CancelRun or WatchRun and need no
+// Hello. The same code serves the daemon (`crucible coordinator`, many runs,
+// tcp://) and the embedded default of `crucible run` (one run, ipc://).
+//
+// Leases: every attempt is handed out under a lease with a deadline of
+// lease_ms, renewed by runner heartbeats that list the lease. A runner silent
+// for liveness x heartbeat_ms is taken as gone; its leases expire grace_ms
+// later unless it comes back (Hello listing them) first. An expired lease puts
+// its attempt back in the queue, counting a try; after max_tries the attempt
+// fails as an infrastructure error with the history of its tries. A late
+// result under an expired lease counts once when the attempt was not leased
+// again since, and is ignored otherwise.
 //
 // One thread: every method must be called from the thread that created the
 // Coordinator.
@@ -21,10 +36,24 @@ namespace crucible::coordinator {
 struct CoordinatorOptions {
   std::string listen;  // ZeroMQ endpoint to bind, e.g. ipc:///tmp/x/coordinator.sock
   int heartbeat_ms = 1000;
-  // A runner silent for this long is taken as dead and loses its leases.
-  int runner_timeout_ms = 120'000;
-  // An attempt whose runner failed or died this many times fails for good.
+  // A runner that sent nothing for liveness x heartbeat_ms is taken as gone.
+  int liveness = 3;
+  // Its leases go back to the queue this long after that, unless it returns.
+  int grace_ms = 1000;
+  // Deadline of a lease, renewed by every heartbeat that lists it.
+  int lease_ms = 10'000;
+  // An attempt whose runner failed, died or timed out this many times fails.
   int max_tries = 3;
+  // Larger messages are refused by ZeroMQ (ZMQ_MAXMSGSIZE) and the peer is
+  // disconnected.
+  int64_t max_message_bytes = 256ll << 20;
+  // Agent trace events kept per attempt (told to runners in Welcome); the
+  // runner drops the excess, counts it and says so with a marker event. The
+  // coordinator stores no event with a seq beyond this plus a margin for the
+  // runner's own events. 0: no limit.
+  uint64_t agent_event_budget = 100'000;
+  // Trace batches a runner may have sent and not had acknowledged.
+  int max_unacked_batches = 16;
 };
 
 struct RunProgress {
@@ -37,38 +66,70 @@ struct RunProgress {
 
 class Coordinator {
  public:
-  // `store` must outlive the coordinator.
+  // Binds options.listen. `store` must outlive the coordinator.
   static Result<std::unique_ptr<Coordinator>> Create(storage::Store& store,
                                                      CoordinatorOptions options);
   virtual ~Coordinator() = default;
 
   // Creates a run of every task of `suite` x `agents` x `samples`, its attempts
   // queued in task-major order (all agents and samples of task 1 first) so an
-  // A/B comparison progresses over the same tasks together.
+  // A/B comparison progresses over the same tasks together. The run is active
+  // (its attempts are handed out) from now on.
   // Errors: kNotFound for an unknown suite, kInvalidArgument for no agents,
   // duplicate agent names, samples < 1 or a suite without tasks.
   virtual Result<v1::Run> SubmitRun(const std::string& suite,
                                     const std::vector<v1::AgentSpec>& agents, int samples) = 0;
 
-  // Serves runners until every attempt of `run_id` is done or failed. Attempts
-  // left leased by an earlier coordinator go back to the queue. `progress` is
-  // called whenever the counts change; `check` is called about every 100 ms
+  // Makes a stored run active again: its unfinished attempts are queued, and
+  // attempts left leased by an earlier coordinator keep their lease for one
+  // grace period (liveness x heartbeat + grace) so that their runner can
+  // claim them back, then return to the queue. A finished or cancelled run
+  // is returned as it is; an active one is left alone. kNotFound for an
+  // unknown run.
+  virtual Result<v1::Run> ResumeRun(const std::string& run_id) = 0;
+
+  // Resumes every run stored as RUNNING (the daemon does this on start).
+  // Returns how many.
+  virtual Result<size_t> ResumeAllRuns() = 0;
+
+  // Serves runners and clients until every attempt of `run_id` is done or
+  // failed (resuming the run first when it is not active). `progress` is
+  // called whenever its counts change; `check` is called about every 100 ms
   // and stops serving with its error (e.g. "all runners exited").
+  // kFailedPrecondition when the run was cancelled.
   virtual Status ServeUntilFinished(const std::string& run_id,
                                     const std::function<void(const RunProgress&)>& progress,
                                     const std::function<Status()>& check) = 0;
 
+  // Serves every run, runner and client until `stop` returns true (it is
+  // called about every 100 ms).
+  virtual Status Serve(const std::function<bool()>& stop) = 0;
+
+  // Stops handing out attempts of `run_id` and marks it CANCELLED; results
+  // still in flight are ignored. kNotFound for an unknown run.
+  virtual Status CancelRun(const std::string& run_id) = 0;
+
   // The runner named `name` is gone (its process exited): its leases go back
-  // to the queue, counting a try.
+  // to the queue at once, counting a try.
   virtual void RunnerLost(const std::string& name) = 0;
 
   // Tells every connected runner to exit.
   virtual void ShutdownRunners(const std::string& reason) = 0;
+
+  // Counts of the run, active or stored; kNotFound for an unknown run.
+  virtual Result<v1::RunStatus> GetRunStatus(const std::string& run_id) = 0;
+
+  // Messages that could not be decoded, since the start.
+  virtual uint64_t malformed_messages() const = 0;
 };
 
 using CoordinatorPtr = std::unique_ptr<Coordinator>;
 
 // A new run id: "r<UTC yyyymmdd-hhmmss>-<4 hex digits>".
 std::string NewRunId();
+
+// True when `endpoint` can only be reached from this machine: ipc://,
+// inproc://, or tcp:// on 127.0.0.0/8, ::1 or localhost.
+bool IsLocalEndpoint(const std::string& endpoint);
 
 }  // namespace crucible::coordinator

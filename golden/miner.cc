@@ -3,10 +3,13 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
 #include <variant>
 
 #include "base/fs.h"
@@ -22,8 +25,6 @@ using v1::TestOutcome;
 
 constexpr size_t kIdHexDigits = 8;
 constexpr size_t kMaxListedFailures = 5;
-
-bool EndsWith(std::string_view s, std::string_view suffix) { return s.ends_with(suffix); }
 
 std::string_view Trim(std::string_view s) {
   const char* ws = " \t\r\n";
@@ -88,43 +89,103 @@ std::string Unusable(const v1::TestRun& run, std::string_view where) {
 struct Verdict {
   std::optional<v1::GoldenTask> task;
   std::string skip_reason;
+  std::string category;
 };
 
-Verdict Skip(std::string reason) { return Verdict{std::nullopt, std::move(reason)}; }
+Verdict Skip(std::string reason, std::string category = "filter") {
+  return Verdict{std::nullopt, std::move(reason), std::move(category)};
+}
 
-// Checks out `commit` into a fresh directory under `tmp`, applies `patch` and
-// runs the tests. The workspace is removed before returning.
-Result<std::variant<v1::TestRun, std::string>> TestAt(const MineOptions& options,
-                                                      const std::string& repo,
-                                                      const std::string& commit,
-                                                      const std::string& patch,
-                                                      const std::string& name) {
+// Checks out `commit` into a fresh directory, applies `patch` and runs the
+// tests `options.repeat` times in that one workspace. The workspace is
+// removed before returning. A string: why there are no runs (infra).
+Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(const MineOptions& options,
+                                                                   const std::string& repo,
+                                                                   const std::string& commit,
+                                                                   const std::string& patch) {
   CRUCIBLE_ASSIGN_OR_RETURN(TempDir tmp, TempDir::Create("crucible-mine-"));
-  auto ws = vcs::Workspace::Create(repo, commit, tmp.path() + "/" + name,
-                                   tmp.path() + "/" + name + ".git");
+  auto ws = vcs::Workspace::Create(repo, commit, tmp.path() + "/w", tmp.path() + "/w.git");
   if (!ws) return fmt::format("cannot check out {}: {}", commit, ws.error().message());
   if (auto applied = (*ws)->Apply(patch); !applied) {
     return fmt::format("test patch does not apply at the base commit: {}",
                        applied.error().message());
   }
-  TestCommand cmd{.command = options.test_cmd, .timeout = options.test_timeout};
-  CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun run, RunTests((*ws)->workdir(), cmd));
-  return run;
+  TestCommand cmd{.command = options.test_cmd,
+                  .timeout = options.test_timeout,
+                  .format = options.results,
+                  .setup = options.setup_cmd,
+                  .setup_timeout = options.setup_timeout};
+  std::vector<v1::TestRun> runs;
+  for (int i = 0; i < options.repeat; ++i) {
+    CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun run, RunTests((*ws)->workdir(), cmd));
+    runs.push_back(std::move(run));
+  }
+  return runs;
 }
+
+// Outcomes of each test over the repetitions of one side. A test absent from
+// a run counts as UNKNOWN in that run.
+struct Side {
+  std::map<std::string, std::vector<TestOutcome::Status>> by_id;
+  size_t runs = 0;
+
+  explicit Side(const std::vector<v1::TestRun>& all) : runs(all.size()) {
+    for (size_t i = 0; i < all.size(); ++i) {
+      for (const auto& [id, status] : StatusById(all[i])) {
+        auto& v = by_id[id];
+        v.resize(all.size(), TestOutcome::UNKNOWN);
+        v[i] = status;
+      }
+    }
+  }
+  // The test's one status in every run; nullopt when it differs (flaky).
+  // Failed and errored count as the same outcome.
+  std::optional<TestOutcome::Status> Stable(const std::string& id) const {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) return TestOutcome::UNKNOWN;
+    auto norm = [](TestOutcome::Status s) {
+      return s == TestOutcome::ERROR ? TestOutcome::FAILED : s;
+    };
+    TestOutcome::Status first = norm(it->second[0]);
+    for (auto s : it->second) {
+      if (norm(s) != first) return std::nullopt;
+    }
+    return it->second[0];
+  }
+};
+
+bool Failing(TestOutcome::Status s) { return s == TestOutcome::FAILED || s == TestOutcome::ERROR; }
 
 Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
                       const vcs::Change& change) {
   if (change.parent.empty()) return Skip("root commit");
   auto files = vcs::DiffCommits(repo, change.parent, change.commit);
-  if (!files) return Skip("cannot diff: " + files.error().message());
-  if (files->empty()) return Skip("empty change");
-  if (std::all_of(files->begin(), files->end(), [](const auto& f) { return f.binary; })) {
-    return Skip("binary-only change");
+  if (!files) {
+    std::error_code ec;
+    if (std::filesystem::exists(repo + "/.git/shallow", ec) ||
+        std::filesystem::exists(repo + "/shallow", ec)) {
+      return Skip(fmt::format("parent {} is not in this shallow clone (deepen it: git fetch "
+                              "--deepen=N or --unshallow)",
+                              change.parent.substr(0, 10)),
+                  "infra");
+    }
+    return Skip("cannot diff: " + files.error().message());
   }
+  if (std::string why = PreSkipReason(*files, options.skip); !why.empty()) return Skip(why);
   std::vector<vcs::FilePatch> source, tests;
-  for (auto& f : *files) (IsTestPath(f.path) ? tests : source).push_back(std::move(f));
-  if (source.empty()) return Skip("no source change");
-  if (tests.empty()) return Skip("no test change");
+  for (auto& f : *files) {
+    bool is_test = options.test_patterns.empty() ? IsTestPath(f.path)
+                                                 : AnyMatches(options.test_patterns, f.path);
+    (is_test ? tests : source).push_back(std::move(f));
+  }
+  auto not_code = [&](const vcs::FilePatch& f) {
+    return AnyMatches(options.skip.docs, f.path) || AnyMatches(options.skip.generated, f.path) ||
+           HasGeneratedMarker(f.patch);
+  };
+  if (source.empty() || std::all_of(source.begin(), source.end(), not_code)) {
+    return Skip("no source change");
+  }
+  if (tests.empty() && options.require_f2p) return Skip("no test change");
 
   v1::GoldenTask task;
   task.set_source_patch(vcs::JoinPatches(source));
@@ -137,33 +198,66 @@ Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
 
   // The merged commit first: when its own tests fail there is no need to run
   // the base.
-  CRUCIBLE_ASSIGN_OR_RETURN(auto after_or, TestAt(options, repo, change.commit, "", "merged"));
-  if (auto* why = std::get_if<std::string>(&after_or)) return Skip(*why);
-  const v1::TestRun& after = std::get<v1::TestRun>(after_or);
-  if (std::string why = Unusable(after, "at the merged commit"); !why.empty()) return Skip(why);
-  if (std::string failing = FailingTests(after); !failing.empty()) {
-    return Skip("merged commit fails its own tests: " + failing);
+  CRUCIBLE_ASSIGN_OR_RETURN(auto after_or, TestAt(options, repo, change.commit, ""));
+  if (auto* why = std::get_if<std::string>(&after_or)) return Skip(*why, "infra");
+  const auto& after_runs = std::get<std::vector<v1::TestRun>>(after_or);
+  for (const auto& run : after_runs) {
+    if (std::string why = Unusable(run, "at the merged commit"); !why.empty()) {
+      return Skip(why, why.starts_with("tests wrote no report") ? "tests" : "infra");
+    }
+  }
+  const Side after(after_runs);
+  std::set<std::string> flaky;
+  std::vector<std::string> failing;
+  for (const auto& [id, statuses] : after.by_id) {
+    auto stable = after.Stable(id);
+    if (!stable) {
+      flaky.insert(id);
+    } else if (Failing(*stable)) {
+      failing.push_back(id);
+    }
+  }
+  if (!failing.empty()) {
+    v1::TestRun failed;
+    for (const auto& id : failing) {
+      auto* t = failed.add_tests();
+      t->set_id(id);
+      t->set_status(TestOutcome::FAILED);
+    }
+    return Skip("merged commit fails its own tests: " + FailingTests(failed), "tests");
   }
 
   CRUCIBLE_ASSIGN_OR_RETURN(auto before_or,
-                            TestAt(options, repo, change.parent, task.test_patch(), "base"));
-  if (auto* why = std::get_if<std::string>(&before_or)) return Skip(*why);
-  const v1::TestRun& before = std::get<v1::TestRun>(before_or);
-  if (std::string why = Unusable(before, "at the base commit"); !why.empty()) return Skip(why);
+                            TestAt(options, repo, change.parent, task.test_patch()));
+  if (auto* why = std::get_if<std::string>(&before_or)) return Skip(*why, "infra");
+  const auto& before_runs = std::get<std::vector<v1::TestRun>>(before_or);
+  for (const auto& run : before_runs) {
+    if (std::string why = Unusable(run, "at the base commit"); !why.empty()) {
+      return Skip(why, why.starts_with("tests wrote no report") ? "tests" : "infra");
+    }
+  }
+  const Side before(before_runs);
+  for (const auto& [id, statuses] : before.by_id) {
+    if (!before.Stable(id)) flaky.insert(id);
+  }
 
-  const auto before_status = StatusById(before);
-  for (const auto& [id, status] : StatusById(after)) {  // sorted by id
-    if (status != TestOutcome::PASSED) continue;
-    auto it = before_status.find(id);
-    if (it == before_status.end() || it->second == TestOutcome::FAILED ||
-        it->second == TestOutcome::ERROR) {
+  for (const auto& [id, statuses] : after.by_id) {  // sorted by id
+    if (flaky.contains(id)) continue;
+    if (after.Stable(id) != TestOutcome::PASSED) continue;
+    auto b = before.Stable(id);
+    if (*b == TestOutcome::UNKNOWN || Failing(*b)) {
       task.add_fail_to_pass(id);
-    } else if (it->second == TestOutcome::PASSED) {
+    } else if (*b == TestOutcome::PASSED) {
       task.add_pass_to_pass(id);
     }
   }
-  if (task.fail_to_pass().empty()) return Skip("no test fails before the change");
-  return Verdict{std::move(task), ""};
+  for (const auto& id : flaky) task.add_flaky(id);
+  if (task.fail_to_pass().empty()) {
+    if (options.require_f2p) return Skip("no test fails before the change", "tests");
+    if (task.pass_to_pass().empty()) return Skip("no test passes reliably", "tests");
+    task.set_kind("no-test-delta");
+  }
+  return Verdict{std::move(task), "", ""};
 }
 
 // "t-" and the first hex digits of the merged commit; longer when two tasks of
@@ -180,7 +274,7 @@ Status Validate(const MineOptions& o) {
   if (o.repo_path.empty()) return Fail(Code::kInvalidArgument, "repo_path is empty");
   if (o.suite.empty()) return Fail(Code::kInvalidArgument, "suite name is empty");
   if (o.test_cmd.empty()) return Fail(Code::kInvalidArgument, "test_cmd is empty");
-  if (o.test_cmd.find("{junit}") == std::string::npos) {
+  if (o.results == ResultFormat::kJunit && o.test_cmd.find("{junit}") == std::string::npos) {
     return Fail(Code::kInvalidArgument,
                 "test_cmd has no {junit} placeholder for its JUnit report: " + o.test_cmd);
   }
@@ -188,34 +282,35 @@ Status Validate(const MineOptions& o) {
     return Fail(Code::kInvalidArgument,
                 fmt::format("test_timeout must be positive, not {}s", o.test_timeout.count()));
   }
+  if (!o.setup_cmd.empty() && o.setup_timeout.count() <= 0) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("setup_timeout must be positive, not {}s", o.setup_timeout.count()));
+  }
+  if (o.repeat < 1) {
+    return Fail(Code::kInvalidArgument, fmt::format("repeat must be at least 1, not {}", o.repeat));
+  }
+  if (o.jobs < 1) {
+    return Fail(Code::kInvalidArgument, fmt::format("jobs must be at least 1, not {}", o.jobs));
+  }
   if (o.ref.empty()) return Fail(Code::kInvalidArgument, "ref is empty");
   return {};
 }
 
+const char* ResultFormatName(ResultFormat f) {
+  switch (f) {
+    case ResultFormat::kTap:
+      return "tap";
+    case ResultFormat::kExitCode:
+      return "exit-code";
+    case ResultFormat::kJunit:
+      break;
+  }
+  return "junit";
+}
+
 }  // namespace
 
-bool IsTestPath(std::string_view path) {
-  size_t slash = path.rfind('/');
-  std::string_view dir = slash == std::string_view::npos ? "" : path.substr(0, slash + 1);
-  std::string_view name = slash == std::string_view::npos ? path : path.substr(slash + 1);
-  for (size_t start = 0; start < dir.size();) {
-    size_t end = dir.find('/', start);
-    std::string_view part = dir.substr(start, end - start);
-    if (part == "test" || part == "tests" || part == "__tests__") return true;
-    start = end + 1;
-  }
-  if (name == "conftest.py") return true;
-  if (name.starts_with("test_") && EndsWith(name, ".py")) return true;
-  for (std::string_view suffix : {"_test.py", "_test.cc", "_test.cpp", "_test.go"}) {
-    if (EndsWith(name, suffix)) return true;
-  }
-  // "*.test.*" and "*.spec.*": the marker followed by at least one more extension.
-  for (std::string_view marker : {".test.", ".spec."}) {
-    size_t at = name.find(marker);
-    if (at != std::string_view::npos && at > 0 && at + marker.size() < name.size()) return true;
-  }
-  return false;
-}
+bool IsTestPath(std::string_view path) { return AnyMatches(DefaultTestPatterns(), path); }
 
 Result<MineResult> Mine(const MineOptions& options) {
   CRUCIBLE_RETURN_IF_ERROR(Validate(options));
@@ -226,6 +321,9 @@ Result<MineResult> Mine(const MineOptions& options) {
 
   CRUCIBLE_ASSIGN_OR_RETURN(std::vector<vcs::Change> history,
                             vcs::FirstParentHistory(repo, options.ref, options.last));
+  if (options.since_ms > 0) {
+    std::erase_if(history, [&](const vcs::Change& c) { return c.time_ms < options.since_ms; });
+  }
   std::reverse(history.begin(), history.end());  // oldest first
 
   MineResult result;
@@ -234,15 +332,59 @@ Result<MineResult> Mine(const MineOptions& options) {
   suite.set_repo_path(repo);
   suite.set_test_cmd(options.test_cmd);
   suite.set_test_timeout_s(static_cast<int32_t>(options.test_timeout.count()));
+  suite.set_setup_cmd(options.setup_cmd);
+  if (!options.setup_cmd.empty()) {
+    suite.set_setup_timeout_s(static_cast<int32_t>(options.setup_timeout.count()));
+  }
+  suite.set_results(ResultFormatName(options.results));
+  suite.set_repeat(options.repeat);
+  for (const auto& p : options.banned_patterns) suite.add_banned_patterns(p);
+  for (const auto& p : options.test_patterns) suite.add_test_patterns(p);
   suite.set_created_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count());
 
+  // Validation, `jobs` candidates at a time; verdicts land by history index.
+  std::vector<std::optional<Verdict>> verdicts(history.size());
+  std::mutex mu;
+  std::optional<Error> error;
+  std::atomic<size_t> next{0};
+  size_t done = 0;
+  auto work = [&] {
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (error) return;
+      }
+      size_t i = next.fetch_add(1);
+      if (i >= history.size()) return;
+      auto verdict = Judge(options, repo, history[i]);
+      std::lock_guard lock(mu);
+      if (!verdict) {
+        if (!error) error = verdict.error();
+        return;
+      }
+      std::string label =
+          verdict->task ? "t-" + history[i].commit.substr(0, kIdHexDigits) : verdict->skip_reason;
+      verdicts[i] = std::move(*verdict);
+      ++done;
+      if (options.progress) options.progress(done, history.size(), label);
+    }
+  };
+  const size_t threads = std::min<size_t>(static_cast<size_t>(options.jobs), history.size());
+  if (threads <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+  }
+  if (error) return Fail(*error);
+
   std::set<std::string> ids;
   for (size_t i = 0; i < history.size(); ++i) {
     const vcs::Change& change = history[i];
-    CRUCIBLE_ASSIGN_OR_RETURN(Verdict verdict, Judge(options, repo, change));
-    std::string label;
+    Verdict& verdict = *verdicts[i];
     if (verdict.task) {
       v1::GoldenTask& task = *verdict.task;
       task.set_suite(options.suite);
@@ -250,18 +392,31 @@ Result<MineResult> Mine(const MineOptions& options) {
       task.set_repo_path(repo);
       task.set_base_commit(change.parent);
       task.set_merged_commit(change.commit);
-      task.set_intent(Intent(change));
+      auto pr = options.intents.find(change.commit);
+      task.set_intent(pr != options.intents.end() ? internal::ToValidUtf8(pr->second)
+                                                  : Intent(change));
+      if (task.kind().empty()) {
+        std::vector<std::string> files(task.source_files().begin(), task.source_files().end());
+        task.set_kind(ClassifyKind(task.intent(), files, change.summary));
+      }
       task.set_merged_at_ms(change.time_ms);
       task.set_test_cmd(options.test_cmd);
       task.set_test_timeout_s(suite.test_timeout_s());
+      task.set_results(suite.results());
+      task.set_setup_cmd(options.setup_cmd);
+      task.set_setup_timeout_s(suite.setup_timeout_s());
       ids.insert(task.id());
-      label = task.id();
       result.tasks.push_back(std::move(task));
     } else {
-      label = verdict.skip_reason;
-      result.skipped.push_back({change.commit, std::move(verdict.skip_reason)});
+      Skipped skipped{change.commit, std::move(verdict.skip_reason),
+                      internal::ToValidUtf8(change.summary), std::move(verdict.category)};
+      auto* s = suite.add_skipped();
+      s->set_commit(skipped.commit);
+      s->set_summary(skipped.summary);
+      s->set_reason(skipped.reason);
+      s->set_category(skipped.category);
+      result.skipped.push_back(std::move(skipped));
     }
-    if (options.progress) options.progress(i + 1, history.size(), label);
   }
   suite.set_task_count(static_cast<int32_t>(result.tasks.size()));
   return result;

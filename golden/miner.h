@@ -2,31 +2,55 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/error.h"
+#include "golden/rules.h"
+#include "golden/test_run.h"
 #include "protocol/crucible.pb.h"
 #include "storage/store.h"
 
 namespace crucible::golden {
 
-// True for paths that belong to the test patch by the default patterns: a
-// "test", "tests" or "__tests__" directory component, test_*.py, *_test.py,
-// conftest.py, *_test.cc/.cpp, *_test.go, *.test.* and *.spec.* files.
-// Case-sensitive; a file merely named "test" is not a test path.
+// True for paths that belong to the test patch by the default patterns
+// (DefaultTestPatterns in golden/rules.h): a "test", "tests" or "__tests__"
+// directory component, test_*.py, *_test.py, conftest.py, *_test.cc/.cpp,
+// *_test.go, *.test.* and *.spec.* files. Case-sensitive; a file merely named
+// "test" is not a test path.
 bool IsTestPath(std::string_view path);
 
 struct MineOptions {
   std::string repo_path;
   std::string suite;
-  std::string test_cmd;  // must contain the {junit} placeholder
+  // Must contain the {junit} placeholder when `results` is kJunit.
+  std::string test_cmd;
   std::string ref = "HEAD";
-  size_t last = 0;  // newest N changes; 0: all
+  size_t last = 0;       // newest N changes; 0: all
+  int64_t since_ms = 0;  // only changes committed at or after this time; 0: all
   std::chrono::seconds test_timeout{600};
-  // Called on the calling thread after each candidate is validated:
+  ResultFormat results = ResultFormat::kJunit;
+  std::string setup_cmd;  // run in the sandbox before each test run; empty: none
+  std::chrono::seconds setup_timeout{600};
+  // Test-file patterns (golden/rules.h PathMatches); empty: the defaults.
+  std::vector<std::string> test_patterns;
+  SkipRules skip;
+  // Test runs per side (merged commit, base + test patch); at least 1.
+  int repeat = 2;
+  // Drop changes whose FAIL_TO_PASS is empty instead of keeping them as kind
+  // "no-test-delta".
+  bool require_f2p = false;
+  int jobs = 1;  // candidates validated at once
+  // Intent by merged commit id (from a pull-request export); the commit
+  // message otherwise.
+  std::map<std::string, std::string> intents;
+  std::vector<std::string> banned_patterns;  // stored in the suite for the scanners
+  // Called after each candidate is validated, serialized (never two calls at
+  // once) but, with jobs > 1, from worker threads and in completion order:
   // (done, total, task id or skip reason). `total` is the number of changes
   // walked, root commit included.
   std::function<void(size_t, size_t, const std::string&)> progress;
@@ -34,16 +58,23 @@ struct MineOptions {
 
 struct Skipped {
   std::string commit;
-  // One of: "root commit", "empty change", "binary-only change",
-  // "no source change", "no test change", "patch is not valid UTF-8",
-  // "cannot diff: ...", "cannot check out ...",
-  // "test patch does not apply at the base commit: ...",
-  // "test run failed at the merged commit: <infra_error>",
-  // "tests timed out at the merged commit", "tests wrote no report at the
-  // merged commit (exit N)", "merged commit fails its own tests: <ids>",
-  // the same three for "at the base commit", and
-  // "no test fails before the change".
+  // Before validation ("filter"): "root commit", "empty change", "submodule
+  // update", "binary-only change", "diff of N changed lines is over the limit
+  // of M", "version bump", "generated, lock or vendored files only",
+  // "docs-only change", "no source change", "no test change" (with
+  // require_f2p only), "patch is not valid UTF-8", "cannot diff: ...";
+  // "parent P is not in this shallow clone (...)" (infra).
+  // The harness ("infra"): "cannot check out ...", "test patch does not apply
+  // at the base commit: ...", "test run failed at the merged commit:
+  // <infra_error>" (setup failures, a missing test command, a report that
+  // lies), "tests timed out at the merged commit", and the same two "at the
+  // base commit".
+  // The tests ("tests"): "tests wrote no report at the merged commit (exit
+  // N)", "merged commit fails its own tests: <ids>", "no test ran at the
+  // merged commit", "no test fails before the change" (with require_f2p).
   std::string reason;
+  std::string summary;   // first line of the commit message
+  std::string category;  // "filter", "infra" or "tests"
 };
 
 struct MineResult {
@@ -52,28 +83,38 @@ struct MineResult {
   std::vector<Skipped> skipped;
 };
 
-// Walks the first-parent history of options.ref, splits each change into a
-// source patch (IsTestPath false) and a test patch (IsTestPath true, by the
-// file's new path), validates it in the sandbox (tests at the merged commit,
-// then at base + test patch) and fills FAIL_TO_PASS (passed at the merged
-// commit; failed, errored or absent at base) and PASS_TO_PASS (passed at
-// both), each sorted. Changes without a source change, without a test change,
-// whose merged commit fails its own tests, or with an empty FAIL_TO_PASS are
-// skipped with a reason. Each validation runs in a fresh temporary workspace
-// that is removed afterwards.
+// Walks the first-parent history of options.ref, skips changes by the rules
+// of options.skip (see Skipped), splits each remaining change into a source
+// patch and a test patch (by the file's new path and options.test_patterns),
+// and validates it in the sandbox: the tests run `repeat` times at the merged
+// commit, then `repeat` times at base + test patch (each side in one fresh
+// workspace, so state a test leaves in the tree carries over to the next
+// repetition, as it would on a developer's machine).
+//
+//  - flaky: tests whose outcome differs between the repetitions of one side;
+//    excluded from both lists;
+//  - FAIL_TO_PASS: passed in every repetition at the merged commit; failed,
+//    errored or absent in every repetition at base;
+//  - PASS_TO_PASS: passed in every repetition of both sides.
+// A merged commit with a consistently failing test, or whose runs found no
+// test, is skipped. An empty FAIL_TO_PASS keeps the task with kind
+// "no-test-delta" (skipped with require_f2p); other tasks get a kind from
+// ClassifyKind. Each list is sorted.
 //
 // Task ids are "t-" and the first 8 hex digits of the merged commit (more
 // digits only if two tasks of one suite would collide): stable when the same
 // history is mined again with another `last` or after new merges. The intent
-// is the commit message; for a merge commit whose first line is boilerplate
-// ("Merge pull request #N from ..."), the text after the first line.
-// Tasks and skips are returned oldest first. Text fields are valid UTF-8.
+// is options.intents[commit] when given, else the commit message; for a merge
+// commit whose first line is boilerplate ("Merge pull request #N from ..."),
+// the text after the first line. Tasks and skips are returned oldest first
+// (also with jobs > 1), and the skips are also in suite.skipped. Text fields
+// are valid UTF-8.
 //
 // Errors: kNotFound when repo_path is not a git repository or ref is unknown;
 // kInvalidArgument for an empty repo_path, suite name, ref or test command, a
-// test command without {junit}, or a non-positive timeout; the sandbox's
-// error when it cannot be set up (mining stops: every run would fail). Does
-// not write to storage.
+// JUnit test command without {junit}, a non-positive timeout, repeat or jobs;
+// the sandbox's error when it cannot be set up (mining stops: every run would
+// fail). Does not write to storage.
 Result<MineResult> Mine(const MineOptions& options);
 
 }  // namespace crucible::golden

@@ -25,6 +25,11 @@ constexpr size_t kOutputCap = 1 << 20;  // per stream, kept by the sandbox
 constexpr size_t kTailBytes = 4096;     // TestRun::output_tail
 constexpr off_t kMaxReportBytes = 64 << 20;
 
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+  return s;
+}
+
 std::string ReplaceAll(std::string s, std::string_view from, std::string_view to) {
   for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
     s.replace(pos, from.size(), to);
@@ -106,36 +111,89 @@ bool AnyFailure(const v1::TestRun& run) {
   return false;
 }
 
-// Fills report_found, tests and infra_error from what the command left.
-void ReadResults(const std::string& report_path, const sandbox::Report& r, v1::TestRun& run) {
-  std::string content, why;
-  switch (ReadReport(report_path, content, why)) {
-    case ReportState::kMissing:
-      if (r.timed_out) return;  // timed_out says it all
-      if (run.exit_code() == 127) {
-        run.set_infra_error("test command not found: " +
-                            ShellComplaint(r.stderr_data, "not found"));
-      } else if (run.exit_code() == 126) {
-        run.set_infra_error("test command cannot be executed: " +
-                            ShellComplaint(r.stderr_data, "ermission"));
-      } else if (run.exit_code() == 0) {
-        run.set_infra_error(
-            "test command exited 0 but wrote no JUnit report (is {junit} in the command?)");
-      }
-      return;  // otherwise the tests broke before reporting: a failure, not the harness
-    case ReportState::kUnreadable:
-      run.set_infra_error(internal::ToValidUtf8(why));
-      return;
-    case ReportState::kRead:
-      break;
+// A command that left no report: says why, when that is the harness's fault.
+void NoReport(const sandbox::Report& r, v1::TestRun& run, std::string_view what) {
+  if (r.timed_out) return;  // timed_out says it all
+  if (run.exit_code() == 127) {
+    run.set_infra_error("test command not found: " + ShellComplaint(r.stderr_data, "not found"));
+  } else if (run.exit_code() == 126) {
+    run.set_infra_error("test command cannot be executed: " +
+                        ShellComplaint(r.stderr_data, "ermission"));
+  } else if (run.exit_code() == 0) {
+    run.set_infra_error(fmt::format("test command exited 0 but wrote no {}", what));
   }
-  auto tests = ParseJunit(content);
-  if (!tests) {
-    run.set_infra_error(tests.error().message());
+  // otherwise the tests broke before reporting: a failure, not the harness
+}
+
+void Adopt(std::vector<v1::TestOutcome> tests, v1::TestRun& run) {
+  run.set_report_found(true);
+  for (auto& t : tests) *run.add_tests() = std::move(t);
+}
+
+// Fills report_found, tests and infra_error from what the command left.
+void ReadResults(const std::string& out_dir, const sandbox::Report& r, const TestCommand& cmd,
+                 v1::TestRun& run) {
+  if (!cmd.setup.empty()) {
+    // The markers live where untrusted code can write: read them like the
+    // report (no symbolic links, regular files, bounded).
+    std::string failed, log, ignored;
+    if (ReadReport(out_dir + "/setup.failed", failed, ignored) == ReportState::kRead) {
+      if (ReadReport(out_dir + "/setup.log", log, ignored) != ReportState::kRead) log.clear();
+      run.set_infra_error(fmt::format("setup command failed (exit {}): {}",
+                                      internal::ToValidUtf8(Trim(failed).substr(0, 16)),
+                                      internal::ToValidUtf8(internal::Utf8Tail(log, 300))));
+      return;
+    }
+    std::string ok;
+    if (r.timed_out && ReadReport(out_dir + "/setup.ok", ok, ignored) != ReportState::kRead) {
+      run.set_infra_error("setup command timed out");
+      return;
+    }
+  }
+  const std::string report_path = out_dir + "/junit.xml";
+  std::string content, why;
+  ReportState state = ReadReport(report_path, content, why);
+  if (state == ReportState::kUnreadable) {
+    run.set_infra_error(internal::ToValidUtf8(why));
     return;
   }
-  run.set_report_found(true);
-  for (auto& t : *tests) *run.add_tests() = std::move(t);
+  switch (cmd.format) {
+    case ResultFormat::kExitCode: {
+      if (r.timed_out || run.exit_code() == 127 || run.exit_code() == 126) {
+        NoReport(r, run, "");
+        return;
+      }
+      v1::TestOutcome suite;
+      suite.set_id("<suite>");
+      suite.set_status(run.exit_code() == 0 ? v1::TestOutcome::PASSED : v1::TestOutcome::FAILED);
+      suite.set_time_s(static_cast<double>(run.wall_ms()) / 1000.0);
+      Adopt({suite}, run);
+      return;
+    }
+    case ResultFormat::kTap: {
+      if (state == ReportState::kMissing) content = r.stdout_data;
+      auto tests = ParseTap(content);
+      if (!tests) {
+        NoReport(r, run, "TAP output");
+        return;
+      }
+      Adopt(std::move(*tests), run);
+      break;
+    }
+    case ResultFormat::kJunit: {
+      if (state == ReportState::kMissing) {
+        NoReport(r, run, "JUnit report (is {junit} in the command?)");
+        return;
+      }
+      auto tests = ParseJunit(content);
+      if (!tests) {
+        run.set_infra_error(tests.error().message());
+        return;
+      }
+      Adopt(std::move(*tests), run);
+      break;
+    }
+  }
   // A report that contradicts the exit status is not believed: a patch must
   // not be able to fake green by writing a passing report.
   if (!r.timed_out && run.exit_code() != 0 && !AnyFailure(run)) {
@@ -143,6 +201,13 @@ void ReadResults(const std::string& report_path, const sandbox::Report& r, v1::T
         fmt::format("test command exited {} but its report shows no failure", run.exit_code()));
   }
 }
+
+// Runs the setup command, then the test command; see ReadResults for the
+// markers it leaves in the report directory.
+constexpr const char* kSetupThenTest =
+    "/bin/sh -c \"$1\" > /crucible/out/setup.log 2>&1; s=$?; "
+    "if [ $s -ne 0 ]; then echo $s > /crucible/out/setup.failed; exit 125; fi; "
+    ": > /crucible/out/setup.ok; exec /bin/sh -c \"$2\"";
 
 }  // namespace
 
@@ -156,13 +221,19 @@ Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cm
   }
 
   sandbox::Spec spec;
-  spec.argv = {"/bin/sh", "-c", ReplaceAll(cmd.command, "{junit}", kReportInSandbox)};
+  const std::string test = ReplaceAll(cmd.command, "{junit}", kReportInSandbox);
+  if (cmd.setup.empty()) {
+    spec.argv = {"/bin/sh", "-c", test};
+  } else {
+    spec.argv = {"/bin/sh", "-c", kSetupThenTest, "crucible-setup", cmd.setup, test};
+  }
   spec.workspace = workspace;
   spec.binds.push_back(
       {.host_path = out_dir, .sandbox_path = kReportDirInSandbox, .writable = true});
   spec.env = {"PYTHONDONTWRITEBYTECODE=1"};
   spec.cwd = "/workspace";
-  spec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(cmd.timeout);
+  spec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      cmd.setup.empty() ? cmd.timeout : cmd.timeout + cmd.setup_timeout);
   spec.capture_output = true;
   spec.output_cap = kOutputCap;
   CRUCIBLE_ASSIGN_OR_RETURN(sandbox::Report report, sandbox::Run(spec));
@@ -172,8 +243,26 @@ Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cm
   run.set_timed_out(report.timed_out);
   run.set_wall_ms(report.wall_ms);
   run.set_output_tail(OutputTail(report));
-  ReadResults(out_dir + "/junit.xml", report, run);
+  ReadResults(out_dir, report, cmd, run);
   return run;
+}
+
+Result<ResultFormat> ParseResultFormat(std::string_view name) {
+  if (name.empty() || name == "junit") return ResultFormat::kJunit;
+  if (name == "tap") return ResultFormat::kTap;
+  if (name == "exit-code") return ResultFormat::kExitCode;
+  return Fail(Code::kInvalidArgument,
+              fmt::format("unknown result format '{}' (junit, tap or exit-code)", name));
+}
+
+TestCommand TestCommandFor(const v1::GoldenTask& task) {
+  TestCommand cmd;
+  cmd.command = task.test_cmd();
+  if (task.test_timeout_s() > 0) cmd.timeout = std::chrono::seconds(task.test_timeout_s());
+  cmd.format = ParseResultFormat(task.results()).value_or(ResultFormat::kJunit);
+  cmd.setup = task.setup_cmd();
+  if (task.setup_timeout_s() > 0) cmd.setup_timeout = std::chrono::seconds(task.setup_timeout_s());
+  return cmd;
 }
 
 bool AllPassed(const v1::TestRun& run, const std::vector<std::string>& ids) {

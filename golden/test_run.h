@@ -24,12 +24,41 @@ namespace crucible::golden {
 // byte offset) or the root element is neither <testsuites> nor <testsuite>.
 Result<std::vector<v1::TestOutcome>> ParseJunit(std::string_view xml);
 
+// Parses TAP (version 12 or 13) output: each top-level "ok N - desc" /
+// "not ok N - desc" line is one outcome with id "desc" (or "N" without a
+// description; a repeated id gets " #N" appended). "# SKIP" -> SKIPPED,
+// "# TODO" -> SKIPPED (a TODO test is expected to fail), "not ok" -> FAILED,
+// else PASSED. Indented lines (subtests, YAML blocks) are ignored. Tests the
+// plan ("1..N") announces but that never reported are ERROR "test N (no
+// result)"; "Bail out!" adds an ERROR outcome "bail out". kCorruption when
+// the text has neither a plan nor a test line.
+Result<std::vector<v1::TestOutcome>> ParseTap(std::string_view text);
+
+// How a test command reports its results.
+enum class ResultFormat {
+  kJunit,     // JUnit XML written to {junit}
+  kTap,       // TAP written to {junit} when the command writes it, else its stdout
+  kExitCode,  // no report: the whole suite is one test, "<suite>", passed iff exit 0
+};
+
+// "junit" (or ""), "tap", "exit-code"; kInvalidArgument otherwise.
+Result<ResultFormat> ParseResultFormat(std::string_view name);
+
 struct TestCommand {
   // Shell command run by /bin/sh -c in /workspace. "{junit}" is replaced by the
   // path (inside the sandbox) where the command must write its JUnit report.
   std::string command;
   std::chrono::seconds timeout{600};
+  ResultFormat format = ResultFormat::kJunit;
+  // Run first, in the same sandbox and workspace; empty: none. Its failure or
+  // timeout is an infra_error ("setup command failed (exit N): ...",
+  // "setup command timed out"), not a test failure.
+  std::string setup = {};
+  std::chrono::seconds setup_timeout{600};
 };
+
+// The command that runs `task`'s tests, as mining validated it.
+TestCommand TestCommandFor(const v1::GoldenTask& task);
 
 // Runs `cmd` in the sandbox over the host directory `workspace` (read-write)
 // and parses its report.

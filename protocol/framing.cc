@@ -72,6 +72,20 @@ std::string BodyName(const v1::Envelope& envelope) {
       return "shutdown";
     case v1::Envelope::kError:
       return "error";
+    case v1::Envelope::kSubmitRun:
+      return "submit_run";
+    case v1::Envelope::kRunAccepted:
+      return "run_accepted";
+    case v1::Envelope::kStatusRequest:
+      return "status_request";
+    case v1::Envelope::kStatusReply:
+      return "status_reply";
+    case v1::Envelope::kCancelRun:
+      return "cancel_run";
+    case v1::Envelope::kWatchRun:
+      return "watch_run";
+    case v1::Envelope::kRunUpdate:
+      return "run_update";
     case v1::Envelope::BODY_NOT_SET:
       break;
   }

@@ -1,5 +1,6 @@
 #include "sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -8,8 +9,9 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -95,10 +97,11 @@ struct Hierarchies {
   std::string v2;         // this process's cgroup in the unified hierarchy, or empty
   std::string v1_memory;  // this process's memory cgroup (v1), or empty
   std::string v1_pids;
+  std::string v1_cpuacct;  // optional: CPU accounting on v1
 };
 
 Hierarchies Detect() {
-  std::string v2_mount, memory_mount, pids_mount;
+  std::string v2_mount, memory_mount, pids_mount, cpuacct_mount;
   std::istringstream mounts(ReadSmall("/proc/self/mountinfo"));
   for (std::string line; std::getline(mounts, line);) {
     // "id parent major:minor root mount-point options ... - fstype source super-options"
@@ -114,6 +117,7 @@ Hierarchies Detect() {
     if (fstype == "cgroup") {
       if (HasWord(options, "memory", ',') && memory_mount.empty()) memory_mount = point;
       if (HasWord(options, "pids", ',') && pids_mount.empty()) pids_mount = point;
+      if (HasWord(options, "cpuacct", ',') && cpuacct_mount.empty()) cpuacct_mount = point;
     }
   }
   Hierarchies h;
@@ -133,6 +137,9 @@ Hierarchies Detect() {
       h.v1_memory = memory_mount + path;
     }
     if (HasWord(controllers, "pids", ',') && !pids_mount.empty()) h.v1_pids = pids_mount + path;
+    if (HasWord(controllers, "cpuacct", ',') && !cpuacct_mount.empty()) {
+      h.v1_cpuacct = cpuacct_mount + path;
+    }
   }
   if (!h.v2.empty()) {
     std::string available = ReadSmall(h.v2 + "/cgroup.controllers");
@@ -146,16 +153,51 @@ const Hierarchies& CachedHierarchies() {
   return h;
 }
 
+constexpr std::string_view kPrefix = "crucible-sandbox-";
+
+uint32_t Salt() {
+  static const uint32_t salt = std::random_device{}();
+  return salt;
+}
+
+// "crucible-sandbox-<pid>-<salt>-<n>": the pid and salt of the process that
+// made it, so that leftovers of a dead process can be recognised.
 std::string UniqueName() {
   static std::atomic<uint64_t> counter{0};
-  static const uint32_t salt = std::random_device{}();
-  return fmt::format("crucible-sandbox-{}-{:08x}-{}", ::getpid(), salt, counter++);
+  return fmt::format("{}{}-{:08x}-{}", kPrefix, ::getpid(), Salt(), counter++);
+}
+
+// Removes the cgroups that a process which died without cleaning up (killed
+// while a sandbox ran) left in `parent`. Its sandboxes died with it (their
+// init had a parent-death signal), so the cgroups are empty; rmdir refuses
+// any that is not.
+void RemoveLeftovers(const std::string& parent) {
+  DIR* dir = ::opendir(parent.c_str());
+  if (dir == nullptr) return;
+  std::string mine = fmt::format("{}{}-{:08x}-", kPrefix, ::getpid(), Salt());
+  while (dirent* e = ::readdir(dir)) {
+    std::string_view name = e->d_name;
+    if (!name.starts_with(kPrefix) || name.starts_with(mine)) continue;
+    std::string rest(name.substr(kPrefix.size()));
+    pid_t owner = static_cast<pid_t>(std::atol(rest.c_str()));
+    if (owner <= 0) continue;
+    // The owner is dead, or its pid now belongs to this process.
+    bool dead = owner == ::getpid() || (::kill(owner, 0) != 0 && errno == ESRCH);
+    if (dead) ::rmdir((parent + "/" + std::string(name)).c_str());
+  }
+  ::closedir(dir);
 }
 
 }  // namespace
 
 Result<Cgroup> Cgroup::Create(const CgroupLimits& limits) {
   const Hierarchies& h = CachedHierarchies();
+  static std::once_flag cleaned;
+  std::call_once(cleaned, [&] {
+    for (const std::string* parent : {&h.v2, &h.v1_memory, &h.v1_pids, &h.v1_cpuacct}) {
+      if (!parent->empty()) RemoveLeftovers(*parent);
+    }
+  });
   Cgroup cg;
   std::string name = UniqueName();
   auto make = [&](const std::string& parent) -> Result<std::string> {
@@ -195,6 +237,11 @@ Result<Cgroup> Cgroup::Create(const CgroupLimits& limits) {
     cg.version_ = "v1";
     CRUCIBLE_ASSIGN_OR_RETURN(cg.memory_dir_, make(h.v1_memory));
     CRUCIBLE_ASSIGN_OR_RETURN(cg.pids_dir_, make(h.v1_pids));
+    if (!h.v1_cpuacct.empty()) {
+      // Only for measuring: without it the CPU time comes from rusage.
+      auto dir = make(h.v1_cpuacct);
+      if (dir) cg.cpuacct_dir_ = *dir;
+    }
     if (limits.memory_bytes > 0) {
       std::string file = cg.memory_dir_ + "/memory.limit_in_bytes";
       int err = WriteControl(file, std::to_string(limits.memory_bytes));
@@ -216,6 +263,7 @@ Cgroup::Cgroup(Cgroup&& other) noexcept
     : version_(std::move(other.version_)),
       memory_dir_(std::move(other.memory_dir_)),
       pids_dir_(std::move(other.pids_dir_)),
+      cpuacct_dir_(std::move(other.cpuacct_dir_)),
       dirs_(std::exchange(other.dirs_, {})) {}
 
 Cgroup::~Cgroup() { Destroy(); }
@@ -236,9 +284,15 @@ CgroupStats Cgroup::Stats() const {
   if (version_ == "v2") {
     s.oom_killed = KeyedValue(ReadSmall(memory_dir_ + "/memory.events"), "oom_kill") > 0;
     s.memory_peak_bytes = Number(ReadSmall(memory_dir_ + "/memory.peak"));
+    std::string cpu = ReadSmall(memory_dir_ + "/cpu.stat");
+    if (!cpu.empty()) s.cpu_usec = KeyedValue(cpu, "usage_usec");
   } else {
     s.oom_killed = KeyedValue(ReadSmall(memory_dir_ + "/memory.oom_control"), "oom_kill") > 0;
     s.memory_peak_bytes = Number(ReadSmall(memory_dir_ + "/memory.max_usage_in_bytes"));
+    if (!cpuacct_dir_.empty()) {
+      std::string ns = ReadSmall(cpuacct_dir_ + "/cpuacct.usage");
+      if (!ns.empty()) s.cpu_usec = Number(ns) / 1000;
+    }
   }
   s.pids_limit_hit = KeyedValue(ReadSmall(pids_dir_ + "/pids.events"), "max") > 0;
   return s;

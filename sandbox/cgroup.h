@@ -1,4 +1,5 @@
-// Per-sandbox control groups: memory and pids limits, and what they measured.
+// Per-sandbox control groups: memory and pids limits, and what they measured
+// (peak memory, OOM kills, pids limit hits, CPU time).
 //
 // The hierarchy is detected, not assumed: cgroup v2 when the unified
 // hierarchy (wherever it is mounted, per /proc/self/mountinfo) offers the
@@ -12,6 +13,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,9 @@ struct CgroupStats {
   bool oom_killed = false;         // the kernel's OOM killer killed a process of the sandbox
   uint64_t memory_peak_bytes = 0;  // 0 when the kernel does not say
   bool pids_limit_hit = false;     // a fork/clone failed because of the pids limit
+  // CPU time of every process that ran in the cgroup (cpu.stat on v2,
+  // cpuacct.usage on v1); nullopt when there is no such accounting.
+  std::optional<uint64_t> cpu_usec;
 };
 
 class Cgroup {
@@ -57,8 +62,9 @@ class Cgroup {
   void Destroy();
 
   std::string version_;
-  std::string memory_dir_;  // the cgroup with the memory controller
-  std::string pids_dir_;    // the cgroup with the pids controller (may equal memory_dir_)
+  std::string memory_dir_;   // the cgroup with the memory controller
+  std::string pids_dir_;     // the cgroup with the pids controller (may equal memory_dir_)
+  std::string cpuacct_dir_;  // v1 only, when the cpuacct controller is mounted
   std::vector<std::string> dirs_;
 };
 

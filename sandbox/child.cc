@@ -4,9 +4,9 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
-#include <sched.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>

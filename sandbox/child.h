@@ -7,8 +7,8 @@
 // calls on data the parent prepared: no allocation, no locks, no stdio.
 #pragma once
 
-#include <cstddef>
 #include <linux/filter.h>
+#include <cstddef>
 
 #include <cstdint>
 

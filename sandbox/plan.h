@@ -61,9 +61,9 @@ struct Step {
   std::string a, b, c, d;
   unsigned long flags = 0;
   uint64_t limit = 0, limit_max = 0;  // kSetRlimit
-  bool is_dir = true;            // kMakeMountPoint: directory or file
-  bool skip_if_missing = false;  // ENOENT means: nothing to do
-  bool optional = false;         // any failure means: nothing to do
+  bool is_dir = true;                 // kMakeMountPoint: directory or file
+  bool skip_if_missing = false;       // ENOENT means: nothing to do
+  bool optional = false;              // any failure means: nothing to do
 };
 
 // Capabilities the command keeps (as root): those of Docker's default set that

@@ -201,6 +201,7 @@ struct ReportChannel {
   bool open = true;
   std::vector<InitMessage> messages;
   Fd listener;
+  bool listener_lost = false;  // init sent it, but it did not arrive
 
   // Reads what is there now, without blocking. Closes at EOF.
   void Drain() {
@@ -236,6 +237,10 @@ struct ReportChannel {
           }
         }
       }
+      if (complete && msg.kind == InitMessage::kSeccompListener &&
+          ((mh.msg_flags & MSG_CTRUNC) || !listener)) {
+        listener_lost = true;  // e.g. this process is out of descriptors
+      }
       if (complete) messages.push_back(msg);
     }
   }
@@ -255,8 +260,8 @@ Result<std::optional<internal::Cgroup>> MakeCgroup(const Spec& spec, Report& rep
   bool required = (spec.memory_limit_bytes && *spec.memory_limit_bytes > 0) ||
                   (spec.pids_limit && *spec.pids_limit > 0);
   if (required) return Fail(cgroup.error());
-  report.warnings.push_back(fmt::format(
-      "no memory or pids limit, and no memory measurement: {}", cgroup.error().message()));
+  report.warnings.push_back(fmt::format("no memory or pids limit, and no memory measurement: {}",
+                                        cgroup.error().message()));
   return std::optional<internal::Cgroup>();
 }
 
@@ -337,8 +342,8 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd_raw = -1;
   const auto start = Clock::now();
-  pid_t pid = ::clone(internal::InitMain, static_cast<char*>(stack) + kStackSize, flags, &ctx,
-                      &pidfd_raw);
+  pid_t pid =
+      ::clone(internal::InitMain, static_cast<char*>(stack) + kStackSize, flags, &ctx, &pidfd_raw);
   int clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::munmap(stack, kStackSize);  // the child has its own copy
@@ -462,8 +467,7 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   }
   if (rep.open) rep.Drain();
 
-  // Everything init waited for (and the kernel reaped for it when the
-  // namespace was torn down) is in its children's times.
+  // Everything init waited for is in its children's times.
   auto ms = [](const timeval& tv) {
     return static_cast<int64_t>(tv.tv_sec) * 1000 + static_cast<int64_t>(tv.tv_usec) / 1000;
   };
@@ -473,6 +477,16 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     report.oom_killed = stats.oom_killed;
     report.memory_peak_bytes = stats.memory_peak_bytes;
     report.pids_limit_hit = stats.pids_limit_hit;
+    // The cgroup also counts processes the kernel killed and reaped when the
+    // namespace was torn down, which init's rusage misses.
+    if (stats.cpu_usec) {
+      report.cpu_ms = std::max(report.cpu_ms, static_cast<int64_t>(*stats.cpu_usec / 1000));
+    }
+  }
+  if (rep.listener_lost) {
+    report.warnings.push_back(
+        "the seccomp listener did not reach the runner: blocked syscalls failed with ENOSYS and "
+        "were not recorded");
   }
   for (const auto& [name, count] : violations.counts()) {
     report.seccomp_violations.push_back({name, count});

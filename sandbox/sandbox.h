@@ -97,9 +97,9 @@ struct Spec {
   std::optional<uint64_t> pids_limit;          // processes and threads together
 
   // Limits of each process (rlimits); 0: no limit.
-  uint64_t cpu_time_s = 0;                  // CPU seconds (SIGXCPU, then SIGKILL a second later)
+  uint64_t cpu_time_s = 0;  // CPU seconds (SIGXCPU, then SIGKILL a second later)
   uint64_t file_size_bytes = uint64_t{1} << 30;  // largest file written (SIGXFSZ / EFBIG)
-  uint64_t open_files = 1024;               // file descriptors
+  uint64_t open_files = 1024;                    // file descriptors
   // Size of the /tmp tmpfs (and of /dev/shm); 0: the kernel's default (half
   // of RAM). tmpfs pages count against the memory limit too.
   uint64_t tmp_size_bytes = uint64_t{256} << 20;
@@ -128,7 +128,9 @@ struct Report {
   bool oom_killed = false;         // the memory limit was hit and a process was OOM-killed
   uint64_t memory_peak_bytes = 0;  // peak memory of the sandbox's cgroup (0: not measured)
   bool pids_limit_hit = false;     // a fork or clone failed on the pids limit
-  int64_t cpu_ms = 0;              // user + system CPU time of every process of the sandbox
+  // User + system CPU time of every process of the sandbox (from the cgroup
+  // when it accounts CPU, so processes killed at teardown count too).
+  int64_t cpu_ms = 0;
   // Refused syscalls, by name (sorted). Empty when the kernel lacks seccomp
   // user notification: then a warning says that calls were refused unrecorded.
   std::vector<SyscallCount> seccomp_violations;

@@ -122,6 +122,8 @@ Result<std::vector<FilePatch>> DiffCommits(const std::string& repo_path, const s
                     : (delta->new_file.path ? delta->new_file.path : "");
     if (file.old_path.empty()) file.old_path = file.path;
     file.binary = (delta->flags & GIT_DIFF_FLAG_BINARY) != 0;
+    file.submodule = delta->old_file.mode == GIT_FILEMODE_COMMIT ||
+                     delta->new_file.mode == GIT_FILEMODE_COMMIT;
     if (patch) {
       GitBuf buf;
       if (git_patch_to_buf(&buf.buf, patch.get()) < 0) {

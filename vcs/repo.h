@@ -40,6 +40,7 @@ struct FilePatch {
   std::string old_path;  // differs from path for renames
   char status = 'M';     // A, D, M, R, T
   bool binary = false;
+  bool submodule = false;  // a gitlink (submodule commit) on either side
   std::string patch;  // unified diff of this file, "diff --git ..." header included
 };
 

@@ -3,6 +3,9 @@
 #include "coordinator/coordinator.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -64,21 +67,43 @@ class CoordinatorTest : public ::testing::Test {
       socket.connect(endpoint);
     }
     void Send(const v1::Envelope& env) { ASSERT_TRUE(protocol::Send(socket, env)); }
+    // Waits up to 10 s for a message of type `what`, heartbeating while idle
+    // once joined, as a real runner does.
     v1::Envelope Expect(v1::Envelope::BodyCase what) {
       for (int i = 0; i < 100; ++i) {
         auto msg = protocol::Receive(socket, false, 100);
-        if (!msg) continue;
+        if (!msg) {
+          if (joined) {
+            v1::Envelope hb;
+            hb.mutable_heartbeat()->set_free_slots(0);
+            Send(hb);
+          }
+          continue;
+        }
         EXPECT_TRUE(msg->envelope);
         if (msg->envelope && msg->envelope->body_case() == what) return *msg->envelope;
       }
       ADD_FAILURE() << "no message of type " << what;
       return {};
     }
-    void Hello(int slots) {
+    void Hello(int slots, const std::vector<std::string>& held = {}) {
       v1::Envelope env;
       env.mutable_hello()->set_slots(slots);
+      for (const auto& h : held) env.mutable_hello()->add_held_leases(h);
       Send(env);
       Expect(v1::Envelope::kWelcome);
+      joined = true;
+    }
+    // Sends the result of `lease` and returns the coordinator's Ack.
+    v1::Ack Result(const v1::Lease& lease, bool pass, const std::string& infra_error = "") {
+      v1::Envelope result;
+      result.mutable_result()->set_lease_id(lease.lease_id());
+      result.mutable_result()->set_infra_error(infra_error);
+      auto* t = result.mutable_result()->mutable_evidence()->mutable_tests()->add_tests();
+      t->set_id(lease.task().fail_to_pass(0));
+      t->set_status(pass ? v1::TestOutcome::PASSED : v1::TestOutcome::FAILED);
+      Send(result);
+      return Expect(v1::Envelope::kAck).ack();
     }
     void Finish(const v1::Lease& lease, bool pass) {
       v1::Envelope trace;
@@ -98,6 +123,7 @@ class CoordinatorTest : public ::testing::Test {
       Expect(v1::Envelope::kAck);
     }
     zmq::socket_t socket;
+    bool joined = false;
   };
 
   std::unique_ptr<TempDir> dir_;
@@ -279,6 +305,291 @@ TEST_F(CoordinatorTest, RestartedCoordinatorResumesWithoutRerunningFinishedAttem
   auto attempts = store_->ListAttempts(run_id);
   ASSERT_TRUE(attempts);
   for (const auto& a : *attempts) EXPECT_EQ(a.state(), v1::Attempt::DONE);
+}
+
+CoordinatorOptions Fast() {
+  CoordinatorOptions o;
+  o.heartbeat_ms = 100;
+  o.liveness = 3;
+  o.grace_ms = 100;
+  o.lease_ms = 400;
+  return o;
+}
+
+TEST_F(CoordinatorTest, UnrenewedLeaseExpiresAndItsLateResultIsIgnoredOnceLeasedAgain) {
+  auto c = Make(Fast());
+  auto run = c->SubmitRun("s", Agents(), 1);
+  ASSERT_TRUE(run);
+  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  FakeRunner r(ctx_, endpoint_, "r1");
+  r.Hello(1);
+  // Heartbeats that do not list the lease do not renew it.
+  auto first = r.Expect(v1::Envelope::kLease).lease();
+  auto again = r.Expect(v1::Envelope::kLease).lease();
+  EXPECT_EQ(again.attempt().number(), first.attempt().number());
+  EXPECT_NE(again.lease_id(), first.lease_id());
+  auto late = r.Result(first, true);
+  EXPECT_TRUE(late.ignored()) << "a result under a lease that was replaced must not count";
+  EXPECT_TRUE(late.result());
+  EXPECT_FALSE(r.Result(again, true).ignored());
+  for (int i = 0; i < 3; ++i) r.Finish(r.Expect(v1::Envelope::kLease).lease(), true);
+  server.join();
+  auto a = store_->GetAttempt(run->id(), first.attempt().number());
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->state(), v1::Attempt::DONE);
+  EXPECT_EQ(a->lease_id(), again.lease_id());
+  EXPECT_EQ(a->tries(), 1);
+  EXPECT_NE(a->error().find("lease expired"), std::string::npos) << a->error();
+}
+
+TEST_F(CoordinatorTest, SilentRunnerComingBackClaimsItsExpiredLeaseOnce) {
+  auto c = Make(Fast());
+  auto run = c->SubmitRun("s", Agents(), 1);
+  ASSERT_TRUE(run);
+  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  FakeRunner r(ctx_, endpoint_, "frozen");
+  r.Hello(1);
+  auto lease = r.Expect(v1::Envelope::kLease).lease();
+  // Frozen: nothing sent for liveness x heartbeat + grace + lease.
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  for (;;) {  // drain the coordinator's heartbeats
+    auto m = protocol::Receive(r.socket, false, 0);
+    if (!m) break;
+  }
+  r.joined = false;
+  r.Hello(1, {lease.lease_id()});
+  EXPECT_FALSE(r.Result(lease, true).ignored()) << "nobody else had it: the result counts";
+  std::set<uint64_t> seen{lease.attempt().number()};
+  for (int i = 0; i < 3; ++i) {
+    auto l = r.Expect(v1::Envelope::kLease).lease();
+    EXPECT_TRUE(seen.insert(l.attempt().number()).second) << "attempt leased twice";
+    r.Finish(l, true);
+  }
+  server.join();
+  auto attempts = store_->ListAttempts(run->id());
+  ASSERT_TRUE(attempts);
+  for (const auto& a : *attempts) EXPECT_EQ(a.state(), v1::Attempt::DONE);
+  EXPECT_EQ((*attempts)[lease.attempt().number()].tries(), 1);
+}
+
+TEST_F(CoordinatorTest, AttemptFailingTooOftenFailsWithItsHistory) {
+  auto opts = Fast();
+  opts.max_tries = 2;
+  auto c = Make(opts);
+  auto run = c->SubmitRun("s", Agents(), 1);
+  ASSERT_TRUE(run);
+  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  FakeRunner r(ctx_, endpoint_, "r1");
+  r.Hello(1);
+  int leases = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto l = r.Expect(v1::Envelope::kLease).lease();
+    ++leases;
+    if (l.attempt().number() == 0) {
+      r.Result(l, false, "sandbox could not start");
+    } else {
+      r.Finish(l, true);
+    }
+  }
+  server.join();
+  EXPECT_EQ(leases, 5);
+  auto a = store_->GetAttempt(run->id(), 0);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->state(), v1::Attempt::FAILED);
+  EXPECT_EQ(a->tries(), 2);
+  EXPECT_NE(a->error().find("try 1 on r1: sandbox could not start"), std::string::npos)
+      << a->error();
+  EXPECT_NE(a->error().find("try 2 on r1"), std::string::npos) << a->error();
+}
+
+TEST_F(CoordinatorTest, RunnerClaimsItsLeaseBackFromARestartedCoordinator) {
+  std::string run_id;
+  v1::Lease held;
+  FakeRunner r(ctx_, endpoint_, "r1");
+  {
+    auto c = Make(Fast());
+    auto run = c->SubmitRun("s", Agents(), 1);
+    ASSERT_TRUE(run);
+    run_id = run->id();
+    std::atomic<bool> stop{false};
+    std::thread server([&] {
+      EXPECT_FALSE(c->ServeUntilFinished(run_id, {}, [&]() -> Status {
+        if (stop) return Fail(Code::kUnavailable, "killed");
+        return {};
+      }));
+    });
+    r.Hello(1);
+    held = r.Expect(v1::Envelope::kLease).lease();
+    stop = true;
+    server.join();
+  }
+  auto c = Make(Fast());
+  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run_id, {}, {})); });
+  r.joined = false;
+  r.Hello(1, {held.lease_id()});
+  r.Finish(held, true);
+  for (int i = 0; i < 3; ++i) {
+    auto l = r.Expect(v1::Envelope::kLease).lease();
+    EXPECT_NE(l.attempt().number(), held.attempt().number()) << "a claimed attempt ran again";
+    r.Finish(l, true);
+  }
+  server.join();
+  auto a = store_->GetAttempt(run_id, held.attempt().number());
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->state(), v1::Attempt::DONE);
+  EXPECT_EQ(a->tries(), 0);
+}
+
+TEST_F(CoordinatorTest, DaemonServesSeveralRunsAndAnswersClients) {
+  auto c = Make(Fast());
+  std::atomic<bool> stop{false};
+  std::thread server([&] { EXPECT_TRUE(c->Serve([&] { return stop.load(); })); });
+  FakeRunner client(ctx_, endpoint_, "client-1");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    v1::Envelope submit;
+    submit.mutable_submit_run()->set_suite("s");
+    for (const auto& a : Agents()) *submit.mutable_submit_run()->add_agents() = a;
+    submit.mutable_submit_run()->set_samples(1);
+    client.Send(submit);
+    ids.push_back(client.Expect(v1::Envelope::kRunAccepted).run_accepted().run().id());
+  }
+  // A bad submission is answered with an error naming the suite.
+  v1::Envelope bad;
+  bad.mutable_submit_run()->set_suite("ghost");
+  *bad.mutable_submit_run()->add_agents() = Agents()[0];
+  bad.mutable_submit_run()->set_samples(1);
+  client.Send(bad);
+  EXPECT_NE(client.Expect(v1::Envelope::kError).error().message().find("ghost"), std::string::npos);
+
+  v1::Envelope watch;
+  watch.mutable_watch_run()->set_run_id(ids[0]);
+  client.Send(watch);
+  auto first = client.Expect(v1::Envelope::kRunUpdate).run_update();
+  EXPECT_EQ(first.status().run().attempt_count(), 4);
+  EXPECT_FALSE(first.finished());
+
+  FakeRunner r(ctx_, endpoint_, "r1");
+  r.Hello(2);
+  v1::Envelope status;
+  status.mutable_status_request();
+  client.Send(status);
+  auto reply = client.Expect(v1::Envelope::kStatusReply).status_reply();
+  EXPECT_EQ(reply.runs_size(), 2);
+  ASSERT_EQ(reply.runners_size(), 1);
+  EXPECT_EQ(reply.runners(0).slots(), 2);
+
+  std::set<std::pair<std::string, uint64_t>> seen;
+  for (int i = 0; i < 8; ++i) {
+    auto l = r.Expect(v1::Envelope::kLease).lease();
+    EXPECT_TRUE(seen.emplace(l.attempt().run_id(), l.attempt().number()).second);
+    r.Finish(l, true);
+  }
+  bool finished = false;
+  for (int i = 0; i < 20 && !finished; ++i) {
+    auto u = client.Expect(v1::Envelope::kRunUpdate).run_update();
+    finished = u.finished();
+    if (finished) {
+      EXPECT_EQ(u.status().done(), 4);
+    }
+  }
+  EXPECT_TRUE(finished);
+  client.Send(status);
+  reply = client.Expect(v1::Envelope::kStatusReply).status_reply();
+  EXPECT_EQ(reply.runs_size(), 0) << "finished runs are no longer active";
+  EXPECT_EQ(reply.queue_length(), 0);
+  stop = true;
+  server.join();
+  for (const auto& id : ids) {
+    auto run = store_->GetRun(id);
+    ASSERT_TRUE(run);
+    EXPECT_EQ(run->state(), v1::Run::FINISHED);
+  }
+}
+
+TEST_F(CoordinatorTest, CancelledRunHandsOutNothingMore) {
+  auto c = Make(Fast());
+  auto run = c->SubmitRun("s", Agents(), 1);
+  ASSERT_TRUE(run);
+  ASSERT_TRUE(c->CancelRun(run->id()));
+  auto st = c->ServeUntilFinished(run->id(), {}, {});
+  EXPECT_FALSE(st);
+  auto stored = store_->GetRun(run->id());
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->state(), v1::Run::CANCELLED);
+  EXPECT_FALSE(c->CancelRun("r-none"));
+}
+
+// A TCP port that was free a moment ago.
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST_F(CoordinatorTest, BadInputOverTcpIsAnsweredAndEveryoneElseIsServed) {
+  auto opts = Fast();
+  opts.listen = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  opts.max_message_bytes = 64 << 10;
+  auto created = Coordinator::Create(*store_, opts);
+  ASSERT_TRUE(created) << created.error().ToString();
+  auto& c = *created;
+  auto run = c->SubmitRun("s", Agents(), 1);
+  ASSERT_TRUE(run);
+  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+
+  FakeRunner bad(ctx_, opts.listen, "bad");
+  // Garbage: one frame that is not a Crucible message.
+  bad.socket.send(zmq::str_buffer("garbage"), zmq::send_flags::none);
+  EXPECT_NE(bad.Expect(v1::Envelope::kError).error().message().find("expected 2 frames"),
+            std::string::npos);
+  // A truncated protobuf behind a valid header.
+  v1::Envelope hello;
+  hello.mutable_hello()->set_runner_name(std::string(200, 'x'));
+  auto frames = protocol::Encode(hello);
+  std::string cut = frames[1].to_string().substr(0, 20);
+  bad.socket.send(frames[0], zmq::send_flags::sndmore);
+  bad.socket.send(zmq::buffer(cut), zmq::send_flags::none);
+  EXPECT_NE(bad.Expect(v1::Envelope::kError).error().message().find("not a crucible.v1.Envelope"),
+            std::string::npos);
+  // An older protocol version.
+  auto old = protocol::Encode(hello, /*version=*/0);
+  bad.socket.send(old[0], zmq::send_flags::sndmore);
+  bad.socket.send(old[1], zmq::send_flags::none);
+  EXPECT_NE(bad.Expect(v1::Envelope::kError).error().message().find("protocol version 0"),
+            std::string::npos);
+  // An oversized message: ZeroMQ drops the connection, nobody answers.
+  FakeRunner huge(ctx_, opts.listen, "huge");
+  v1::Envelope big;
+  big.mutable_hello()->set_runner_name(std::string(1 << 20, 'y'));
+  huge.Send(big);
+  auto none = protocol::Receive(huge.socket, false, 300);
+  EXPECT_FALSE(none.has_value()) << "an oversized message must not be served";
+
+  FakeRunner good(ctx_, opts.listen, "good");
+  good.Hello(1);
+  for (int i = 0; i < 4; ++i) good.Finish(good.Expect(v1::Envelope::kLease).lease(), true);
+  server.join();
+  EXPECT_GE(c->malformed_messages(), 3u);
+  auto attempts = store_->ListAttempts(run->id());
+  ASSERT_TRUE(attempts);
+  for (const auto& a : *attempts) EXPECT_EQ(a.state(), v1::Attempt::DONE);
+}
+
+TEST(LocalEndpoint, LoopbackAndIpcOnly) {
+  EXPECT_TRUE(IsLocalEndpoint("tcp://127.0.0.1:7400"));
+  EXPECT_TRUE(IsLocalEndpoint("tcp://localhost:7400"));
+  EXPECT_TRUE(IsLocalEndpoint("tcp://[::1]:7400"));
+  EXPECT_TRUE(IsLocalEndpoint("ipc:///tmp/x.sock"));
+  EXPECT_FALSE(IsLocalEndpoint("tcp://0.0.0.0:7400"));
+  EXPECT_FALSE(IsLocalEndpoint("tcp://*:7400"));
+  EXPECT_FALSE(IsLocalEndpoint("tcp://10.0.0.1:7400"));
 }
 
 }  // namespace

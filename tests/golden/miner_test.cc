@@ -117,6 +117,7 @@ TEST(Mine, SkipsChangesWithoutSourceOrTests) {
 
   std::vector<std::tuple<size_t, size_t, std::string>> progress;
   MineOptions options = Options(repo.path(), "calc", kPytest);
+  options.require_f2p = true;  // a change without tests is dropped before any run
   options.progress = [&](size_t done, size_t total, const std::string& label) {
     progress.emplace_back(done, total, label);
   };
@@ -127,7 +128,9 @@ TEST(Mine, SkipsChangesWithoutSourceOrTests) {
   EXPECT_EQ(r->skipped[0].commit, root);
   EXPECT_EQ(r->skipped[0].reason, "root commit");
   EXPECT_EQ(r->skipped[1].commit, docs);
-  EXPECT_EQ(r->skipped[1].reason, "no test change");
+  EXPECT_EQ(r->skipped[1].reason, "docs-only change");
+  EXPECT_EQ(r->skipped[1].summary, "docs: add a readme");
+  EXPECT_EQ(r->skipped[1].category, "filter");
   EXPECT_EQ(r->skipped[2].commit, tests_only);
   EXPECT_EQ(r->skipped[2].reason, "no source change");
   EXPECT_EQ(r->skipped[3].commit, binary);
@@ -144,6 +147,10 @@ TEST(Mine, SkipsChangesWithoutSourceOrTests) {
   EXPECT_EQ(r->suite.test_timeout_s(), 600);
   EXPECT_EQ(r->suite.task_count(), 0);
   EXPECT_GT(r->suite.created_at_ms(), 0);
+  ASSERT_EQ(r->suite.skipped_size(), 5);
+  EXPECT_EQ(r->suite.skipped(3).commit(), binary);
+  EXPECT_EQ(r->suite.skipped(3).summary(), "add a logo");
+  EXPECT_EQ(r->suite.skipped(3).reason(), "binary-only change");
 
   options.last = 2;
   progress.clear();
@@ -322,6 +329,7 @@ TEST_F(MineFixture, MinesTheBugFixAndSkipsTheRest) {
   std::vector<std::string> labels;
   MineOptions options = Options(repo_.path(), "calc", kPytest);
   options.test_timeout = std::chrono::seconds(120);
+  options.require_f2p = true;
   options.progress = [&](size_t, size_t total, const std::string& label) {
     EXPECT_EQ(total, 5u);
     labels.push_back(label);
@@ -351,12 +359,17 @@ TEST_F(MineFixture, MinesTheBugFixAndSkipsTheRest) {
   ASSERT_EQ(r->skipped.size(), 4u);
   EXPECT_EQ(r->skipped[0].reason, "root commit");
   EXPECT_EQ(r->skipped[1].commit, docs_);
-  EXPECT_EQ(r->skipped[1].reason, "no test change");
+  EXPECT_EQ(r->skipped[1].reason, "docs-only change");
   EXPECT_EQ(r->skipped[2].commit, no_f2p_);
   EXPECT_EQ(r->skipped[2].reason, "no test fails before the change");
+  EXPECT_EQ(r->skipped[2].category, "tests");
   EXPECT_EQ(r->skipped[3].commit, broken_);
   EXPECT_EQ(r->skipped[3].reason, "merged commit fails its own tests: tests.test_ops::test_neg");
-  EXPECT_THAT(labels, ElementsAre("root commit", "no test change", task.id(),
+  EXPECT_EQ(r->skipped[3].category, "tests");
+  EXPECT_EQ(task.kind(), "bug-fix");
+  EXPECT_TRUE(task.flaky().empty());
+  EXPECT_EQ(r->suite.repeat(), 2);
+  EXPECT_THAT(labels, ElementsAre("root commit", "docs-only change", task.id(),
                                   "no test fails before the change",
                                   "merged commit fails its own tests: tests.test_ops::test_neg"));
   EXPECT_EQ(r->suite.task_count(), 1);
@@ -397,6 +410,166 @@ TEST_F(MineFixture, AMissingTestRunnerSkipsWithTheInfraError) {
   ASSERT_EQ(r->skipped.size(), 1u);
   EXPECT_THAT(r->skipped[0].reason,
               StartsWith("test run failed at the merged commit: test command not found: "));
+  EXPECT_EQ(r->skipped[0].category, "infra");
+}
+
+// Without require_f2p a change whose tests all passed before is kept, as kind
+// no-test-delta, scored on PASS_TO_PASS; validation runs two at a time.
+TEST_F(MineFixture, KeepsChangesWithoutATestDeltaAndValidatesInParallel) {
+  MineOptions options = Options(repo_.path(), "calc", kPytest);
+  options.repeat = 1;
+  options.jobs = 2;
+  size_t calls = 0;
+  options.progress = [&](size_t done, size_t total, const std::string&) {
+    EXPECT_EQ(done, ++calls);
+    EXPECT_EQ(total, 5u);
+  };
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(calls, 5u);
+  ASSERT_EQ(r->tasks.size(), 2u);
+  EXPECT_EQ(r->tasks[0].merged_commit(), fix_);  // oldest first despite the threads
+  EXPECT_EQ(r->tasks[0].kind(), "bug-fix");
+  EXPECT_EQ(r->tasks[1].merged_commit(), no_f2p_);
+  EXPECT_EQ(r->tasks[1].kind(), "no-test-delta");
+  EXPECT_TRUE(r->tasks[1].fail_to_pass().empty());
+  EXPECT_THAT(r->tasks[1].pass_to_pass(),
+              ::testing::Contains("tests.test_more::test_add_negative"));
+  ASSERT_EQ(r->skipped.size(), 3u);
+  EXPECT_EQ(r->skipped[2].commit, broken_);
+}
+
+// Intents from a pull-request export win over the commit message.
+TEST_F(MineFixture, UsesThePullRequestTitleAndBody) {
+  MineOptions options = Options(repo_.path(), "calc", kPytest);
+  options.ref = fix_;
+  options.last = 1;
+  options.repeat = 1;
+  options.intents[fix_] = "Fix mul\n\nFrom the PR body.";
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 1u);
+  EXPECT_EQ(r->tasks[0].intent(), "Fix mul\n\nFrom the PR body.");
+}
+
+// A squash-merged change whose new test is flaky: it toggles a counter file
+// (ignored by git) in the workspace, so it passes and fails on alternate runs.
+TEST(MineFlaky, FlakyTestsAreRecordedAndExcluded) {
+  SKIP_UNLESS_ROOT();
+  GitRepo repo;
+  repo.Write(".gitignore", "counter\n");
+  repo.Write("calc.py", "def double(x):\n    return x + x + 1\n");
+  repo.Write("tests/test_base.py",
+             "from calc import double\n\n\ndef test_zero_is_fine():\n    assert double(0) >= 0\n");
+  repo.Commit("initial");
+  repo.Write("calc.py", "def double(x):\n    return x * 2\n");
+  repo.Write("tests/test_calc.py",
+             "import os\n\nfrom calc import double\n\n\n"
+             "def test_double():\n    assert double(3) == 6\n\n\n"
+             "def test_flaky():\n"
+             "    n = int(open('counter').read()) if os.path.exists('counter') else 0\n"
+             "    open('counter', 'w').write(str(n + 1))\n"
+             "    assert n % 2 == 0\n");
+  std::string squash = repo.Commit("Fix double (#12)\n\ndouble added one.");
+  MineOptions options = Options(repo.path(), "calc", kPytest);
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 1u) << r->skipped.back().reason;
+  const auto& task = r->tasks[0];
+  EXPECT_EQ(task.merged_commit(), squash);
+  EXPECT_EQ(task.intent(), "Fix double (#12)\n\ndouble added one.");
+  EXPECT_THAT(task.fail_to_pass(), ElementsAre("tests.test_calc::test_double"));
+  EXPECT_THAT(task.pass_to_pass(), ElementsAre("tests.test_base::test_zero_is_fine"));
+  EXPECT_THAT(task.flaky(), ElementsAre("tests.test_calc::test_flaky"));
+
+  // One repetition cannot see it: the test passes on its first run.
+  options.repeat = 1;
+  auto once = Mine(options);
+  ASSERT_TRUE(once);
+  ASSERT_EQ(once->tasks.size(), 1u);
+  EXPECT_TRUE(once->tasks[0].flaky().empty());
+  EXPECT_THAT(once->tasks[0].pass_to_pass(),
+              ElementsAre("tests.test_base::test_zero_is_fine", "tests.test_calc::test_flaky"));
+}
+
+// Shell test suites: TAP on stdout, or just the exit code; a setup command
+// that fails is an infra failure.
+class ShellSuite : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SKIP_UNLESS_ROOT();
+    repo_.Write("lib.sh", "greet() { echo hello; }\n");
+    repo_.Write("tests/run.sh",
+                ". ./lib.sh\necho 1..1\n"
+                "[ \"$(greet)\" = hello ] && echo 'ok 1 - greets' || echo 'not ok 1 - greets'\n");
+    repo_.Commit("initial");
+    repo_.Write("lib.sh", "greet() { echo \"hello ${1:-world}\"; }\n");
+    repo_.Write("tests/run.sh",
+                ". ./lib.sh\necho 1..2\n"
+                "[ \"$(greet)\" = 'hello world' ] && echo 'ok 1 - greets' || echo 'not ok 1 - "
+                "greets'\n"
+                "[ \"$(greet ann)\" = 'hello ann' ] && echo 'ok 2 - greets by name' || "
+                "{ echo 'not ok 2 - greets by name'; exit 1; }\n");
+    change_ = repo_.Commit("Greet by name");
+  }
+  GitRepo repo_;
+  std::string change_;
+};
+
+TEST_F(ShellSuite, ReadsTapFromStdout) {
+  MineOptions options = Options(repo_.path(), "sh", "sh tests/run.sh");
+  options.results = ResultFormat::kTap;
+  options.repeat = 1;
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 1u) << r->skipped.back().reason;
+  EXPECT_THAT(r->tasks[0].fail_to_pass(), ElementsAre("greets", "greets by name"));
+  EXPECT_EQ(r->tasks[0].results(), "tap");
+  EXPECT_EQ(r->suite.results(), "tap");
+}
+
+TEST_F(ShellSuite, FallsBackToTheExitCode) {
+  MineOptions options = Options(repo_.path(), "sh", "sh tests/run.sh");
+  options.results = ResultFormat::kExitCode;
+  options.repeat = 1;
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 1u) << r->skipped.back().reason;
+  EXPECT_THAT(r->tasks[0].fail_to_pass(), ElementsAre("<suite>"));
+}
+
+TEST_F(ShellSuite, AFailingSetupIsAnInfraFailure) {
+  MineOptions options = Options(repo_.path(), "sh", "sh tests/run.sh");
+  options.results = ResultFormat::kTap;
+  options.repeat = 1;
+  options.setup_cmd = "echo cannot install >&2; exit 3";
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->skipped.size(), 2u);
+  EXPECT_EQ(
+      r->skipped[1].reason,
+      "test run failed at the merged commit: setup command failed (exit 3): cannot install\n");
+  EXPECT_EQ(r->skipped[1].category, "infra");
+}
+
+TEST_F(RunTestsTest, RunsTheSetupCommandFirst) {
+  auto run = RunTests(dir_.path(),
+                      TestCommand{.command = "test -f ready && " + std::string(kPassingReport),
+                                  .setup = "touch ready"});
+  ASSERT_TRUE(run) << run.error().ToString();
+  EXPECT_EQ(run->infra_error(), "");
+  EXPECT_TRUE(AllPassed(*run, {"a::b"}));
+}
+
+TEST_F(RunTestsTest, ExitCodeModeCannotBeFooledByANotFoundCommand) {
+  auto run = RunTests(dir_.path(),
+                      TestCommand{.command = "no-such-runner", .format = ResultFormat::kExitCode});
+  ASSERT_TRUE(run);
+  EXPECT_THAT(run->infra_error(), StartsWith("test command not found"));
+  auto tap = RunTests(
+      dir_.path(), TestCommand{.command = "echo 'ok 1 - a'; exit 1", .format = ResultFormat::kTap});
+  ASSERT_TRUE(tap);
+  EXPECT_EQ(tap->infra_error(), "test command exited 1 but its report shows no failure");
 }
 
 }  // namespace

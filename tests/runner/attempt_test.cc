@@ -174,6 +174,26 @@ TEST_F(AttemptTest, AgentThatEditsTheHiddenTestFilesCannotBreakTheirApplication)
   EXPECT_TRUE(TestPassed(*e));
 }
 
+TEST_F(AttemptTest, RefusedSyscallsAreEvidenceAndTrace) {
+  // unshare(1) asks for new namespaces, which the seccomp policy refuses.
+  auto e = Perform("unshare --mount true; echo 2 > value.txt");
+  ASSERT_TRUE(e) << e.error().ToString();
+  bool recorded = false;
+  for (const auto& v : e->agent_exit().seccomp_violations()) {
+    if (v.syscall() == "unshare" && v.count() >= 1) recorded = true;
+  }
+  EXPECT_TRUE(recorded) << e->agent_exit().DebugString();
+  bool traced = false;
+  for (const auto& ev : events_) {
+    if (ev.name() == "policy_violation" &&
+        nlohmann::json::parse(ev.attrs_json())["syscall"] == "unshare") {
+      traced = true;
+    }
+  }
+  EXPECT_TRUE(traced);
+  EXPECT_TRUE(TestPassed(*e));  // refused, not killed: the agent went on
+}
+
 TEST_F(AttemptTest, MissingRepositoryIsAnInfrastructureErrorNamingIt) {
   task_.set_repo_path(dir_->path() + "/gone");
   auto e = Perform("builtin:noop");

@@ -26,6 +26,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -257,9 +258,15 @@ TEST_F(HostileTest, HostFilesOutsideTheBindsAreNotVisible) {
   ASSERT_TRUE(db && other);
   ASSERT_TRUE(WriteFile(db->path() + "/CURRENT", "MANIFEST-000001\n").has_value());
   ASSERT_TRUE(WriteFile(other->path() + "/secret.txt", "secret\n").has_value());
-  std::vector<std::string> paths = {db->path() + "/CURRENT", db->path(),
-                                    other->path() + "/secret.txt", other->path(), "/root",
-                                    "/home", "/var/lib", "/work", "/sys/kernel"};
+  std::vector<std::string> paths = {db->path() + "/CURRENT",
+                                    db->path(),
+                                    other->path() + "/secret.txt",
+                                    other->path(),
+                                    "/root",
+                                    "/home",
+                                    "/var/lib",
+                                    "/work",
+                                    "/sys/kernel"};
   Report r = RunOk(Hostile("probe", paths));
   auto results = Results(r.stdout_data);
   for (const auto& p : paths) EXPECT_EQ(results[p], "ENOENT") << p;
@@ -302,18 +309,41 @@ TEST_F(HostileTest, MountUnshareSetnsAndNamespaceClonesAreRefusedAndRecorded) {
   EXPECT_EQ(results["clone3-newuser"], "ENOSYS");  // so that the C library falls back to clone
   EXPECT_EQ(results["fork"], "ok");                // clone without namespace flags is fine
   EXPECT_EQ(Violations(r), (std::map<std::string, uint64_t>{{"chroot", 1},
-                                                           {"clone", 2},
-                                                           {"mount", 1},
-                                                           {"setns", 1},
-                                                           {"umount2", 1},
-                                                           {"unshare", 1}}));
+                                                            {"clone", 2},
+                                                            {"mount", 1},
+                                                            {"setns", 1},
+                                                            {"umount2", 1},
+                                                            {"unshare", 1}}));
+}
+
+TEST_F(HostileTest, ConcurrentSandboxesRecordTheirOwnViolations) {
+  // Each sandbox's listener reaches its own Run, even with several starting
+  // at once from different threads.
+  std::vector<std::thread> threads;
+  std::vector<std::map<std::string, uint64_t>> seen(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 3; ++round) {
+        std::vector<std::string> calls(static_cast<size_t>(t + 1), "mount");
+        calls.push_back("bpf");
+        auto r = sandbox::Run(Hostile("syscalls", calls));
+        if (!r) continue;
+        for (const auto& [name, count] : Violations(*r)) seen[t][name] += count;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) {
+    EXPECT_EQ(seen[t], (std::map<std::string, uint64_t>{{"bpf", 3}, {"mount", 3u * (t + 1)}}))
+        << "thread " << t;
+  }
 }
 
 TEST_F(HostileTest, KernelInterfacesAreRefusedAndRecorded) {
-  std::vector<std::string> calls = {"keyctl",        "add_key",      "bpf",
-                                    "perf_event_open", "reboot",     "clock_settime",
-                                    "settimeofday",  "userfaultfd",  "io_uring_setup",
-                                    "init_module",   "process_vm_readv"};
+  std::vector<std::string> calls = {"keyctl",          "add_key",         "bpf",
+                                    "perf_event_open", "reboot",          "clock_settime",
+                                    "settimeofday",    "userfaultfd",     "io_uring_setup",
+                                    "init_module",     "process_vm_readv"};
   Report r = RunOk(Hostile("syscalls", calls));
   auto results = Results(r.stdout_data);
   auto violations = Violations(r);
@@ -342,8 +372,7 @@ TEST_F(HostileTest, The32BitAbiIsFilteredToo) {
   EXPECT_EQ(results["x86-getpid"], "ok");
   EXPECT_EQ(results["x86-mount"], "EPERM");
   EXPECT_EQ(results["x86-unshare"], "EPERM");
-  EXPECT_EQ(Violations(r),
-            (std::map<std::string, uint64_t>{{"x86:mount", 1}, {"x86:unshare", 1}}));
+  EXPECT_EQ(Violations(r), (std::map<std::string, uint64_t>{{"x86:mount", 1}, {"x86:unshare", 1}}));
 }
 
 TEST_F(HostileTest, HostProcessesCannotBeTracedNorSeen) {
@@ -373,9 +402,9 @@ TEST_F(HostileTest, ProcSysAndSysCannotBeWritten) {
   std::string name = "crucible-hostile-" + Token();
   HostLeftover in_sys("/sys/" + name), in_proc("/proc/" + name);
   // Opened for writing only, never written.
-  Report r = RunOk(Hostile("writeprobe", {"open", "/proc/sys/kernel/hostname",
-                                          "/proc/sys/kernel/domainname", "/proc/sysrq-trigger",
-                                          "/sys/kernel/uevent_helper"}));
+  Report r = RunOk(
+      Hostile("writeprobe", {"open", "/proc/sys/kernel/hostname", "/proc/sys/kernel/domainname",
+                             "/proc/sysrq-trigger", "/sys/kernel/uevent_helper"}));
   auto results = Results(r.stdout_data);
   EXPECT_EQ(results["/proc/sys/kernel/hostname"], "EROFS");
   EXPECT_EQ(results["/proc/sys/kernel/domainname"], "EROFS");

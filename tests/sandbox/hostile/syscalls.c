@@ -150,8 +150,8 @@ int main(int argc, char** argv) {
     if (arg != NULL) *arg++ = '\0';
     if (strncmp(name, "x86-", 4) == 0) {
       // i386 numbers: getpid 20, mount 21, unshare 310.
-      long nr = strcmp(name, "x86-getpid") == 0   ? 20
-                : strcmp(name, "x86-mount") == 0  ? 21
+      long nr = strcmp(name, "x86-getpid") == 0    ? 20
+                : strcmp(name, "x86-mount") == 0   ? 21
                 : strcmp(name, "x86-unshare") == 0 ? 310
                                                    : -1;
       long a = nr == 310 ? CLONE_NEWUSER : 0;

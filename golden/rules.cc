@@ -1,0 +1,282 @@
+#include "golden/rules.h"
+
+#include <fmt/core.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+#include <string>
+
+namespace crucible::golden {
+
+namespace {
+
+bool ContainsComponents(std::string_view path, std::string_view dirs) {
+  // `dirs` is "a/b" (no trailing slash); match whole components of the
+  // directory part of `path`.
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return false;
+  std::string_view dir = path.substr(0, slash);
+  for (size_t at = dir.find(dirs); at != std::string_view::npos; at = dir.find(dirs, at + 1)) {
+    bool starts = at == 0 || dir[at - 1] == '/';
+    size_t end = at + dirs.size();
+    bool ends = end == dir.size() || dir[end] == '/';
+    if (starts && ends) return true;
+  }
+  return false;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Replaces each version number ("1.2", "v1.2.3", "2.0.0-rc.1") with "V".
+std::string NormalizeVersions(std::string_view line) {
+  std::string out;
+  size_t i = 0;
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  while (i < line.size()) {
+    char c = line[i];
+    bool boundary =
+        i == 0 || !alnum(line[i - 1]) || (line[i - 1] == 'v' && (i < 2 || !alnum(line[i - 2])));
+    if (std::isdigit(static_cast<unsigned char>(c)) && boundary) {
+      size_t j = i;
+      bool dot = false;
+      while (j < line.size() && (std::isdigit(static_cast<unsigned char>(line[j])) ||
+                                 (line[j] == '.' && j + 1 < line.size() &&
+                                  std::isdigit(static_cast<unsigned char>(line[j + 1]))))) {
+        if (line[j] == '.') dot = true;
+        ++j;
+      }
+      if (dot) {
+        // A pre-release or build suffix: "-rc.1", "+build5", "b2".
+        while (j < line.size() && (alnum(line[j]) || line[j] == '-' || line[j] == '+' ||
+                                   (line[j] == '.' && j + 1 < line.size() && alnum(line[j + 1])))) {
+          ++j;
+        }
+        out += 'V';
+        i = j;
+        continue;
+      }
+      out.append(line.substr(i, j - i));
+      i = j;
+      continue;
+    }
+    out += c;
+    ++i;
+  }
+  return out;
+}
+
+// Calls f(line) for each added ('+') or removed ('-') line inside hunks.
+template <typename F>
+void ForEachChangedLine(std::string_view patch, F&& f) {
+  bool in_hunk = false;
+  while (!patch.empty()) {
+    size_t nl = patch.find('\n');
+    std::string_view line = patch.substr(0, nl);
+    patch.remove_prefix(nl == std::string_view::npos ? patch.size() : nl + 1);
+    if (line.starts_with("diff --git ")) {
+      in_hunk = false;
+    } else if (line.starts_with("@@")) {
+      in_hunk = true;
+    } else if (in_hunk && !line.empty() && (line[0] == '+' || line[0] == '-')) {
+      f(line);
+    }
+  }
+}
+
+}  // namespace
+
+bool PathMatches(std::string_view pattern, std::string_view path) {
+  if (pattern.empty()) return false;
+  if (pattern.back() == '/') {
+    std::string_view dirs = pattern.substr(0, pattern.size() - 1);
+    while (dirs.starts_with("/")) dirs.remove_prefix(1);
+    return !dirs.empty() && ContainsComponents(path, dirs);
+  }
+  std::string pat(pattern);
+  if (pattern.find('/') != std::string_view::npos) {
+    return ::fnmatch(pat.c_str(), std::string(path).c_str(), 0) == 0;
+  }
+  size_t slash = path.rfind('/');
+  std::string name(slash == std::string_view::npos ? path : path.substr(slash + 1));
+  return ::fnmatch(pat.c_str(), name.c_str(), 0) == 0;
+}
+
+bool AnyMatches(const std::vector<std::string>& patterns, std::string_view path) {
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::string& p) { return PathMatches(p, path); });
+}
+
+const std::vector<std::string>& DefaultTestPatterns() {
+  static const std::vector<std::string> kPatterns = {
+      "test/",     "tests/",     "__tests__/", "conftest.py", "test_*.py",  "*_test.py",
+      "*_test.cc", "*_test.cpp", "*_test.go",  "?*.test.?*",  "?*.spec.?*",
+  };
+  return kPatterns;
+}
+
+const std::vector<std::string>& DefaultGeneratedPatterns() {
+  static const std::vector<std::string> kPatterns = {
+      "package-lock.json",
+      "npm-shrinkwrap.json",
+      "yarn.lock",
+      "pnpm-lock.yaml",
+      "Cargo.lock",
+      "poetry.lock",
+      "Pipfile.lock",
+      "uv.lock",
+      "composer.lock",
+      "Gemfile.lock",
+      "go.sum",
+      "vendor/",
+      "node_modules/",
+      "*_pb2.py",
+      "*_pb2_grpc.py",
+      "*.pb.go",
+      "*.pb.h",
+      "*.pb.cc",
+      "*.min.js",
+  };
+  return kPatterns;
+}
+
+const std::vector<std::string>& DefaultDocsPatterns() {
+  static const std::vector<std::string> kPatterns = {
+      "*.md",    "*.rst",   "*.adoc",    "docs/",       "doc/",    "LICENSE", "LICENSE.*",
+      "COPYING", "AUTHORS", "CHANGELOG", "CHANGELOG.*", "CHANGES", "NEWS",    "CODEOWNERS",
+  };
+  return kPatterns;
+}
+
+const std::vector<std::string>& DefaultVersionFilePatterns() {
+  static const std::vector<std::string> kPatterns = {"VERSION", "VERSION.txt", "version.txt",
+                                                     ".version", "_version.py"};
+  return kPatterns;
+}
+
+bool HasGeneratedMarker(std::string_view patch) {
+  int seen = 0;
+  bool found = false;
+  ForEachChangedLine(patch, [&](std::string_view line) {
+    if (found || line[0] != '+' || seen >= 5) return;
+    ++seen;
+    if (line.find("@generated") != std::string_view::npos ||
+        line.find("DO NOT EDIT") != std::string_view::npos ||
+        line.find("Generated by the protocol buffer compiler") != std::string_view::npos) {
+      found = true;
+    }
+  });
+  return found;
+}
+
+size_t ChangedLines(std::string_view patch) {
+  size_t n = 0;
+  ForEachChangedLine(patch, [&](std::string_view) { ++n; });
+  return n;
+}
+
+bool OnlyVersionStringsChanged(std::string_view patch) {
+  std::vector<std::string> removed, added;
+  ForEachChangedLine(patch, [&](std::string_view line) {
+    (line[0] == '-' ? removed : added).emplace_back(line.substr(1));
+  });
+  if (removed.empty() || removed.size() != added.size()) return false;
+  for (size_t i = 0; i < removed.size(); ++i) {
+    if (removed[i] == added[i]) continue;
+    if (Lower(removed[i]).find("version") == std::string::npos &&
+        Lower(added[i]).find("version") == std::string::npos) {
+      return false;
+    }
+    if (NormalizeVersions(removed[i]) != NormalizeVersions(added[i])) return false;
+  }
+  return true;
+}
+
+std::string PreSkipReason(const std::vector<vcs::FilePatch>& files, const SkipRules& rules) {
+  if (files.empty()) return "empty change";
+  if (std::any_of(files.begin(), files.end(), [](const auto& f) { return f.submodule; })) {
+    return "submodule update";
+  }
+  if (std::all_of(files.begin(), files.end(), [](const auto& f) { return f.binary; })) {
+    return "binary-only change";
+  }
+  auto generated = [&](const vcs::FilePatch& f) {
+    return AnyMatches(rules.generated, f.path) || AnyMatches(rules.generated, f.old_path) ||
+           HasGeneratedMarker(f.patch);
+  };
+  auto docs = [&](const vcs::FilePatch& f) { return AnyMatches(rules.docs, f.path); };
+  if (rules.max_changed_lines > 0) {
+    size_t lines = 0;
+    for (const auto& f : files) {
+      if (!generated(f)) lines += ChangedLines(f.patch);
+    }
+    if (lines > rules.max_changed_lines) {
+      return fmt::format("diff of {} changed lines is over the limit of {}", lines,
+                         rules.max_changed_lines);
+    }
+  }
+  // A version bump: only version files and version strings change (plus
+  // lock files and release notes, which a release updates too).
+  bool any_version = false, only_version = true;
+  for (const auto& f : files) {
+    if (AnyMatches(rules.version_files, f.path)) {
+      any_version = true;
+    } else if (!f.binary && OnlyVersionStringsChanged(f.patch)) {
+      any_version = true;
+    } else if (!generated(f) && !docs(f)) {
+      only_version = false;
+      break;
+    }
+  }
+  if (any_version && only_version) return "version bump";
+  if (std::all_of(files.begin(), files.end(), generated)) {
+    return "generated, lock or vendored files only";
+  }
+  if (std::all_of(files.begin(), files.end(), docs)) return "docs-only change";
+  return "";
+}
+
+std::string ClassifyKind(std::string_view intent, const std::vector<std::string>& source_files,
+                         std::string_view summary) {
+  std::string title = Lower(intent.substr(0, intent.find('\n')));
+  auto has = [&](const char* re) {
+    return std::regex_search(title, std::regex(re, std::regex::ECMAScript));
+  };
+  static const std::vector<std::string> kManifests = {
+      "package.json", "requirements*.txt", "go.mod",  "Cargo.toml",   "pyproject.toml",
+      "setup.py",     "setup.cfg",         "pom.xml", "build.gradle", "build.gradle.kts",
+      "Gemfile",      "*.gemspec",         "Pipfile", "composer.json"};
+  auto manifest = [&](const std::string& p) {
+    return AnyMatches(kManifests, p) || AnyMatches(DefaultGeneratedPatterns(), p);
+  };
+  if (has(R"(\b(bump|upgrade)\b|\bupdate\b.*\b(dependenc|deps?\b|to v?\d))") ||
+      (!source_files.empty() && std::all_of(source_files.begin(), source_files.end(), manifest))) {
+    return "dependency-upgrade";
+  }
+  auto config_file = [](const std::string& p) {
+    std::string l = Lower(p);
+    return l.find("config") != std::string::npos || l.find("settings") != std::string::npos ||
+           PathMatches("*.ini", l) || PathMatches("*.toml", l) || PathMatches("*.yaml", l) ||
+           PathMatches("*.yml", l) || PathMatches("*.cfg", l) || PathMatches("*.conf", l);
+  };
+  if (has(R"(\bconfig(uration)?\b|\bdefault\b|\bsettings?\b)") ||
+      (!source_files.empty() &&
+       std::all_of(source_files.begin(), source_files.end(), config_file))) {
+    return "config";
+  }
+  if (has(R"(\b(fix(es|ed)?|bug|crash(es)?|regression|incorrect|wrong|broken|error|misses|fails?)\b)") ||
+      std::regex_search(Lower(summary), std::regex(R"((^|[/_-])(fix|bug|hotfix)([/_-]|$))"))) {
+    return "bug-fix";
+  }
+  if (has(R"(\b(refactor(ing|s)?|renamed?s?|clean ?up|moved?s?|extract|simplif(y|ies)|reorgani[sz]e)\b)")) {
+    return "refactor";
+  }
+  return "feature";
+}
+
+}  // namespace crucible::golden

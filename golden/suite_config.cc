@@ -1,0 +1,177 @@
+#include "golden/suite_config.h"
+
+#include <fmt/core.h>
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+
+#include "base/fs.h"
+
+namespace crucible::golden {
+
+namespace {
+
+class Parser {
+ public:
+  explicit Parser(const std::string& file) : file_(file) {}
+
+  Error At(const YAML::Node& node, std::string_view what) const {
+    YAML::Mark m = node.Mark();
+    if (m.is_null()) return Error(Code::kInvalidArgument, fmt::format("{}: {}", file_, what));
+    return Error(Code::kInvalidArgument,
+                 fmt::format("{}:{}:{}: {}", file_, m.line + 1, m.column + 1, what));
+  }
+
+  Result<std::string> String(const YAML::Node& v, std::string_view key) const {
+    if (!v.IsScalar()) return Fail(At(v, fmt::format("key '{}' must be a string", key)));
+    return v.Scalar();
+  }
+
+  Result<long long> Integer(const YAML::Node& v, std::string_view key, long long min,
+                            long long max) const {
+    long long n = 0;
+    if (!v.IsScalar() || !YAML::convert<long long>::decode(v, n)) {
+      return Fail(At(v, fmt::format("key '{}' must be an integer", key)));
+    }
+    if (n < min || n > max) {
+      return Fail(
+          At(v, fmt::format("key '{}' must be between {} and {}, not {}", key, min, max, n)));
+    }
+    return n;
+  }
+
+  Result<bool> Bool(const YAML::Node& v, std::string_view key) const {
+    bool b = false;
+    if (!v.IsScalar() || !YAML::convert<bool>::decode(v, b)) {
+      return Fail(At(v, fmt::format("key '{}' must be true or false", key)));
+    }
+    return b;
+  }
+
+  Result<std::vector<std::string>> Strings(const YAML::Node& v, std::string_view key) const {
+    if (!v.IsSequence()) return Fail(At(v, fmt::format("key '{}' must be a list of strings", key)));
+    std::vector<std::string> out;
+    for (const auto& item : v) {
+      if (!item.IsScalar() || item.Scalar().empty()) {
+        return Fail(At(item, fmt::format("key '{}' must be a list of non-empty strings", key)));
+      }
+      out.push_back(item.Scalar());
+    }
+    return out;
+  }
+
+  // Checks that `map` is a mapping whose keys are all in `known`.
+  Status Keys(const YAML::Node& map, std::string_view where,
+              const std::vector<std::string_view>& known) const {
+    if (!map.IsMap()) return Fail(At(map, fmt::format("{} must be a mapping of keys", where)));
+    for (const auto& kv : map) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        return Fail(At(kv.first, fmt::format("unknown key '{}' in {} (known keys: {})", key, where,
+                                             fmt::join(known, ", "))));
+      }
+    }
+    return {};
+  }
+
+  Result<SuiteConfig> Parse(const YAML::Node& root) const {
+    SuiteConfig c;
+    if (!root || root.IsNull()) return c;  // an empty file sets nothing
+    CRUCIBLE_RETURN_IF_ERROR(
+        Keys(root, "the suite configuration",
+             {"test_cmd", "setup_cmd", "results", "test_files", "skip", "timeouts", "repeat",
+              "jobs", "require_f2p", "banned_patterns"}));
+    for (const auto& kv : root) {
+      const std::string key = kv.first.Scalar();
+      const YAML::Node& v = kv.second;
+      if (key == "test_cmd") {
+        CRUCIBLE_ASSIGN_OR_RETURN(c.test_cmd, String(v, key));
+      } else if (key == "setup_cmd") {
+        CRUCIBLE_ASSIGN_OR_RETURN(c.setup_cmd, String(v, key));
+      } else if (key == "results") {
+        CRUCIBLE_ASSIGN_OR_RETURN(std::string r, String(v, key));
+        if (r != "junit" && r != "tap" && r != "exit-code") {
+          return Fail(
+              At(v, fmt::format("key 'results' must be junit, tap or exit-code, not '{}'", r)));
+        }
+        c.results = r;
+      } else if (key == "test_files") {
+        CRUCIBLE_ASSIGN_OR_RETURN(c.test_files, Strings(v, key));
+      } else if (key == "skip") {
+        CRUCIBLE_RETURN_IF_ERROR(Keys(
+            v, "skip", {"defaults", "generated", "docs", "version_files", "max_changed_lines"}));
+        for (const auto& s : v) {
+          const std::string k = s.first.Scalar();
+          const std::string full = "skip." + k;
+          if (k == "defaults") {
+            CRUCIBLE_ASSIGN_OR_RETURN(c.skip_defaults, Bool(s.second, full));
+          } else if (k == "generated") {
+            CRUCIBLE_ASSIGN_OR_RETURN(c.skip_generated, Strings(s.second, full));
+          } else if (k == "docs") {
+            CRUCIBLE_ASSIGN_OR_RETURN(c.skip_docs, Strings(s.second, full));
+          } else if (k == "version_files") {
+            CRUCIBLE_ASSIGN_OR_RETURN(c.skip_version_files, Strings(s.second, full));
+          } else {
+            CRUCIBLE_ASSIGN_OR_RETURN(long long n, Integer(s.second, full, 0, 1LL << 40));
+            c.max_changed_lines = static_cast<size_t>(n);
+          }
+        }
+      } else if (key == "timeouts") {
+        CRUCIBLE_RETURN_IF_ERROR(Keys(v, "timeouts", {"test", "setup"}));
+        for (const auto& t : v) {
+          const std::string k = t.first.Scalar();
+          CRUCIBLE_ASSIGN_OR_RETURN(long long n, Integer(t.second, "timeouts." + k, 1, 86400));
+          (k == "test" ? c.test_timeout_s : c.setup_timeout_s) = static_cast<int>(n);
+        }
+      } else if (key == "repeat") {
+        CRUCIBLE_ASSIGN_OR_RETURN(long long n, Integer(v, key, 1, 100));
+        c.repeat = static_cast<int>(n);
+      } else if (key == "jobs") {
+        CRUCIBLE_ASSIGN_OR_RETURN(long long n, Integer(v, key, 1, 1024));
+        c.jobs = static_cast<int>(n);
+      } else if (key == "require_f2p") {
+        CRUCIBLE_ASSIGN_OR_RETURN(c.require_f2p, Bool(v, key));
+      } else if (key == "banned_patterns") {
+        CRUCIBLE_ASSIGN_OR_RETURN(c.banned_patterns, Strings(v, key));
+      }
+    }
+    if (c.test_cmd && c.results.value_or("junit") == "junit" &&
+        c.test_cmd->find("{junit}") == std::string::npos) {
+      return Fail(At(root["test_cmd"],
+                     "key 'test_cmd' has no {junit} placeholder for its JUnit report (or set "
+                     "results: tap or results: exit-code)"));
+    }
+    return c;
+  }
+
+ private:
+  const std::string& file_;
+};
+
+}  // namespace
+
+Result<SuiteConfig> ParseSuiteConfig(std::string_view text, const std::string& file) {
+  Parser parser(file);
+  try {
+    YAML::Node root = YAML::Load(std::string(text));
+    return parser.Parse(root);
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) {
+      return Fail(Code::kInvalidArgument, fmt::format("{}: not valid YAML: {}", file, e.msg));
+    }
+    return Fail(Code::kInvalidArgument, fmt::format("{}:{}:{}: not valid YAML: {}", file,
+                                                    e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+}
+
+Result<SuiteConfig> LoadSuiteConfig(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text) {
+    return Fail(Code::kNotFound, fmt::format("cannot read the suite configuration {}: {}", path,
+                                             text.error().message()));
+  }
+  return ParseSuiteConfig(*text, path);
+}
+
+}  // namespace crucible::golden

@@ -1,0 +1,45 @@
+// The suite configuration file (YAML): how a repository's tests run and which
+// changes are worth a task. Documented in docs/suites.md.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+
+namespace crucible::golden {
+
+// Every field is optional: std::nullopt (or an empty list) means the file did
+// not set it, so command-line flags and built-in defaults apply.
+struct SuiteConfig {
+  std::optional<std::string> test_cmd;
+  std::optional<std::string> setup_cmd;
+  std::optional<std::string> results;  // "junit", "tap" or "exit-code"
+  std::optional<std::vector<std::string>> test_files;
+  // skip:
+  std::optional<bool> skip_defaults;  // false: the default skip patterns are dropped
+  std::vector<std::string> skip_generated;
+  std::vector<std::string> skip_docs;
+  std::vector<std::string> skip_version_files;
+  std::optional<size_t> max_changed_lines;
+  // timeouts:
+  std::optional<int> test_timeout_s;
+  std::optional<int> setup_timeout_s;
+  std::optional<int> repeat;
+  std::optional<int> jobs;
+  std::optional<bool> require_f2p;
+  std::vector<std::string> banned_patterns;
+};
+
+// Parses the YAML `text`; `file` names it in errors. kInvalidArgument
+// "FILE:LINE:COL: ..." for YAML that does not parse, an unknown key (naming
+// it and the known ones), a value of the wrong type or out of range (naming
+// the key), or a test_cmd without {junit} when results is "junit".
+Result<SuiteConfig> ParseSuiteConfig(std::string_view text, const std::string& file);
+
+// Reads and parses `path`; kNotFound when it cannot be read.
+Result<SuiteConfig> LoadSuiteConfig(const std::string& path);
+
+}  // namespace crucible::golden

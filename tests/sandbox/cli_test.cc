@@ -1,0 +1,110 @@
+// `crucible sandbox`: exit statuses and the JSON exit report.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "base/fs.h"
+
+namespace crucible {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Outcome {
+  int status = -1;
+  std::string err;
+};
+
+class SandboxCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root; run this test as root";
+    auto dir = TempDir::Create("crucible-sandbox-cli-test-");
+    ASSERT_TRUE(dir.has_value());
+    dir_.emplace(std::move(*dir));
+  }
+
+  std::string ReportPath() const { return dir_->path() + "/report.json"; }
+
+  // Runs `crucible sandbox ARGS` with stderr to a file.
+  Outcome Run(const std::vector<std::string>& args) const {
+    std::string err_file = dir_->path() + "/stderr";
+    std::string cmd = fmt::format("'{}' sandbox", CRUCIBLE_BIN);
+    for (const auto& a : args) cmd += fmt::format(" '{}'", a);
+    cmd += fmt::format(" >/dev/null 2>'{}'", err_file);
+    int rc = std::system(cmd.c_str());
+    Outcome o;
+    o.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    o.err = ReadFile(err_file).value_or("");
+    return o;
+  }
+
+  nlohmann::json Report() const {
+    auto text = ReadFile(ReportPath());
+    EXPECT_TRUE(text.has_value());
+    return nlohmann::json::parse(text.value_or("{}"));
+  }
+
+  std::optional<TempDir> dir_;
+};
+
+TEST_F(SandboxCliTest, ReportHasTheIssuesFieldsAndRecordsViolations) {
+  Outcome o = Run({"--report", ReportPath(), "--memory", "256M", "--pids", "64", "--", "sh", "-c",
+                   "echo hi; unshare -U true 2>/dev/null; exit 3"});
+  EXPECT_EQ(o.status, 3) << o.err;
+  EXPECT_THAT(o.err, HasSubstr("blocked syscall unshare"));
+  nlohmann::json r = Report();
+  std::set<std::string> keys;
+  for (const auto& [key, value] : r.items()) keys.insert(key);
+  for (const char* field :
+       {"exit_code", "signal", "timed_out", "oom_killed", "memory_peak_bytes", "cpu_ms", "wall_ms",
+        "seccomp_violations", "stdout_bytes", "stderr_bytes", "output_truncated", "setup_error"}) {
+    EXPECT_TRUE(keys.contains(field)) << field;
+  }
+  EXPECT_EQ(r["exit_code"], 3);
+  EXPECT_EQ(r["stdout_bytes"], 3);
+  EXPECT_TRUE(r["setup_error"].is_null());
+  EXPECT_EQ(r["seccomp_violations"],
+            nlohmann::json::parse(R"([{"syscall": "unshare", "count": 1}])"));
+}
+
+TEST_F(SandboxCliTest, ExitStatuses) {
+  EXPECT_EQ(Run({"--", "true"}).status, 0);
+  EXPECT_EQ(Run({"--", "sh", "-c", "kill -TERM $$"}).status, 128 + 15);
+
+  Outcome o = Run({"--timeout", "0.2", "--report", ReportPath(), "--", "sleep", "10"});
+  EXPECT_EQ(o.status, 124);
+  EXPECT_EQ(Report()["timed_out"], true);
+
+  o = Run({"--report", ReportPath(), "--ro-bind", "/nonexistent-crucible-cli-test", "--", "true"});
+  EXPECT_EQ(o.status, 125);
+  EXPECT_THAT(o.err, HasSubstr("bind /nonexistent-crucible-cli-test"));
+  EXPECT_THAT(Report()["setup_error"].get<std::string>(),
+              HasSubstr("sandbox setup: bind /nonexistent-crucible-cli-test"));
+  EXPECT_TRUE(Report()["exit_code"].is_null());
+
+  EXPECT_EQ(Run({"--memory", "12Q", "--", "true"}).status, 125);
+}
+
+TEST_F(SandboxCliTest, OutputCapTruncatesAndSaysSo) {
+  Outcome o = Run(
+      {"--output-cap", "1k", "--report", ReportPath(), "--", "head", "-c", "5000", "/dev/zero"});
+  EXPECT_EQ(o.status, 0);
+  EXPECT_THAT(o.err, HasSubstr("output truncated"));
+  nlohmann::json r = Report();
+  EXPECT_EQ(r["output_truncated"], true);
+  EXPECT_EQ(r["stdout_bytes"], 5000);
+}
+
+}  // namespace
+}  // namespace crucible
