@@ -10,8 +10,12 @@ echo "== micro-benchmarks (Google Benchmark)"
 "$BUILD_DIR/bench/crucible_bench" --benchmark_min_time=0.2
 
 echo
-echo "== sandbox start to exit of /bin/true: crucible sandbox vs bubblewrap (hyperfine)"
-if [ "$(id -u)" != 0 ]; then echo "skipped: the sandbox needs root"; exit 0; fi
+if [ "$(id -u)" != 0 ]; then echo "sandbox benchmarks skipped: the sandbox needs root"; exit 0; fi
+echo "== sandbox start to exit of /bin/true, full policy, in-process vs bubblewrap (500 runs each)"
+"$BUILD_DIR/bench/sandbox_start" 500
+
+echo
+echo "== the same through the CLI: crucible sandbox vs bubblewrap (hyperfine)"
 BWRAP="bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bin /bin \
   --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev --tmpfs /tmp true"
 hyperfine --warmup 20 --runs 300 -N \

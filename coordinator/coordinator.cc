@@ -50,7 +50,7 @@ struct RunState {
   std::map<std::string, v1::GoldenTask> tasks;
   std::map<std::string, v1::AgentSpec> agents;
   std::map<uint64_t, v1::Attempt> attempts;
-  v1::RunStatus status;  // counts, kept current by Recount()
+  v1::RunStatus status;  // counts, kept current by Move() (Recount() rebuilds them)
   bool dirty = true;     // counts changed since watchers were told
   Clock::time_point last_update;
   std::set<std::string> watchers;  // client peers following this run
@@ -335,22 +335,32 @@ class ZmqCoordinator : public Coordinator {
     PublishUpdates();
   }
 
-  static void Count(v1::RunStatus& s, const v1::Attempt& a) {
+  // Adds `delta` to the count of `a`'s state.
+  static void Count(v1::RunStatus& s, const v1::Attempt& a, int delta = 1) {
     switch (a.state()) {
       case v1::Attempt::DONE:
-        s.set_done(s.done() + 1);
+        s.set_done(s.done() + delta);
         break;
       case v1::Attempt::FAILED:
-        s.set_failed(s.failed() + 1);
+        s.set_failed(s.failed() + delta);
         break;
       case v1::Attempt::LEASED:
       case v1::Attempt::RUNNING:
-        s.set_leased(s.leased() + 1);
+        s.set_leased(s.leased() + delta);
         break;
       default:
-        s.set_queued(s.queued() + 1);
+        s.set_queued(s.queued() + delta);
         break;
     }
+  }
+
+  // Changes the state of `a`, an attempt of `rs`, keeping the counts current
+  // in O(1) (a run may hold many thousands of attempts).
+  static void Move(RunState& rs, v1::Attempt& a, v1::Attempt::State to) {
+    Count(rs.status, a, -1);
+    a.set_state(to);
+    Count(rs.status, a, +1);
+    rs.dirty = true;
   }
 
   void Recount(RunState& rs) {
@@ -429,23 +439,23 @@ class ZmqCoordinator : public Coordinator {
   void Requeue(const Key& key, const std::string& why) {
     v1::Attempt* a = FindAttempt(key);
     if (a == nullptr || Finished(*a)) return;
+    RunState& rs = runs_[key.first];
     a->set_tries(a->tries() + 1);
     std::string history = a->error().empty() ? "" : a->error() + "; ";
     history += fmt::format("try {}{}: {}", a->tries(),
                            a->runner().empty() ? "" : " on " + a->runner(), why);
     a->set_lease_id("");
     if (a->tries() >= options_.max_tries) {
-      a->set_state(v1::Attempt::FAILED);
+      Move(rs, *a, v1::Attempt::FAILED);
       a->set_finished_at_ms(NowMs());
       a->set_error(fmt::format("infrastructure error: failed {} times ({})", a->tries(), history));
       spdlog::warn("attempt {}/{} failed for good: {}", key.first, key.second, a->error());
     } else {
-      a->set_state(v1::Attempt::QUEUED);
+      Move(rs, *a, v1::Attempt::QUEUED);
       a->set_error(history);
       queue_.push_front(key);
     }
     StoreAttempt(*a);
-    Recount(runs_[key.first]);
     CheckFinished(key.first);
   }
 
@@ -546,12 +556,21 @@ class ZmqCoordinator : public Coordinator {
           unreachable.push_back(name);
           break;
         }
+        Count(rs.status, *a, -1);
         *a = std::move(leased);
-        StoreAttempt(*a);
+        Count(rs.status, *a, +1);
+        rs.dirty = true;
+        if (a->tries() > 0) {
+          // A retry: its trace starts from seq 0 again, so the earlier try's
+          // events go (the try's history stays in the attempt's error).
+          auto st = store_.RestartAttempt(*a);
+          if (!st) spdlog::error("cannot store attempt {}: {}", a->number(), st.error().ToString());
+        } else {
+          StoreAttempt(*a);
+        }
         runner.leases.insert(lease_id);
         leases_[lease_id] = LeaseState{
             .key = key, .runner = name, .deadline = Clock::now() + Ms(options_.lease_ms)};
-        Recount(rs);
       }
     }
     for (const auto& name : unreachable) DropRunner(name, "unreachable");
@@ -692,14 +711,13 @@ class ZmqCoordinator : public Coordinator {
       if (lost == lost_leases_.end()) continue;
       v1::Attempt* a = FindAttempt(lost->second);
       if (a == nullptr || a->state() != v1::Attempt::QUEUED) continue;
-      a->set_state(v1::Attempt::LEASED);
+      Move(runs_[lost->second.first], *a, v1::Attempt::LEASED);
       a->set_lease_id(id);
       a->set_runner(peer);
       StoreAttempt(*a);  // its stale queue entry is skipped by Dispatch
       leases_[id] = LeaseState{
           .key = lost->second, .runner = peer, .deadline = Clock::now() + Ms(options_.lease_ms)};
       r.leases.insert(id);
-      Recount(runs_[lost->second.first]);
       lost_leases_.erase(lost);
       ++claimed;
     }
@@ -785,7 +803,7 @@ class ZmqCoordinator : public Coordinator {
     }
     RunState& rs = runs_[a->run_id()];
     v1::Score score = scoring::ScoreAttempt(rs.tasks.at(a->task_id()), result.evidence());
-    a->set_state(v1::Attempt::DONE);
+    Move(rs, *a, v1::Attempt::DONE);
     a->set_lease_id(lease_id);
     a->set_runner(peer);
     a->set_finished_at_ms(NowMs());
@@ -793,7 +811,6 @@ class ZmqCoordinator : public Coordinator {
     if (!st) {
       spdlog::error("cannot store result of attempt {}: {}", a->number(), st.error().ToString());
     }
-    Recount(rs);
     Reply(peer, ack);
     CheckFinished(a->run_id());
   }

@@ -348,6 +348,23 @@ class RocksStore final : public Store {
                              Printable(attempt.run_id())));
   }
 
+  Status RestartAttempt(const v1::Attempt& attempt) override {
+    if (attempt.run_id().empty()) return Fail(Code::kInvalidArgument, "attempt has no run id");
+    CRUCIBLE_ASSIGN_OR_RETURN(std::string value, Serialize(attempt));
+    std::string prefix = AttemptKey(attempt.run_id(), attempt.number());
+    // Every event key of the attempt is prefix + 8 bytes of seq, so prefix +
+    // nine 0xFF bytes is past the last of them.
+    std::string end = prefix + std::string(9, '\xff');
+    rocksdb::WriteBatch batch;
+    CRUCIBLE_RETURN_IF_ERROR(
+        FromRocksStatus(batch.Put(cfs_[kAttempts], prefix, value), "RestartAttempt"));
+    CRUCIBLE_RETURN_IF_ERROR(
+        FromRocksStatus(batch.DeleteRange(cfs_[kEvents], prefix, end), "RestartAttempt"));
+    return Write(batch, /*sync=*/true,
+                 fmt::format("restarting attempt {} of run '{}'", attempt.number(),
+                             Printable(attempt.run_id())));
+  }
+
   // ---- evidence
 
   Status AppendEvents(std::string_view run_id, uint64_t attempt,

@@ -96,6 +96,12 @@ class Store {
   // Writes one attempt state change, synced. The key is (run_id, number).
   virtual Status UpdateAttempt(const v1::Attempt& attempt) = 0;
 
+  // Writes `attempt` (a new try of an attempt that ran before) and removes the
+  // trace events of its earlier tries, in one synced batch, so its trace is
+  // only ever the trace of one try. The earlier tries stay described in
+  // attempt.error.
+  virtual Status RestartAttempt(const v1::Attempt& attempt) = 0;
+
   // ---- evidence
   // Appends trace events of one attempt. Each event's `seq` is its key, so
   // writing the same seq twice keeps one copy. Not synced.

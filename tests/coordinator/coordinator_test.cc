@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <map>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -580,6 +581,65 @@ TEST_F(CoordinatorTest, BadInputOverTcpIsAnsweredAndEveryoneElseIsServed) {
   auto attempts = store_->ListAttempts(run->id());
   ASSERT_TRUE(attempts);
   for (const auto& a : *attempts) EXPECT_EQ(a.state(), v1::Attempt::DONE);
+}
+
+TEST_F(CoordinatorTest, RandomFramesNeverStopTheCoordinator) {
+  auto c = Make(Fast());
+  auto run = c->SubmitRun("s", Agents(), 1);
+  ASSERT_TRUE(run);
+  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  std::mt19937 rng(12345);
+  FakeRunner fuzz(ctx_, endpoint_, "fuzz");
+  v1::Envelope valid;
+  valid.mutable_trace()->set_lease_id("nope");
+  valid.mutable_trace()->add_events()->set_name("x");
+  std::string valid_payload = valid.SerializeAsString();
+  auto random_bytes = [&](size_t n) {
+    std::string b(n, '\0');
+    for (auto& ch : b) ch = static_cast<char>(rng());
+    return b;
+  };
+  for (int i = 0; i < 300; ++i) {
+    std::vector<std::string> frames;
+    switch (rng() % 4) {
+      case 0:  // random frames
+        for (unsigned f = 0, n = rng() % 4; f < n; ++f) frames.push_back(random_bytes(rng() % 64));
+        break;
+      case 1:  // valid header, random payload
+        frames.push_back(protocol::Encode(valid)[0].to_string());
+        frames.push_back(random_bytes(rng() % 128));
+        break;
+      case 2: {  // valid header, a valid payload with bytes flipped or cut
+        frames.push_back(protocol::Encode(valid)[0].to_string());
+        std::string p = valid_payload;
+        if (rng() % 2) {
+          p = p.substr(0, rng() % p.size());
+        } else {
+          p[rng() % p.size()] ^= static_cast<char>(1 + rng() % 255);
+        }
+        frames.push_back(p);
+        break;
+      }
+      default: {  // a header with bytes flipped
+        std::string h = protocol::Encode(valid)[0].to_string();
+        h[rng() % h.size()] ^= static_cast<char>(1 + rng() % 255);
+        frames.push_back(h);
+        frames.push_back(valid_payload);
+        break;
+      }
+    }
+    if (frames.empty()) frames.push_back("");
+    for (size_t f = 0; f < frames.size(); ++f) {
+      fuzz.socket.send(zmq::buffer(frames[f]),
+                       f + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  }
+  // Everyone else is still served.
+  FakeRunner good(ctx_, endpoint_, "good");
+  good.Hello(1);
+  for (int i = 0; i < 4; ++i) good.Finish(good.Expect(v1::Envelope::kLease).lease(), true);
+  server.join();
+  EXPECT_GT(c->malformed_messages(), 100u);
 }
 
 TEST(LocalEndpoint, LoopbackAndIpcOnly) {

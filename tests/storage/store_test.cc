@@ -660,3 +660,45 @@ TEST_F(OpenTest, ForeignRocksDbIsRefused) {
 
 }  // namespace
 }  // namespace crucible::storage
+
+namespace crucible::storage {
+namespace {
+
+TEST(RestartAttempt, DropsTheEarlierTrysEventsAndNoOtherAttempts) {
+  auto dir = TempDir::Create("crucible-store-restart-");
+  ASSERT_TRUE(dir);
+  auto store = Store::Open(dir->path() + "/db");
+  ASSERT_TRUE(store) << store.error().ToString();
+  v1::Run run;
+  run.set_id("r");
+  std::vector<v1::Attempt> attempts(3);
+  for (uint64_t i = 0; i < 3; ++i) {
+    attempts[i].set_run_id("r");
+    attempts[i].set_number(i);
+  }
+  ASSERT_TRUE((*store)->CreateRun(run, attempts));
+  for (uint64_t a = 0; a < 3; ++a) {
+    std::vector<v1::TraceEvent> events(5);
+    for (uint64_t s = 0; s < 5; ++s) events[s].set_seq(s);
+    events[4].set_seq(~uint64_t{0});  // the largest seq is covered too
+    ASSERT_TRUE((*store)->AppendEvents("r", a, events));
+  }
+  v1::Attempt retry = attempts[1];
+  retry.set_tries(1);
+  retry.set_error("try 1 on r1: lease expired");
+  ASSERT_TRUE((*store)->RestartAttempt(retry));
+  auto none = (*store)->ListEvents("r", 1);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  for (uint64_t a : {0u, 2u}) {
+    auto kept = (*store)->ListEvents("r", a);
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(kept->size(), 5u) << "attempt " << a;
+  }
+  auto stored = (*store)->GetAttempt("r", 1);
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->tries(), 1);
+}
+
+}  // namespace
+}  // namespace crucible::storage
