@@ -74,7 +74,12 @@ int Demo(const DemoArgs& args) {
 
   std::printf("== 3/4 running oracle, noop and rule-agent on every task\n");
   std::fflush(stdout);
-  EmbeddedRunOptions run{.suite = "sample", .agents = {}, .samples = 1, .runners = args.runners};
+  EmbeddedRunOptions run{.suite = "sample",
+                         .agents = {},
+                         .samples = 1,
+                         .runners = args.runners,
+                         .held_out = false,
+                         .quiet = false};
   for (std::string spec :
        {std::string("builtin:oracle"), std::string("builtin:noop"), "rule-agent=" + agent}) {
     auto parsed = ParseAgentSpec(spec);

@@ -24,6 +24,7 @@ struct RunArgs {
   std::string db;
   std::string coordinator;
   bool detach = false;
+  bool held_out = false;
   std::string resume;
 };
 
@@ -35,6 +36,7 @@ int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents) {
   submit->set_suite(args.suite);
   for (const auto& a : agents) *submit->add_agents() = a;
   submit->set_samples(args.samples);
+  submit->set_held_out(args.held_out);
   submit->set_run_id(args.resume);
   auto reply = AskCoordinator(args.coordinator, req);
   if (!reply) return ReportError(reply.error());
@@ -66,6 +68,7 @@ int Run(const RunArgs& args) {
                              .agents = {},
                              .samples = args.samples,
                              .runners = args.runners,
+                             .held_out = args.held_out,
                              .quiet = false,
                              .resume = args.resume};
   if (args.resume.empty() && (args.suite.empty() || args.agents.empty())) {
@@ -121,6 +124,8 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--coordinator", args->coordinator,
                   "submit the run to this coordinator daemon (tcp://HOST:PORT) and follow it, "
                   "instead of running it here");
+  cmd->add_flag("--held-out", args->held_out,
+                "replay the suite's held-out tasks instead of its dev tasks (see `suite split`)");
   cmd->add_flag("--detach", args->detach,
                 "with --coordinator: print the run id and return at once");
   cmd->add_option("--resume", args->resume,

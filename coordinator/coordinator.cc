@@ -92,7 +92,7 @@ class ZmqCoordinator : public Coordinator {
   }
 
   Result<v1::Run> SubmitRun(const std::string& suite, const std::vector<v1::AgentSpec>& agents,
-                            int samples) override {
+                            int samples, bool held_out) override {
     if (agents.empty()) return Fail(Code::kInvalidArgument, "a run needs at least one --agent");
     if (samples < 1) return Fail(Code::kInvalidArgument, "--samples must be at least 1");
     std::set<std::string> names;
@@ -105,14 +105,26 @@ class ZmqCoordinator : public Coordinator {
       }
     }
     CRUCIBLE_ASSIGN_OR_RETURN(v1::Suite s, store_.GetSuite(suite));
-    CRUCIBLE_ASSIGN_OR_RETURN(auto tasks, store_.ListTasks(suite));
-    if (tasks.empty()) return Fail(Code::kInvalidArgument, "suite '" + suite + "' has no tasks");
+    CRUCIBLE_ASSIGN_OR_RETURN(auto all_tasks, store_.ListTasks(suite));
+    if (all_tasks.empty())
+      return Fail(Code::kInvalidArgument, "suite '" + suite + "' has no tasks");
+    std::vector<v1::GoldenTask> tasks;
+    for (auto& t : all_tasks) {
+      if (t.held_out() == held_out) tasks.push_back(std::move(t));
+    }
+    if (tasks.empty()) {
+      return Fail(Code::kInvalidArgument,
+                  held_out ? "suite '" + suite +
+                                 "' has no held-out tasks (`crucible suite split` makes some)"
+                           : "suite '" + suite + "' has no dev tasks (all are held out)");
+    }
 
     v1::Run run;
     run.set_id(NewRunId());
     run.set_suite(suite);
     for (const auto& a : agents) *run.add_agents() = a;
     run.set_samples(samples);
+    run.set_held_out(held_out);
     run.set_created_at_ms(NowMs());
     run.set_state(v1::Run::RUNNING);
     std::vector<v1::Attempt> attempts;
@@ -822,7 +834,7 @@ class ZmqCoordinator : public Coordinator {
         submit.run_id().empty()
             ? SubmitRun(submit.suite(),
                         std::vector<v1::AgentSpec>(submit.agents().begin(), submit.agents().end()),
-                        submit.samples())
+                        submit.samples(), submit.held_out())
             : ResumeRun(submit.run_id());
     if (!run) {
       ReplyError(peer, run.error().message());

@@ -74,11 +74,14 @@ class Coordinator {
   // Creates a run of every task of `suite` x `agents` x `samples`, its attempts
   // queued in task-major order (all agents and samples of task 1 first) so an
   // A/B comparison progresses over the same tasks together. The run is active
-  // (its attempts are handed out) from now on.
+  // (its attempts are handed out) from now on. The tasks are the suite's dev
+  // split (every task of a suite never split), or with `held_out` its
+  // held-out split (`crucible suite split`).
   // Errors: kNotFound for an unknown suite, kInvalidArgument for no agents,
-  // duplicate agent names, samples < 1 or a suite without tasks.
+  // duplicate agent names, samples < 1 or no task in the chosen split.
   virtual Result<v1::Run> SubmitRun(const std::string& suite,
-                                    const std::vector<v1::AgentSpec>& agents, int samples) = 0;
+                                    const std::vector<v1::AgentSpec>& agents, int samples,
+                                    bool held_out = false) = 0;
 
   // Makes a stored run active again: its unfinished attempts are queued, and
   // attempts left leased by an earlier coordinator keep their lease for one

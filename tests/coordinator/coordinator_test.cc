@@ -149,6 +149,37 @@ TEST_F(CoordinatorTest, SubmitRunQueuesAttemptsTaskMajor) {
   for (const auto& a : *attempts) EXPECT_EQ(a.state(), v1::Attempt::QUEUED);
 }
 
+TEST_F(CoordinatorTest, RunsTheDevSplitUnlessAskedForTheHeldOutOne) {
+  auto tasks = store_->ListTasks("s");
+  ASSERT_TRUE(tasks);
+  (*tasks)[1].set_held_out(true);
+  auto suite = store_->GetSuite("s");
+  ASSERT_TRUE(suite);
+  ASSERT_TRUE(store_->PutSuite(*suite, *tasks));
+  auto c = Make();
+  auto dev = c->SubmitRun("s", Agents(), 1);
+  ASSERT_TRUE(dev) << dev.error().ToString();
+  EXPECT_FALSE(dev->held_out());
+  auto dev_attempts = store_->ListAttempts(dev->id());
+  ASSERT_TRUE(dev_attempts);
+  ASSERT_EQ(dev_attempts->size(), 2u);
+  for (const auto& a : *dev_attempts) EXPECT_EQ(a.task_id(), "t0");
+  auto held = c->SubmitRun("s", Agents(), 1, /*held_out=*/true);
+  ASSERT_TRUE(held) << held.error().ToString();
+  EXPECT_TRUE(held->held_out());
+  auto held_attempts = store_->ListAttempts(held->id());
+  ASSERT_TRUE(held_attempts);
+  ASSERT_EQ(held_attempts->size(), 2u);
+  for (const auto& a : *held_attempts) EXPECT_EQ(a.task_id(), "t1");
+}
+
+TEST_F(CoordinatorTest, HeldOutRunOfAnUnsplitSuiteSaysHowToSplit) {
+  auto c = Make();
+  auto run = c->SubmitRun("s", Agents(), 1, /*held_out=*/true);
+  ASSERT_FALSE(run);
+  EXPECT_NE(run.error().message().find("suite split"), std::string::npos) << run.error().message();
+}
+
 TEST_F(CoordinatorTest, SubmitRunRejectsBadInput) {
   auto c = Make();
   auto unknown = c->SubmitRun("nope", Agents(), 1);
