@@ -33,6 +33,16 @@ Result<storage::StorePtr> OpenDb(const std::string& flag, bool create) {
   return storage::Store::Open(dir, storage::OpenOptions{.create_if_missing = create});
 }
 
+Result<storage::StorePtr> OpenDbForReading(const std::string& flag) {
+  std::string dir = ResolveDbDir(flag);
+  if (!std::filesystem::exists(dir)) {
+    return Fail(Code::kNotFound,
+                fmt::format("no Crucible database at {} (mine a suite first, or pass --db)", dir));
+  }
+  return storage::Store::Open(dir,
+                              storage::OpenOptions{.create_if_missing = false, .read_only = true});
+}
+
 Result<v1::AgentSpec> ParseAgentSpec(const std::string& text) {
   v1::AgentSpec spec;
   std::string name, command;

@@ -17,6 +17,10 @@ std::string ResolveDbDir(const std::string& flag);
 // kNotFound "no Crucible database at DIR (mine a suite first, or pass --db)".
 Result<storage::StorePtr> OpenDb(const std::string& flag, bool create);
 
+// Opens an existing database for reading only, so that reports and listings
+// work beside a coordinator daemon that holds it open for writing.
+Result<storage::StorePtr> OpenDbForReading(const std::string& flag);
+
 // Parses an --agent value: "NAME=CMD", "builtin:oracle", "builtin:noop" or
 // "NAME=builtin:X". A CMD whose first word is a relative path to an existing
 // file gets that word made absolute (the runner binds it into the sandbox).

@@ -9,7 +9,7 @@ namespace crucible::cli {
 namespace {
 
 int Report(const std::string& db, const std::string& run_id, const std::string& format) {
-  auto store = OpenDb(db, /*create=*/false);
+  auto store = OpenDbForReading(db);
   if (!store) return ReportError(store.error());
   auto run = (*store)->GetRun(run_id);
   if (!run) return ReportError(run.error());

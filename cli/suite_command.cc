@@ -14,7 +14,7 @@ namespace crucible::cli {
 namespace {
 
 int List(const std::string& db) {
-  auto store = OpenDb(db, /*create=*/false);
+  auto store = OpenDbForReading(db);
   if (!store) return ReportError(store.error());
   auto suites = (*store)->ListSuites();
   if (!suites) return ReportError(suites.error());
@@ -26,7 +26,7 @@ int List(const std::string& db) {
 }
 
 int Show(const std::string& db, const std::string& name) {
-  auto store = OpenDb(db, /*create=*/false);
+  auto store = OpenDbForReading(db);
   if (!store) return ReportError(store.error());
   auto suite = (*store)->GetSuite(name);
   if (!suite) return ReportError(suite.error());
@@ -83,7 +83,7 @@ int Export(const std::string& db, const std::string& name, const std::string& fo
     return ReportError(Error(Code::kInvalidArgument,
                              fmt::format("unknown export format '{}' (only jsonl)", format)));
   }
-  auto store = OpenDb(db, /*create=*/false);
+  auto store = OpenDbForReading(db);
   if (!store) return ReportError(store.error());
   auto suite = (*store)->GetSuite(name);
   if (!suite) return ReportError(suite.error());

@@ -438,7 +438,12 @@ class RocksStore final : public Store {
   Status Write(rocksdb::WriteBatch& batch, bool sync, std::string_view what) {
     rocksdb::WriteOptions wo;
     wo.sync = sync;
-    return FromRocksStatus(db_->Write(wo, &batch), what);
+    rocksdb::Status s = db_->Write(wo, &batch);
+    if (s.IsNotSupported()) {
+      return Fail(Code::kFailedPrecondition,
+                  fmt::format("{}: the database is open read-only", what));
+    }
+    return FromRocksStatus(s, what);
   }
 
   template <typename Msg>
@@ -549,7 +554,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   bool creating = false;
   if (!exists || empty) {
-    if (!options.create_if_missing) {
+    if (!options.create_if_missing || options.read_only) {
       return Fail(Code::kNotFound, fmt::format("database {} does not exist{}", dir,
                                                exists ? " (empty directory)" : ""));
     }
@@ -578,7 +583,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
 
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, dir, descriptors, &handles, &db);
+  rocksdb::Status s =
+      options.read_only ? rocksdb::DB::OpenForReadOnly(db_options, dir, descriptors, &handles, &db)
+                        : rocksdb::DB::Open(db_options, dir, descriptors, &handles, &db);
   if (!s.ok()) return Fail(OpenError(dir, s));
 
   // From here on every early return must close the database.
@@ -625,6 +632,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
     // Create the column families this build knows and the database lacks.
     for (const char* name : kCfNames) {
       if (find_handle(name) != nullptr) continue;
+      if (options.read_only) {
+        return fail(Error(Code::kFailedPrecondition,
+                          fmt::format("database {} lacks column family {}; open it once for "
+                                      "writing to upgrade it",
+                                      dir, name)));
+      }
       rocksdb::ColumnFamilyHandle* h = nullptr;
       s = db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), name, &h);
       if (!s.ok()) {

@@ -30,6 +30,11 @@ inline constexpr uint32_t kSchemaVersion = 1;
 struct OpenOptions {
   // Create the database when `dir` does not exist or is empty.
   bool create_if_missing = true;
+  // Open an existing database for reading only, beside a process that has it
+  // open for writing (a coordinator daemon, say): no lock is taken, reads see
+  // the database as it was when opened, and every write fails with
+  // kFailedPrecondition. Implies create_if_missing = false.
+  bool read_only = false;
 };
 
 class Store {

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 namespace crucible::vcs::internal {
 
 namespace {
@@ -81,6 +83,19 @@ Result<std::string> DiffToString(git_diff* diff) {
     return FailGit(Code::kInternal, "cannot format diff");
   }
   return buf.str();
+}
+
+std::vector<std::string> DeltaPaths(git_diff* diff) {
+  std::vector<std::string> paths;
+  const size_t n = git_diff_num_deltas(diff);
+  for (size_t i = 0; i < n; ++i) {
+    const git_diff_delta* delta = git_diff_get_delta(diff, i);
+    if (delta->old_file.path) paths.emplace_back(delta->old_file.path);
+    if (delta->new_file.path) paths.emplace_back(delta->new_file.path);
+  }
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  return paths;
 }
 
 }  // namespace crucible::vcs::internal

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/error.h"
 
@@ -59,5 +60,8 @@ std::string OidHex(const git_oid* oid);
 
 // Renders `diff` as one unified diff (binary files as "GIT binary patch").
 Result<std::string> DiffToString(git_diff* diff);
+
+// The old and new paths of every delta of `diff`, sorted and unique.
+std::vector<std::string> DeltaPaths(git_diff* diff);
 
 }  // namespace crucible::vcs::internal

@@ -122,8 +122,8 @@ Result<std::vector<FilePatch>> DiffCommits(const std::string& repo_path, const s
                     : (delta->new_file.path ? delta->new_file.path : "");
     if (file.old_path.empty()) file.old_path = file.path;
     file.binary = (delta->flags & GIT_DIFF_FLAG_BINARY) != 0;
-    file.submodule = delta->old_file.mode == GIT_FILEMODE_COMMIT ||
-                     delta->new_file.mode == GIT_FILEMODE_COMMIT;
+    file.submodule =
+        delta->old_file.mode == GIT_FILEMODE_COMMIT || delta->new_file.mode == GIT_FILEMODE_COMMIT;
     if (patch) {
       GitBuf buf;
       if (git_patch_to_buf(&buf.buf, patch.get()) < 0) {
@@ -146,23 +146,16 @@ std::string JoinPatches(const std::vector<FilePatch>& files) {
 }
 
 Result<std::vector<std::string>> PatchPaths(std::string_view patch) {
-  std::vector<std::string> paths;
-  if (patch.find_first_not_of(" \t\r\n") == std::string_view::npos) return paths;
+  if (patch.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return std::vector<std::string>{};
+  }
   internal::EnsureLibgit2();
   git_diff* raw = nullptr;
   if (git_diff_from_buffer(&raw, patch.data(), patch.size()) < 0) {
     return internal::FailGit(Code::kInvalidArgument, "patch does not parse");
   }
   internal::DiffPtr diff(raw);
-  const size_t n = git_diff_num_deltas(diff.get());
-  for (size_t i = 0; i < n; ++i) {
-    const git_diff_delta* delta = git_diff_get_delta(diff.get(), i);
-    if (delta->old_file.path) paths.emplace_back(delta->old_file.path);
-    if (delta->new_file.path) paths.emplace_back(delta->new_file.path);
-  }
-  std::sort(paths.begin(), paths.end());
-  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
-  return paths;
+  return internal::DeltaPaths(diff.get());
 }
 
 }  // namespace crucible::vcs

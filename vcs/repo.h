@@ -41,7 +41,7 @@ struct FilePatch {
   char status = 'M';     // A, D, M, R, T
   bool binary = false;
   bool submodule = false;  // a gitlink (submodule commit) on either side
-  std::string patch;  // unified diff of this file, "diff --git ..." header included
+  std::string patch;       // unified diff of this file, "diff --git ..." header included
 };
 
 // Diff of `commit` against `parent` (hex ids or any revision; an empty

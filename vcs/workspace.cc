@@ -276,16 +276,7 @@ Result<std::string> GitWorkspace::Diff() {
 
 Result<std::vector<std::string>> GitWorkspace::ChangedFiles() {
   CRUCIBLE_ASSIGN_OR_RETURN(DiffPtr diff, WorkdirDiff());
-  std::vector<std::string> paths;
-  const size_t n = git_diff_num_deltas(diff.get());
-  for (size_t i = 0; i < n; ++i) {
-    const git_diff_delta* delta = git_diff_get_delta(diff.get(), i);
-    if (delta->old_file.path) paths.emplace_back(delta->old_file.path);
-    if (delta->new_file.path) paths.emplace_back(delta->new_file.path);
-  }
-  std::sort(paths.begin(), paths.end());
-  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
-  return paths;
+  return DeltaPaths(diff.get());
 }
 
 }  // namespace crucible::vcs

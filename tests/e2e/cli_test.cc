@@ -14,34 +14,15 @@
 
 #include "base/fs.h"
 #include "storage/store.h"
+#include "tests/support/run_command.h"
 
 namespace crucible {
 namespace {
 
-struct Output {
-  int status = -1;
-  std::string text;  // stdout and stderr together
-};
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-Output Sh(const std::string& command) {
-  Output out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.text.append(buf.data(), n);
-  int st = ::pclose(p);
-  out.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return out;
-}
-
-Output Crucible(const std::string& args) { return Sh(std::string(CRUCIBLE_BIN) + " " + args); }
+using testing::Crucible;
+using testing::Quote;
+using testing::Sh;
+using Output = testing::CommandOutput;
 
 constexpr char kTestCmd[] = "python3 -m pytest -q -p no:cacheprovider --junitxml={junit}";
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "base/fs.h"
+#include "tests/support/run_command.h"
 #include "tests/vcs/git_fixture.h"
 
 namespace crucible {
@@ -20,22 +21,8 @@ using crucible::testing::GitRepo;
 using crucible::testing::ShellQuote;
 using ::testing::HasSubstr;
 
-struct Output {
-  int status = -1;
-  std::string text;  // stdout and stderr together
-};
-
-Output Crucible(const std::string& args) {
-  Output out;
-  FILE* p = ::popen((std::string(CRUCIBLE_BIN) + " " + args + " 2>&1 </dev/null").c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.text.append(buf.data(), n);
-  int st = ::pclose(p);
-  out.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return out;
-}
+using Output = crucible::testing::CommandOutput;
+using crucible::testing::Crucible;
 
 class SuiteCli : public ::testing::Test {
  protected:

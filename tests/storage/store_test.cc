@@ -1,6 +1,7 @@
 #include "storage/store.h"
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -698,6 +699,56 @@ TEST(RestartAttempt, DropsTheEarlierTrysEventsAndNoOtherAttempts) {
   auto stored = (*store)->GetAttempt("r", 1);
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->tries(), 1);
+}
+
+}  // namespace
+}  // namespace crucible::storage
+
+namespace crucible::storage {
+namespace {
+
+TEST(ReadOnlyOpen, ReadsBesideAWriterAndRefusesWrites) {
+  auto dir = TempDir::Create("crucible-store-ro-");
+  ASSERT_TRUE(dir);
+  std::string db = dir->path() + "/db";
+  auto writer = Store::Open(db);
+  ASSERT_TRUE(writer) << writer.error().ToString();
+  v1::Suite suite;
+  suite.set_name("s");
+  std::vector<v1::GoldenTask> tasks(1);
+  tasks[0].set_id("t1");
+  ASSERT_TRUE((*writer)->PutSuite(suite, tasks));
+
+  // A second read-write open is refused while the writer holds the lock...
+  auto second = Store::Open(db);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code(), Code::kUnavailable);
+  // ...but a reader is not.
+  auto reader = Store::Open(db, OpenOptions{.create_if_missing = false, .read_only = true});
+  ASSERT_TRUE(reader) << reader.error().ToString();
+  auto got = (*reader)->ListTasks("s");
+  ASSERT_TRUE(got) << got.error().ToString();
+  ASSERT_EQ(got->size(), 1u);
+  EXPECT_EQ((*got)[0].id(), "t1");
+  auto write = (*reader)->PutSuite(suite, {});
+  ASSERT_FALSE(write);
+  EXPECT_EQ(write.error().code(), Code::kFailedPrecondition);
+  EXPECT_NE(write.error().message().find("read-only"), std::string::npos)
+      << write.error().message();
+  // The writer's data is untouched by the refused write.
+  auto still = (*writer)->ListTasks("s");
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->size(), 1u);
+}
+
+TEST(ReadOnlyOpen, MissingDatabaseIsNotCreated) {
+  auto dir = TempDir::Create("crucible-store-ro-");
+  ASSERT_TRUE(dir);
+  auto reader =
+      Store::Open(dir->path() + "/none", OpenOptions{.create_if_missing = true, .read_only = true});
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error().code(), Code::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(dir->path() + "/none"));
 }
 
 }  // namespace
