@@ -35,6 +35,7 @@
 
 #include "base/fs.h"
 #include "sandbox/sandbox.h"
+#include "tests/sandbox/host_probe.h"
 
 namespace crucible::sandbox {
 namespace {
@@ -42,36 +43,10 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
+using namespace crucible::sandbox::testing;
 
 constexpr const char* kHostileDir = CRUCIBLE_HOSTILE_DIR;
 constexpr const char* kInSandbox = "/opt/hostile";
-
-std::string Token() {
-  std::random_device rd;
-  return fmt::format("{:08x}{:08x}", rd(), rd());
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
-// A host path a broken sandbox could create: on scope exit, if it exists,
-// fails the test and removes it (a file, or an empty directory).
-class HostLeftover {
- public:
-  explicit HostLeftover(std::string path) : path_(std::move(path)) {}
-  HostLeftover(const HostLeftover&) = delete;
-  HostLeftover& operator=(const HostLeftover&) = delete;
-  ~HostLeftover() {
-    if (!Exists(path_)) return;
-    ADD_FAILURE() << "the sandbox created " << path_ << " on the host";
-    if (::unlink(path_.c_str()) != 0) ::rmdir(path_.c_str());
-  }
-
- private:
-  std::string path_;
-};
 
 // A host process that sleeps until killed; killed and reaped on scope exit.
 class HostSleeper {
@@ -110,26 +85,6 @@ std::map<std::string, uint64_t> Violations(const Report& r) {
   std::map<std::string, uint64_t> v;
   for (const auto& c : r.seccomp_violations) v[c.syscall] = c.count;
   return v;
-}
-
-// Host processes (other than this one) whose command line contains `marker`.
-int CountHostProcesses(const std::string& marker) {
-  int count = 0;
-  DIR* dir = ::opendir("/proc");
-  if (dir == nullptr) return -1;
-  while (dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (std::stoi(name) == ::getpid()) continue;
-    auto cmdline = ReadFile("/proc/" + name + "/cmdline");
-    if (!cmdline) continue;
-    for (char& c : *cmdline) {
-      if (c == '\0') c = ' ';
-    }
-    if (cmdline->find(marker) != std::string::npos) ++count;
-  }
-  ::closedir(dir);
-  return count;
 }
 
 class HostileTest : public ::testing::Test {

@@ -17,24 +17,17 @@
 
 #include "base/fs.h"
 #include "sandbox/sandbox.h"
+#include "tests/sandbox/host_probe.h"
 
 namespace crucible::sandbox {
 namespace {
 
+using testing::CountEntries;
+
+// True when `path` exists, following symlinks.
 bool Exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
-}
-
-int CountEntries(const std::string& path) {
-  DIR* dir = ::opendir(path.c_str());
-  if (dir == nullptr) return -1;
-  int count = 0;
-  while (dirent* e = ::readdir(dir)) {
-    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") ++count;
-  }
-  ::closedir(dir);
-  return count;
 }
 
 // Directories named "crucible-sandbox-<our pid>-..." anywhere in the cgroup

@@ -27,6 +27,7 @@
 #include <gtest/gtest.h>
 
 #include "base/fs.h"
+#include "tests/sandbox/host_probe.h"
 
 namespace crucible::sandbox {
 namespace {
@@ -34,35 +35,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
-
-std::string Token() {
-  std::random_device rd;
-  return fmt::format("{:08x}{:08x}", rd(), rd());
-}
-
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
-// A host path a broken sandbox could create (a file, or a directory holding
-// a mount point "x"): on scope exit, if it exists, fails the test and removes
-// it, so that a regression cannot leave the host modified.
-class HostLeftover {
- public:
-  explicit HostLeftover(std::string path) : path_(std::move(path)) {}
-  HostLeftover(const HostLeftover&) = delete;
-  HostLeftover& operator=(const HostLeftover&) = delete;
-  ~HostLeftover() {
-    if (!Exists(path_)) return;
-    ADD_FAILURE() << "the sandbox created " << path_ << " on the host";
-    ::unlink((path_ + "/x").c_str());
-    if (::rmdir(path_.c_str()) != 0) ::unlink(path_.c_str());
-  }
-
- private:
-  std::string path_;
-};
+using namespace crucible::sandbox::testing;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
@@ -76,43 +49,11 @@ std::set<std::string> LineSet(const std::string& text) {
   return {lines.begin(), lines.end()};
 }
 
-// Host processes (other than this one) whose command line contains `marker`.
-int CountHostProcesses(const std::string& marker) {
-  int count = 0;
-  DIR* dir = ::opendir("/proc");
-  if (dir == nullptr) return -1;
-  while (dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (std::stoi(name) == ::getpid()) continue;
-    auto cmdline = ReadFile("/proc/" + name + "/cmdline");
-    if (!cmdline) continue;
-    for (char& c : *cmdline) {
-      if (c == '\0') c = ' ';
-    }
-    if (cmdline->find(marker) != std::string::npos) ++count;
-  }
-  ::closedir(dir);
-  return count;
-}
-
 int CountOpenFds() {
   int count = 0;
   DIR* dir = ::opendir("/proc/self/fd");
   while (dirent* e = ::readdir(dir)) {
     if (e->d_name[0] != '.') ++count;
-  }
-  ::closedir(dir);
-  return count;
-}
-
-// Entries of directory `path`, or -1.
-int CountEntries(const std::string& path) {
-  DIR* dir = ::opendir(path.c_str());
-  if (dir == nullptr) return -1;
-  int count = 0;
-  while (dirent* e = ::readdir(dir)) {
-    if (std::string_view(e->d_name) != "." && std::string_view(e->d_name) != "..") ++count;
   }
   ::closedir(dir);
   return count;
@@ -179,6 +120,16 @@ TEST(SpecValidationTest, RejectsMalformedSpecs) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
   EXPECT_THAT(r.error().message(), HasSubstr("NOEQUALS"));
+}
+
+TEST(IsSystemPath, MatchesTheDirectoriesEverySandboxShows) {
+  EXPECT_TRUE(IsSystemPath("/usr/bin/python3"));
+  EXPECT_TRUE(IsSystemPath("/lib32/ld.so"));
+  EXPECT_TRUE(IsSystemPath("/etc/passwd"));
+  EXPECT_FALSE(IsSystemPath("/usr"));
+  EXPECT_FALSE(IsSystemPath("/usrlocal/x"));
+  EXPECT_FALSE(IsSystemPath("/opt/agents/agent.py"));
+  EXPECT_FALSE(IsSystemPath("/tmp/agent.py"));
 }
 
 class SandboxTest : public ::testing::Test {
