@@ -52,16 +52,13 @@ bool IsBlank(const std::string& s) { return s.find_first_not_of(" \t\r") == std:
 // Host files the agent command names by absolute path (its script, say) are
 // bound read-only at the same path, unless a system directory already shows them.
 std::vector<sandbox::Bind> CommandFileBinds(const std::string& command) {
-  static const char* kSystemDirs[] = {"/usr/", "/bin/", "/lib/", "/lib64/", "/sbin/", "/etc/"};
   std::vector<sandbox::Bind> binds;
   std::istringstream words(command);
   std::string w;
   while (words >> w) {
     if (w.empty() || w[0] != '/') continue;
-    bool system = false;
-    for (const char* d : kSystemDirs) system = system || w.starts_with(d);
     struct stat st;
-    if (system || ::stat(w.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (sandbox::IsSystemPath(w) || ::stat(w.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     binds.push_back(sandbox::Bind{.host_path = w, .sandbox_path = w, .writable = false});
   }
   return binds;

@@ -24,23 +24,25 @@ std::string ResolveDbDir(const std::string& flag) {
   return "./.crucible";
 }
 
-Result<storage::StorePtr> OpenDb(const std::string& flag, bool create) {
+namespace {
+
+Result<storage::StorePtr> OpenDbWith(const std::string& flag, storage::OpenOptions options) {
   std::string dir = ResolveDbDir(flag);
-  if (!create && !std::filesystem::exists(dir)) {
+  if (!options.create_if_missing && !std::filesystem::exists(dir)) {
     return Fail(Code::kNotFound,
                 fmt::format("no Crucible database at {} (mine a suite first, or pass --db)", dir));
   }
-  return storage::Store::Open(dir, storage::OpenOptions{.create_if_missing = create});
+  return storage::Store::Open(dir, options);
+}
+
+}  // namespace
+
+Result<storage::StorePtr> OpenDb(const std::string& flag, bool create) {
+  return OpenDbWith(flag, storage::OpenOptions{.create_if_missing = create});
 }
 
 Result<storage::StorePtr> OpenDbForReading(const std::string& flag) {
-  std::string dir = ResolveDbDir(flag);
-  if (!std::filesystem::exists(dir)) {
-    return Fail(Code::kNotFound,
-                fmt::format("no Crucible database at {} (mine a suite first, or pass --db)", dir));
-  }
-  return storage::Store::Open(dir,
-                              storage::OpenOptions{.create_if_missing = false, .read_only = true});
+  return OpenDbWith(flag, storage::OpenOptions{.create_if_missing = false, .read_only = true});
 }
 
 Result<v1::AgentSpec> ParseAgentSpec(const std::string& text) {

@@ -293,6 +293,22 @@ void AddCoordinatorCommand(CLI::App& app, int* exit_code) {
   cmd->callback([args, exit_code] { *exit_code = ServeCoordinator(*args); });
 }
 
+namespace {
+
+// --coordinator of the client commands.
+void AddCoordinatorOption(CLI::App* cmd, std::string* endpoint) {
+  cmd->add_option("--coordinator", *endpoint,
+                  "coordinator endpoint (default $CRUCIBLE_COORDINATOR or tcp://127.0.0.1:7400)");
+}
+
+// --timeout-ms of the client commands that wait for one answer.
+void AddTimeoutOption(CLI::App* cmd, int* timeout_ms) {
+  cmd->add_option("--timeout-ms", *timeout_ms, "how long to wait for an answer")
+      ->capture_default_str();
+}
+
+}  // namespace
+
 void AddStatusCommand(CLI::App& app, int* exit_code) {
   auto run_id = std::make_shared<std::string>();
   auto endpoint = std::make_shared<std::string>();
@@ -300,10 +316,8 @@ void AddStatusCommand(CLI::App& app, int* exit_code) {
   auto* cmd =
       app.add_subcommand("status", "Show the runs, runners and queue of a coordinator daemon.");
   cmd->add_option("run", *run_id, "only this run (finished ones too)");
-  cmd->add_option("--coordinator", *endpoint,
-                  "coordinator endpoint (default $CRUCIBLE_COORDINATOR or tcp://127.0.0.1:7400)");
-  cmd->add_option("--timeout-ms", *timeout, "how long to wait for an answer")
-      ->capture_default_str();
+  AddCoordinatorOption(cmd, endpoint.get());
+  AddTimeoutOption(cmd, timeout.get());
   cmd->callback([=] { *exit_code = Status(ResolveCoordinator(*endpoint), *run_id, *timeout); });
 }
 
@@ -314,10 +328,8 @@ void AddCancelCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "cancel", "Cancel a run on a coordinator daemon: nothing more of it is handed out.");
   cmd->add_option("run", *run_id, "run id")->required();
-  cmd->add_option("--coordinator", *endpoint,
-                  "coordinator endpoint (default $CRUCIBLE_COORDINATOR or tcp://127.0.0.1:7400)");
-  cmd->add_option("--timeout-ms", *timeout, "how long to wait for an answer")
-      ->capture_default_str();
+  AddCoordinatorOption(cmd, endpoint.get());
+  AddTimeoutOption(cmd, timeout.get());
   cmd->callback([=] { *exit_code = Cancel(ResolveCoordinator(*endpoint), *run_id, *timeout); });
 }
 
@@ -330,8 +342,7 @@ void AddWaitCommand(CLI::App& app, int* exit_code) {
       "Follow a run on a coordinator daemon until it ends; exit status 0 when it "
       "finished, 1 when it was cancelled.");
   cmd->add_option("run", *run_id, "run id")->required();
-  cmd->add_option("--coordinator", *endpoint,
-                  "coordinator endpoint (default $CRUCIBLE_COORDINATOR or tcp://127.0.0.1:7400)");
+  AddCoordinatorOption(cmd, endpoint.get());
   cmd->add_flag("-q,--quiet", *quiet, "no progress line");
   cmd->callback([=] {
     auto s = FollowRun(ResolveCoordinator(*endpoint), *run_id, *quiet);

@@ -19,6 +19,29 @@ namespace {
 
 using nlohmann::json;
 
+// The non-blank lines of a JSONL text, one by one, with their 1-based numbers.
+class JsonlLines {
+ public:
+  explicit JsonlLines(std::string_view text) : rest_(text) {}
+
+  // Sets *line to the next non-blank line; false at the end.
+  bool Next(std::string_view* line) {
+    while (!rest_.empty()) {
+      size_t nl = rest_.find('\n');
+      *line = rest_.substr(0, nl);
+      rest_.remove_prefix(nl == std::string_view::npos ? rest_.size() : nl + 1);
+      ++line_no_;
+      if (line->find_first_not_of(" \t\r") != std::string_view::npos) return true;
+    }
+    return false;
+  }
+  size_t line_no() const { return line_no_; }
+
+ private:
+  std::string_view rest_;
+  size_t line_no_ = 0;
+};
+
 std::string Dump(const nlohmann::ordered_json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -159,15 +182,10 @@ Result<std::map<std::string, std::string>> ParsePullRequests(std::string_view te
     }
     return out;
   }
-  size_t line_no = 0;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+  JsonlLines lines(text);
+  for (std::string_view line; lines.Next(&line);) {
     json pr = json::parse(line, nullptr, false);
-    std::string where = fmt::format("{}:{}", file, line_no);
+    std::string where = fmt::format("{}:{}", file, lines.line_no());
     if (pr.is_discarded()) return Fail(Code::kInvalidArgument, where + ": not valid JSON");
     CRUCIBLE_ASSIGN_OR_RETURN(std::string intent, Title(pr, where));
     if (std::string c = MergeCommit(pr); !c.empty()) out[c] = std::move(intent);
@@ -225,14 +243,9 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
 
   Imported result;
   std::set<std::string> ids;
-  size_t line_no = 0;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    const std::string where = fmt::format("{}:{}", file, line_no);
+  JsonlLines lines(text);
+  for (std::string_view line; lines.Next(&line);) {
+    const std::string where = fmt::format("{}:{}", file, lines.line_no());
     auto bad = [&](const std::string& what) {
       return Fail(Code::kInvalidArgument, fmt::format("{}: {}", where, what));
     };

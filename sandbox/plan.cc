@@ -16,11 +16,6 @@
 namespace crucible::sandbox::internal {
 namespace {
 
-// Host directories shared read-only, in this order (/usr first: the others are
-// often symlinks into it).
-constexpr const char* kSystemDirs[] = {"/usr",   "/bin",   "/sbin",   "/lib",
-                                       "/lib32", "/lib64", "/libx32", "/etc"};
-
 // Host device nodes shared into /dev.
 constexpr const char* kDevices[] = {"null", "zero", "full", "random", "urandom", "tty"};
 

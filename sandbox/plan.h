@@ -18,6 +18,11 @@
 
 namespace crucible::sandbox::internal {
 
+// Host directories shared read-only, in this order (/usr first: the others are
+// often symlinks into it).
+inline constexpr const char* kSystemDirs[] = {"/usr",   "/bin",   "/sbin",   "/lib",
+                                              "/lib32", "/lib64", "/libx32", "/etc"};
+
 // Where the host's root stays visible inside the new root while the sandbox is
 // being built (bind sources are read from here), then detached.
 inline constexpr const char* kOldRoot = "/.crucible-oldroot";

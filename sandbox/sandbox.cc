@@ -528,4 +528,11 @@ int ExitStatus(const Report& report) {
   return report.exit_code >= 0 ? report.exit_code : kSetupFailedExitStatus;
 }
 
+bool IsSystemPath(std::string_view path) {
+  for (std::string_view dir : internal::kSystemDirs) {
+    if (path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/') return true;
+  }
+  return false;
+}
+
 }  // namespace crucible::sandbox

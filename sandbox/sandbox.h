@@ -41,6 +41,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -152,6 +153,11 @@ struct Report {
 // kInvalidArgument for a malformed Spec (empty argv, relative sandbox path,
 // env entry without '=').
 Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick = {});
+
+// True when `path` (absolute) lies inside one of the host system directories
+// every sandbox shows read-only (/usr, /bin, /sbin, /lib, /lib32, /lib64,
+// /libx32, /etc), so it need not be bound again.
+bool IsSystemPath(std::string_view path);
 
 // The exit status `crucible sandbox` reports for `report`: the command's exit
 // code, 128+N when killed by signal N, 124 on timeout (125 if there is no
