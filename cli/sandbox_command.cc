@@ -10,26 +10,34 @@
 #include "base/fs.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "sandbox/policy.h"
+#include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
 
 namespace crucible::cli {
 
 namespace {
 
+// Options as given; unset ones keep the policy file's value or the default.
 struct SandboxArgs {
+  std::string policy_file;
   std::string workspace;
-  double timeout_s = 0;
+  std::optional<double> timeout_s;
   std::vector<std::string> env;
   std::vector<std::string> ro_binds;
   std::vector<std::string> rw_binds;
-  std::string network = "none";
-  std::string memory;  // sizes as given ("512M"); empty: the default
-  std::string pids;
-  uint64_t cpu_time_s = 0;
-  std::string file_size;
-  uint64_t open_files = 1024;
-  std::string tmp_size;
-  std::string output_cap;
+  std::optional<std::string> network;
+  std::optional<std::string> memory;  // sizes as given ("512M")
+  std::optional<std::string> pids;
+  std::optional<uint64_t> cpu_time_s;
+  std::optional<std::string> file_size;
+  std::optional<uint64_t> open_files;
+  std::optional<std::string> tmp_size;
+  std::optional<std::string> output_cap;
+  std::optional<std::string> rootfs;
+  std::optional<std::string> hostname;
+  bool userns = false;
+  std::optional<std::string> workspace_quota;
   std::string report_file;
   std::vector<std::string> command;
 };
@@ -46,36 +54,6 @@ Result<sandbox::Bind> ParseBind(const std::string& text, bool writable) {
     return Fail(Code::kInvalidArgument, "bind '" + text + "': target must be an absolute path");
   }
   return sandbox::Bind{.host_path = src, .sandbox_path = dst, .writable = writable};
-}
-
-// "1048576", "64k", "512M", "4G" (powers of 1024); "0" is 0.
-Result<uint64_t> ParseSize(const std::string& option, const std::string& text) {
-  auto bad = [&] {
-    return Fail(
-        Code::kInvalidArgument,
-        fmt::format("{} '{}': expected a size such as 1048576, 64k, 512M or 4G", option, text));
-  };
-  if (text.empty() || text[0] < '0' || text[0] > '9') return bad();
-  size_t end = 0;
-  uint64_t value = 0;
-  try {
-    value = std::stoull(text, &end);
-  } catch (...) {
-    return bad();
-  }
-  std::string suffix = text.substr(end);
-  int shift = 0;
-  if (suffix == "k" || suffix == "K") {
-    shift = 10;
-  } else if (suffix == "m" || suffix == "M") {
-    shift = 20;
-  } else if (suffix == "g" || suffix == "G") {
-    shift = 30;
-  } else if (!suffix.empty()) {
-    return bad();
-  }
-  if (shift > 0 && value > (UINT64_MAX >> shift)) return bad();
-  return value << shift;
 }
 
 // The exit report as JSON, with the field names of the issue (plus the
@@ -117,14 +95,32 @@ void WriteAll(std::FILE* out, const std::string& data) {
   std::fflush(out);
 }
 
-Result<sandbox::Spec> BuildSpec(const SandboxArgs& args) {
+// What BuildSpec makes of the options: the Spec, and the workspace quota
+// (0: none), which is not a Spec setting.
+struct Setup {
   sandbox::Spec spec;
+  uint64_t workspace_quota = 0;
+};
+
+// The Spec: defaults, then the policy file, then the explicit options.
+Result<Setup> BuildSpec(const SandboxArgs& args) {
+  Setup setup;
+  sandbox::Spec& spec = setup.spec;
+  std::optional<uint64_t> policy_output_cap;
+  if (!args.policy_file.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(sandbox::Policy policy, sandbox::LoadPolicyFile(args.policy_file));
+    CRUCIBLE_RETURN_IF_ERROR(sandbox::ApplyPolicy(policy, spec));
+    setup.workspace_quota = policy.workspace_quota_bytes.value_or(0);
+    policy_output_cap = policy.output_cap;
+  }
   spec.argv = args.command;
   if (!args.workspace.empty()) {
     spec.workspace = std::filesystem::absolute(args.workspace).lexically_normal().string();
   }
-  spec.env = args.env;
-  spec.timeout = std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
+  spec.env.insert(spec.env.end(), args.env.begin(), args.env.end());
+  if (args.timeout_s) {
+    spec.timeout = std::chrono::milliseconds(static_cast<int64_t>(*args.timeout_s * 1000));
+  }
   for (const auto& b : args.ro_binds) {
     CRUCIBLE_ASSIGN_OR_RETURN(auto bind, ParseBind(b, false));
     spec.binds.push_back(bind);
@@ -133,38 +129,83 @@ Result<sandbox::Spec> BuildSpec(const SandboxArgs& args) {
     CRUCIBLE_ASSIGN_OR_RETURN(auto bind, ParseBind(b, true));
     spec.binds.push_back(bind);
   }
-  spec.network = args.network == "host" ? sandbox::Network::kHost : sandbox::Network::kNone;
-  if (!args.memory.empty()) {
-    CRUCIBLE_ASSIGN_OR_RETURN(spec.memory_limit_bytes, ParseSize("--memory", args.memory));
+  if (args.network) {
+    spec.network = *args.network == "host" ? sandbox::Network::kHost : sandbox::Network::kNone;
   }
-  if (!args.pids.empty()) {
-    CRUCIBLE_ASSIGN_OR_RETURN(spec.pids_limit, ParseSize("--pids", args.pids));
+  if (args.memory) {
+    CRUCIBLE_ASSIGN_OR_RETURN(spec.memory_limit_bytes,
+                              sandbox::ParseSize("--memory", *args.memory));
   }
-  spec.cpu_time_s = args.cpu_time_s;
-  if (!args.file_size.empty()) {
-    CRUCIBLE_ASSIGN_OR_RETURN(spec.file_size_bytes, ParseSize("--file-size", args.file_size));
+  if (args.pids) {
+    CRUCIBLE_ASSIGN_OR_RETURN(spec.pids_limit, sandbox::ParseSize("--pids", *args.pids));
   }
-  spec.open_files = args.open_files;
-  if (!args.tmp_size.empty()) {
-    CRUCIBLE_ASSIGN_OR_RETURN(spec.tmp_size_bytes, ParseSize("--tmp-size", args.tmp_size));
+  if (args.cpu_time_s) spec.cpu_time_s = *args.cpu_time_s;
+  if (args.file_size) {
+    CRUCIBLE_ASSIGN_OR_RETURN(spec.file_size_bytes,
+                              sandbox::ParseSize("--file-size", *args.file_size));
+  }
+  if (args.open_files) spec.open_files = *args.open_files;
+  if (args.tmp_size) {
+    CRUCIBLE_ASSIGN_OR_RETURN(spec.tmp_size_bytes,
+                              sandbox::ParseSize("--tmp-size", *args.tmp_size));
+  }
+  if (args.rootfs)
+    spec.rootfs = std::filesystem::absolute(*args.rootfs).lexically_normal().string();
+  if (args.hostname) spec.hostname = *args.hostname;
+  if (args.userns) spec.user_namespace = true;
+  if (args.workspace_quota) {
+    CRUCIBLE_ASSIGN_OR_RETURN(setup.workspace_quota,
+                              sandbox::ParseSize("--workspace-quota", *args.workspace_quota));
   }
   // The exit report counts output bytes, so --report captures too; captured
   // output is written out once the command is done.
-  if (!args.output_cap.empty() || !args.report_file.empty()) spec.capture_output = true;
-  if (!args.output_cap.empty()) {
-    CRUCIBLE_ASSIGN_OR_RETURN(uint64_t cap, ParseSize("--output-cap", args.output_cap));
+  spec.capture_output = args.output_cap || policy_output_cap || !args.report_file.empty();
+  if (args.output_cap) {
+    CRUCIBLE_ASSIGN_OR_RETURN(uint64_t cap, sandbox::ParseSize("--output-cap", *args.output_cap));
     spec.output_cap = static_cast<size_t>(cap);
   }
-  return spec;
+  return setup;
+}
+
+// The workspace under a quota: it must be new or empty (it is a fresh tmpfs
+// for the command's life, and its files go with it).
+Result<std::optional<sandbox::QuotaDir>> MountQuota(const Setup& setup) {
+  if (setup.workspace_quota == 0) return std::optional<sandbox::QuotaDir>();
+  const std::string& ws = setup.spec.workspace;
+  if (ws.empty()) {
+    return Fail(Code::kInvalidArgument, "--workspace-quota needs --workspace");
+  }
+  std::error_code ec;
+  if (!std::filesystem::exists(ws, ec)) {
+    if (!std::filesystem::create_directories(ws, ec)) {
+      return Fail(Code::kFailedPrecondition,
+                  fmt::format("--workspace-quota: cannot create {}: {}", ws, ec.message()));
+    }
+  } else if (!std::filesystem::is_directory(ws, ec) || !std::filesystem::is_empty(ws, ec)) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("--workspace-quota: the workspace {} must be a new or empty directory "
+                            "(its files would be hidden by the quota's tmpfs)",
+                            ws));
+  }
+  CRUCIBLE_ASSIGN_OR_RETURN(sandbox::QuotaDir quota,
+                            sandbox::QuotaDir::Mount(ws, setup.workspace_quota));
+  return std::optional<sandbox::QuotaDir>(std::move(quota));
 }
 
 int RunSandbox(const SandboxArgs& args) {
-  auto spec = BuildSpec(args);
-  if (!spec) {
-    ReportError(spec.error());
-    WriteReport(args.report_file, ReportJson(nullptr, spec.error().message()));
+  auto setup = BuildSpec(args);
+  if (!setup) {
+    ReportError(setup.error());
+    WriteReport(args.report_file, ReportJson(nullptr, setup.error().message()));
     return sandbox::kSetupFailedExitStatus;
   }
+  auto quota = MountQuota(*setup);
+  if (!quota) {
+    ReportError(quota.error());
+    WriteReport(args.report_file, ReportJson(nullptr, quota.error().message()));
+    return sandbox::kSetupFailedExitStatus;
+  }
+  const sandbox::Spec* spec = &setup->spec;
   auto report = sandbox::Run(*spec);
   if (!report) {
     ReportError(report.error());
@@ -197,7 +238,7 @@ int RunSandbox(const SandboxArgs& args) {
   }
   if (report->timed_out) {
     std::fprintf(stderr, "crucible: sandbox: timed out after %.1fs; process tree killed\n",
-                 args.timeout_s);
+                 static_cast<double>(spec->timeout.count()) / 1000);
   }
   WriteReport(args.report_file, ReportJson(&*report, ""));
   return sandbox::ExitStatus(*report);
@@ -214,8 +255,11 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
       "loopback only, a seccomp filter, memory/pids/rlimit limits (docs/sandbox.md). Exits with "
       "the command's status, 128+N if killed by signal N, 124 on timeout, 125 if the sandbox "
       "could not be set up (the message names the step that failed).");
-  cmd->add_option("--workspace", args->workspace, "host directory bound read-write at /workspace")
-      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--policy", args->policy_file,
+                  "read settings from this YAML policy file (docs/sandbox.md); options given on "
+                  "the command line override it")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--workspace", args->workspace, "host directory bound read-write at /workspace");
   cmd->add_option("--timeout", args->timeout_s, "wall-clock limit in seconds (0: none)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--env", args->env, "add KEY=VALUE to the clean environment");
@@ -239,6 +283,16 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--output-cap", args->output_cap,
                   "capture stdout and stderr, keep at most this much of each (e.g. 1M), and print "
                   "them when the command is done");
+  cmd->add_option("--rootfs", args->rootfs,
+                  "take the system directories (/usr, /bin, /lib, /etc, ...) read-only from DIR "
+                  "(an unpacked image or debootstrap tree) instead of the host");
+  cmd->add_option("--hostname", args->hostname, "hostname inside the sandbox (default crucible)");
+  cmd->add_flag("--userns", args->userns,
+                "run in a user namespace even as root (always done for other users)");
+  cmd->add_option("--workspace-quota", args->workspace_quota,
+                  "cap what the command can write into the workspace (e.g. 1G; root only): the "
+                  "workspace must be a new or empty directory and becomes a tmpfs of that size for "
+                  "the command's life; its files are gone afterwards");
   cmd->add_option("--report", args->report_file,
                   "write the exit report as JSON to FILE (captures output, see --output-cap; "
                   "default cap 1M)");

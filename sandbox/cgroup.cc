@@ -92,17 +92,12 @@ bool HasWord(const std::string& text, std::string_view word, char sep) {
   return false;
 }
 
-// Where each hierarchy is mounted and where this process sits in it.
-struct Hierarchies {
-  std::string v2;         // this process's cgroup in the unified hierarchy, or empty
-  std::string v1_memory;  // this process's memory cgroup (v1), or empty
-  std::string v1_pids;
-  std::string v1_cpuacct;  // optional: CPU accounting on v1
-};
+}  // namespace
 
-Hierarchies Detect() {
+Hierarchies DetectHierarchies(std::string_view mountinfo, std::string_view self_cgroup,
+                              const std::function<std::string(const std::string&)>& read_file) {
   std::string v2_mount, memory_mount, pids_mount, cpuacct_mount;
-  std::istringstream mounts(ReadSmall("/proc/self/mountinfo"));
+  std::istringstream mounts{std::string(mountinfo)};
   for (std::string line; std::getline(mounts, line);) {
     // "id parent major:minor root mount-point options ... - fstype source super-options"
     std::istringstream f(line);
@@ -121,7 +116,7 @@ Hierarchies Detect() {
     }
   }
   Hierarchies h;
-  std::istringstream groups(ReadSmall("/proc/self/cgroup"));
+  std::istringstream groups{std::string(self_cgroup)};
   for (std::string line; std::getline(groups, line);) {
     // "hierarchy-id:controllers:path"
     size_t a = line.find(':');
@@ -142,14 +137,34 @@ Hierarchies Detect() {
     }
   }
   if (!h.v2.empty()) {
-    std::string available = ReadSmall(h.v2 + "/cgroup.controllers");
+    std::string available = read_file(h.v2 + "/cgroup.controllers");
     if (!HasWord(available, "memory", ' ') || !HasWord(available, "pids", ' ')) h.v2.clear();
   }
   return h;
 }
 
+std::vector<ControlWrite> LimitWrites(std::string_view version, const CgroupLimits& limits) {
+  std::vector<ControlWrite> writes;
+  if (limits.memory_bytes > 0) {
+    std::string bytes = std::to_string(limits.memory_bytes);
+    if (version == "v2") {
+      writes.push_back({"memory.max", bytes, false, false});
+      writes.push_back({"memory.swap.max", "0", true, false});  // no swap
+    } else {
+      writes.push_back({"memory.limit_in_bytes", bytes, false, false});
+      // No swap beyond the limit (the file exists when swap accounting is on).
+      writes.push_back({"memory.memsw.limit_in_bytes", bytes, true, false});
+    }
+  }
+  if (limits.pids > 0) writes.push_back({"pids.max", std::to_string(limits.pids), false, true});
+  return writes;
+}
+
+namespace {
+
 const Hierarchies& CachedHierarchies() {
-  static const Hierarchies h = Detect();
+  static const Hierarchies h = DetectHierarchies(ReadSmall("/proc/self/mountinfo"),
+                                                 ReadSmall("/proc/self/cgroup"), ReadSmall);
   return h;
 }
 
@@ -219,14 +234,6 @@ Result<Cgroup> Cgroup::Create(const CgroupLimits& limits) {
     }
     CRUCIBLE_ASSIGN_OR_RETURN(cg.memory_dir_, make(h.v2));
     cg.pids_dir_ = cg.memory_dir_;
-    if (limits.memory_bytes > 0) {
-      std::string file = cg.memory_dir_ + "/memory.max";
-      int err = WriteControl(file, std::to_string(limits.memory_bytes));
-      if (err != 0) return CgroupError(fmt::format("write {}", file), err);
-      if (Exists(cg.memory_dir_ + "/memory.swap.max")) {
-        (void)WriteControl(cg.memory_dir_ + "/memory.swap.max", "0");
-      }
-    }
   } else {
     if (h.v1_memory.empty() || h.v1_pids.empty()) {
       return Fail(Code::kFailedPrecondition,
@@ -242,18 +249,14 @@ Result<Cgroup> Cgroup::Create(const CgroupLimits& limits) {
       auto dir = make(h.v1_cpuacct);
       if (dir) cg.cpuacct_dir_ = *dir;
     }
-    if (limits.memory_bytes > 0) {
-      std::string file = cg.memory_dir_ + "/memory.limit_in_bytes";
-      int err = WriteControl(file, std::to_string(limits.memory_bytes));
-      if (err != 0) return CgroupError(fmt::format("write {}", file), err);
-      // No swap beyond the limit (the file exists when swap accounting is on).
-      std::string memsw = cg.memory_dir_ + "/memory.memsw.limit_in_bytes";
-      if (Exists(memsw)) (void)WriteControl(memsw, std::to_string(limits.memory_bytes));
-    }
   }
-  if (limits.pids > 0) {
-    std::string file = cg.pids_dir_ + "/pids.max";
-    int err = WriteControl(file, std::to_string(limits.pids));
+  for (const ControlWrite& w : LimitWrites(cg.version_, limits)) {
+    std::string file = (w.in_pids_cgroup ? cg.pids_dir_ : cg.memory_dir_) + "/" + w.file;
+    if (w.optional) {
+      if (Exists(file)) (void)WriteControl(file, w.value);
+      continue;
+    }
+    int err = WriteControl(file, w.value);
     if (err != 0) return CgroupError(fmt::format("write {}", file), err);
   }
   return cg;

@@ -13,8 +13,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -34,6 +36,31 @@ struct CgroupStats {
   // cpuacct.usage on v1); nullopt when there is no such accounting.
   std::optional<uint64_t> cpu_usec;
 };
+
+// Where each hierarchy is mounted and where this process sits in it.
+struct Hierarchies {
+  std::string v2;         // this process's cgroup in the unified hierarchy, or empty
+  std::string v1_memory;  // this process's memory cgroup (v1), or empty
+  std::string v1_pids;
+  std::string v1_cpuacct;  // optional: CPU accounting on v1
+};
+
+// Detection from the texts of /proc/self/mountinfo and /proc/self/cgroup.
+// The unified hierarchy counts only when `read_file` of its
+// cgroup.controllers (under this process's cgroup) lists memory and pids.
+Hierarchies DetectHierarchies(std::string_view mountinfo, std::string_view self_cgroup,
+                              const std::function<std::string(const std::string&)>& read_file);
+
+// One control file written to set a limit.
+struct ControlWrite {
+  std::string file;  // relative to the sandbox's cgroup directory
+  std::string value;
+  bool optional = false;        // written only when the file exists; errors ignored
+  bool in_pids_cgroup = false;  // in the pids controller's cgroup (else the memory one's)
+};
+
+// What Create writes for `limits` in a "v1" or "v2" cgroup, in order.
+std::vector<ControlWrite> LimitWrites(std::string_view version, const CgroupLimits& limits);
 
 class Cgroup {
  public:

@@ -13,6 +13,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -230,10 +232,27 @@ int MakeMountPoint(const char* path, bool is_dir) {
   return 0;
 }
 
-int Bind(const Step& step) {
+// The flags of the mount at `path` that an unprivileged remount may not clear
+// (the kernel locks them on mounts inherited into a user namespace), as MS_*.
+unsigned long LockedFlags(const char* path) {
+  constexpr unsigned long kValid = 0x0020;  // ST_VALID: f_flags is filled in (Linux >= 2.6.36)
+  struct statfs st;
+  if (::statfs(path, &st) != 0 || !(static_cast<unsigned long>(st.f_flags) & kValid)) return 0;
+  unsigned long flags = 0;
+  if (st.f_flags & ST_NOSUID) flags |= MS_NOSUID;
+  if (st.f_flags & ST_NODEV) flags |= MS_NODEV;
+  if (st.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (st.f_flags & ST_NOATIME) flags |= MS_NOATIME;
+  if (st.f_flags & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (st.f_flags & ST_RELATIME) flags |= MS_RELATIME;
+  return flags;
+}
+
+int Bind(const Step& step, const ChildContext& ctx) {
   if (::mount(step.a.c_str(), step.b.c_str(), nullptr, MS_BIND, nullptr) != 0) return errno;
-  return Check(
-      ::mount(nullptr, step.b.c_str(), nullptr, MS_BIND | MS_REMOUNT | step.flags, nullptr));
+  unsigned long flags = step.flags;
+  if (ctx.user_namespace) flags |= LockedFlags(step.b.c_str());
+  return Check(::mount(nullptr, step.b.c_str(), nullptr, MS_BIND | MS_REMOUNT | flags, nullptr));
 }
 
 int LoopbackUp() {
@@ -306,15 +325,18 @@ int RunStep(const Step& step, ChildContext& ctx) {
     case Op::kMakeMountPoint:
       return MakeMountPoint(step.a.c_str(), step.is_dir);
     case Op::kBind:
-      return Bind(step);
+      return Bind(step, ctx);
     case Op::kSymlink:
       return Check(::symlink(step.a.c_str(), step.b.c_str()));
     case Op::kDetach:
       if (::umount2(step.a.c_str(), MNT_DETACH) != 0) return errno;
       return Check(::rmdir(step.a.c_str()));
-    case Op::kRemount:
+    case Op::kRemount: {
+      unsigned long flags = step.flags;
+      if (ctx.user_namespace) flags |= LockedFlags(step.a.c_str());
       return Check(
-          ::mount(nullptr, step.a.c_str(), nullptr, MS_BIND | MS_REMOUNT | step.flags, nullptr));
+          ::mount(nullptr, step.a.c_str(), nullptr, MS_BIND | MS_REMOUNT | flags, nullptr));
+    }
     case Op::kSetHostname:
       return Check(::sethostname(step.a.c_str(), step.a.size()));
     case Op::kLoopbackUp:

@@ -44,6 +44,9 @@ struct ChildContext {
   const sock_filter* seccomp_filter = nullptr;  // the seccomp program (kSeccomp)
   unsigned short seccomp_length = 0;
   bool seccomp_notify = false;  // ask for a listener and send it to the parent
+  // Init runs in a new user namespace: read-only remounts of binds keep the
+  // source mount's nosuid/nodev/noexec/atime flags, which are locked there.
+  bool user_namespace = false;
 };
 
 // clone() entry point; `arg` is a ChildContext*. Never returns.

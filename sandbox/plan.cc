@@ -158,6 +158,17 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
     if (::stat(workspace.c_str(), &st) != 0) return SetupError(label, errno);
     if (!S_ISDIR(st.st_mode)) return SetupError(label, ENOTDIR);
   }
+  // The directory the system directories come from: the host's root, or the rootfs.
+  std::string system_root;
+  if (!spec.rootfs.empty()) {
+    if (HasNul(spec.rootfs)) return Fail(Code::kInvalidArgument, "sandbox: path contains NUL");
+    std::string label = fmt::format("rootfs {}", spec.rootfs);
+    CRUCIBLE_ASSIGN_OR_RETURN(system_root, ResolveHostPath(spec.rootfs, label));
+    struct stat st;
+    if (::stat(system_root.c_str(), &st) != 0) return SetupError(label, errno);
+    if (!S_ISDIR(st.st_mode)) return SetupError(label, ENOTDIR);
+    if (system_root == "/") system_root.clear();
+  }
   struct UserBind {
     std::string label, host, target;
     bool is_dir;
@@ -181,13 +192,15 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
 
   Builder b;
   // The init process itself.
+  // It waits for the parent first: in a user namespace the parent writes its
+  // uid and gid maps meanwhile, which a non-dumpable init would forbid.
   b.Add(Op::kResetSignals, "reset signal handlers");
+  b.Add(Op::kWaitForParent, "wait for the cgroup and the id maps");
   b.Add(Op::kNonDumpable, "make init non-dumpable");
   b.Add(Op::kRename, "rename init");
   b.Last().optional = true;
   b.Add(Op::kStdio, "redirect stdio");
   b.Add(Op::kCloseFds, "close inherited file descriptors");
-  b.Add(Op::kWaitForParent, "wait for the cgroup");
   b.Add(Op::kUnshareCgroup, "create the cgroup namespace");
   b.Add(Op::kNewSession, "start a new session");
   b.Add(Op::kParentDeathSignal, "set the parent death signal");
@@ -202,16 +215,17 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
   b.Add(Op::kPivotRoot, fmt::format("pivot_root to {}", root_dir), root_dir, root_dir + kOldRoot);
 
   for (const char* dir : kSystemDirs) {
+    std::string source = system_root + dir;
     struct stat st;
-    if (::lstat(dir, &st) != 0) continue;
+    if (::lstat(source.c_str(), &st) != 0) continue;
     if (S_ISLNK(st.st_mode)) {
       char target[PATH_MAX];
-      ssize_t n = ::readlink(dir, target, sizeof(target) - 1);
+      ssize_t n = ::readlink(source.c_str(), target, sizeof(target) - 1);
       if (n <= 0) continue;
       std::string link(target, static_cast<size_t>(n));
       b.Add(Op::kSymlink, fmt::format("symlink {} -> {}", dir, link), link, dir);
     } else if (S_ISDIR(st.st_mode)) {
-      b.BindFromHost(fmt::format("bind {} at {}", dir, dir), dir, dir, true, kReadOnly);
+      b.BindFromHost(fmt::format("bind {} at {}", source, dir), source, dir, true, kReadOnly);
     }
   }
 

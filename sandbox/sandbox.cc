@@ -265,6 +265,31 @@ Result<std::optional<internal::Cgroup>> MakeCgroup(const Spec& spec, Report& rep
   return std::optional<internal::Cgroup>();
 }
 
+// Maps root of the user namespace of `pid` to `uid` and `gid` of the
+// caller (setgroups denied first, as an unprivileged caller must).
+Status WriteIdMaps(pid_t pid, uid_t uid, gid_t gid) {
+  auto write = [&](const char* file, const std::string& text) -> Status {
+    std::string path = fmt::format("/proc/{}/{}", pid, file);
+    int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return Fail(Code::kFailedPrecondition,
+                  fmt::format("sandbox setup: write {}: {}", path, std::strerror(errno)));
+    }
+    ssize_t n = ::write(fd, text.data(), text.size());
+    int err = errno;
+    ::close(fd);
+    if (n != static_cast<ssize_t>(text.size())) {
+      return Fail(Code::kFailedPrecondition,
+                  fmt::format("sandbox setup: write {}: {}", path,
+                              n < 0 ? std::strerror(err) : "short write"));
+    }
+    return {};
+  };
+  CRUCIBLE_RETURN_IF_ERROR(write("setgroups", "deny"));
+  CRUCIBLE_RETURN_IF_ERROR(write("uid_map", fmt::format("0 {} 1\n", uid)));
+  return write("gid_map", fmt::format("0 {} 1\n", gid));
+}
+
 }  // namespace
 
 Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
@@ -327,6 +352,9 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   ctx.seccomp_filter = filter.data();
   ctx.seccomp_length = static_cast<unsigned short>(filter.size());
   ctx.seccomp_notify = notify;
+  const uid_t uid = ::geteuid();
+  const gid_t gid = ::getegid();
+  ctx.user_namespace = spec.user_namespace || uid != 0;
 
   void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -337,6 +365,7 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   // in its cgroups, so that it is rooted there.
   int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD | SIGCHLD;
   if (spec.network == Network::kNone) flags |= CLONE_NEWNET;
+  if (ctx.user_namespace) flags |= CLONE_NEWUSER;
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -350,7 +379,13 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   if (pid < 0) {
     std::string message =
         fmt::format("sandbox setup: create namespaces: {}", std::strerror(clone_errno));
-    if (clone_errno == EPERM) message += " (the sandbox needs root)";
+    if (clone_errno == EPERM && ctx.user_namespace) {
+      message +=
+          " (are unprivileged user namespaces disabled on this host? see "
+          "/proc/sys/kernel/unprivileged_userns_clone and user.max_user_namespaces)";
+    } else if (clone_errno == EPERM) {
+      message += " (the sandbox needs root)";
+    }
     return Fail(Code::kFailedPrecondition, std::move(message));
   }
   ChildGuard guard(pid);  // declared after `cgroup`: init is reaped before the cgroup goes
@@ -359,8 +394,9 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   out_w.Reset();
   err_w.Reset();
 
-  // Into the cgroups before init does anything, then let it go.
+  // Into the cgroups and its ids mapped before init does anything, then let it go.
   if (cgroup) CRUCIBLE_RETURN_IF_ERROR(cgroup->AddProcess(pid));
+  if (ctx.user_namespace) CRUCIBLE_RETURN_IF_ERROR(WriteIdMaps(pid, uid, gid));
   if (::send(rep.fd.get(), "g", 1, MSG_NOSIGNAL) != 1) {
     return FailErrno("sandbox setup: start init");
   }

@@ -16,13 +16,23 @@
 // namespace, so background and setsid() daemons never outlive the command. A
 // wall-clock timeout kills the whole namespace.
 //
-// The command runs as root of the host's user namespace but without
-// CAP_SYS_ADMIN and most other capabilities (it keeps CAP_CHOWN,
+// Called by root, the command runs as root of the host's user namespace but
+// without CAP_SYS_ADMIN and most other capabilities (it keeps CAP_CHOWN,
 // CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID, CAP_SETUID,
 // CAP_SETPCAP and CAP_NET_BIND_SERVICE), with no_new_privs, no controlling
 // terminal, and no file descriptor of the caller but stdout and stderr. It can
 // still write setuid files into writable binds; they are nosuid inside the
 // sandbox, not on the host.
+//
+// Called by any other user (or with Spec::user_namespace), the sandbox also
+// gets a new user namespace whose root (uid and gid 0, the only ids mapped)
+// is the caller's uid and gid on the host: files it writes into the
+// workspace belong to the caller, and its capabilities only reach the
+// sandbox's own namespaces. Binds then keep the nosuid/nodev/noexec and atime
+// flags of their source mounts (the kernel locks them). An unprivileged
+// caller usually cannot create cgroups: the default memory and pids limits
+// are then only a warning in the Report, explicitly requested ones a setup
+// error.
 //
 // Limits: a seccomp filter (see seccomp.h) refuses with EPERM what Docker's
 // default profile refuses, on the 64-bit, 32-bit and x32 ABIs, and every
@@ -30,8 +40,9 @@
 // limited by a per-sandbox cgroup (v2 or v1, detected); CPU time, file size,
 // open files and core dumps by rlimits; captured output by output_cap.
 //
-// Requires root (CAP_SYS_ADMIN) for now. Both `crucible sandbox` and the
-// runner use this one implementation. Safe to call from a multi-threaded
+// Works for root and, where the kernel allows unprivileged user namespaces,
+// for any user. Both `crucible sandbox` and the runner use this one
+// implementation. Safe to call from a multi-threaded
 // process: nothing between clone() and execve() allocates or takes a lock.
 // docs/sandbox.md has the threat model and every default.
 #pragma once
@@ -104,6 +115,16 @@ struct Spec {
   // Size of the /tmp tmpfs (and of /dev/shm); 0: the kernel's default (half
   // of RAM). tmpfs pages count against the memory limit too.
   uint64_t tmp_size_bytes = uint64_t{256} << 20;
+
+  // When set, the system directories (/usr, /bin, /lib, /etc, ... as far as
+  // they exist there; symlinks recreated) come read-only from this host
+  // directory (an unpacked image, a debootstrap tree) instead of the host's.
+  // A missing directory is a setup error.
+  std::string rootfs;
+  // Run in a new user namespace too (sandbox root mapped to the caller's uid
+  // and gid). Always done when the caller is not root; this asks for it as
+  // root as well.
+  bool user_namespace = false;
 };
 
 // How often the seccomp policy refused a syscall. The name is libseccomp's,
@@ -156,7 +177,8 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick = {});
 
 // True when `path` (absolute) lies inside one of the host system directories
 // every sandbox shows read-only (/usr, /bin, /sbin, /lib, /lib32, /lib64,
-// /libx32, /etc), so it need not be bound again.
+// /libx32, /etc), so it need not be bound again. (With Spec::rootfs these
+// come from the tree instead, and host paths under them are not visible.)
 bool IsSystemPath(std::string_view path);
 
 // The exit status `crucible sandbox` reports for `report`: the command's exit

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,6 +20,7 @@ namespace crucible {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 struct Outcome {
   int status = -1;
@@ -104,6 +106,44 @@ TEST_F(SandboxCliTest, OutputCapTruncatesAndSaysSo) {
   nlohmann::json r = Report();
   EXPECT_EQ(r["output_truncated"], true);
   EXPECT_EQ(r["stdout_bytes"], 5000);
+}
+
+TEST_F(SandboxCliTest, PolicyFileSetsLimitsAndOptionsOverrideIt) {
+  std::string policy = dir_->path() + "/policy.yaml";
+  ASSERT_TRUE(WriteFile(policy, "timeout: 300ms\nhostname: from-policy\npids: 32\n").has_value());
+  Outcome o = Run({"--policy", policy, "--report", ReportPath(), "--", "sleep", "10"});
+  EXPECT_EQ(o.status, 124) << o.err;
+  EXPECT_EQ(Report()["timed_out"], true);
+
+  EXPECT_EQ(
+      Run({"--policy", policy, "--", "sh", "-c", "test \"$(hostname)\" = from-policy"}).status, 0);
+  // Explicit options win: no timeout, another hostname.
+  o = Run({"--policy", policy, "--timeout", "0", "--hostname", "cli", "--", "sh", "-c",
+           "sleep 0.5; test \"$(hostname)\" = cli"});
+  EXPECT_EQ(o.status, 0) << o.err;
+
+  ASSERT_TRUE(WriteFile(policy, "timeout: 1s\nmemroy: 1G\n").has_value());
+  o = Run({"--policy", policy, "--report", ReportPath(), "--", "true"});
+  EXPECT_EQ(o.status, 125);
+  EXPECT_THAT(o.err, HasSubstr(policy + ":2:1: unknown key 'memroy'"));
+  EXPECT_THAT(Report()["setup_error"].get<std::string>(), HasSubstr("unknown key 'memroy'"));
+}
+
+TEST_F(SandboxCliTest, WorkspaceQuotaCapsWritesAndNeedsAnEmptyWorkspace) {
+  std::string ws = dir_->path() + "/ws";  // new: created
+  Outcome o = Run({"--workspace", ws, "--workspace-quota", "1M", "--", "sh", "-c",
+                   "head -c 3000000 /dev/zero > /workspace/big"});
+  EXPECT_NE(o.status, 0);
+  EXPECT_THAT(o.err, HasSubstr("No space left on device"));
+  EXPECT_EQ(std::filesystem::exists(ws + "/big"), false) << "written to the host's disk";
+  EXPECT_THAT(ReadFile("/proc/self/mountinfo").value_or(""), Not(HasSubstr(ws)))
+      << "the quota's tmpfs is still mounted";
+
+  ASSERT_TRUE(WriteFile(ws + "/kept", "x").has_value());
+  o = Run({"--workspace", ws, "--workspace-quota", "1M", "--", "true"});
+  EXPECT_EQ(o.status, 125);
+  EXPECT_THAT(o.err, HasSubstr("must be a new or empty directory"));
+  EXPECT_EQ(Run({"--workspace-quota", "1M", "--", "true"}).status, 125);
 }
 
 }  // namespace

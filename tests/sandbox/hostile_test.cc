@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -34,6 +35,7 @@
 #include <gtest/gtest.h>
 
 #include "base/fs.h"
+#include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
 #include "tests/sandbox/host_probe.h"
 
@@ -87,7 +89,9 @@ std::map<std::string, uint64_t> Violations(const Report& r) {
   return v;
 }
 
-class HostileTest : public ::testing::Test {
+// Each test runs twice: as root of the host's user namespace, and in a user
+// namespace of its own (Spec::user_namespace, the mode of unprivileged callers).
+class HostileTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root; run this test as root";
@@ -108,6 +112,7 @@ class HostileTest : public ::testing::Test {
     spec.binds = {{.host_path = kHostileDir, .sandbox_path = kInSandbox}};
     spec.capture_output = true;
     spec.timeout = 20s;
+    spec.user_namespace = GetParam();
     return spec;
   }
 
@@ -122,7 +127,7 @@ class HostileTest : public ::testing::Test {
   std::optional<TempDir> ws_;
 };
 
-TEST_F(HostileTest, ForkBombIsContainedByThePidsLimit) {
+TEST_P(HostileTest, ForkBombIsContainedByThePidsLimit) {
   Spec spec = Hostile("forkbomb", {"1000"});  // never more than 1000 processes
   spec.pids_limit = 64;
   spec.memory_limit_bytes = uint64_t{512} << 20;
@@ -136,7 +141,7 @@ TEST_F(HostileTest, ForkBombIsContainedByThePidsLimit) {
   EXPECT_EQ(r.exit_code, 0);
 }
 
-TEST_F(HostileTest, MemoryBombIsOomKilled) {
+TEST_P(HostileTest, MemoryBombIsOomKilled) {
   Spec spec = Hostile("membomb", {"512"});  // never more than 512 MiB
   spec.memory_limit_bytes = uint64_t{64} << 20;
   Report r = RunOk(spec);
@@ -148,7 +153,7 @@ TEST_F(HostileTest, MemoryBombIsOomKilled) {
   EXPECT_LE(r.memory_peak_bytes, uint64_t{64} << 20);
 }
 
-TEST_F(HostileTest, FillingTmpStopsAtItsSize) {
+TEST_P(HostileTest, FillingTmpStopsAtItsSize) {
   Spec spec = Hostile("fill", {"/tmp/fill", "64"});
   spec.tmp_size_bytes = 8 << 20;
   Report r = RunOk(spec);
@@ -158,7 +163,7 @@ TEST_F(HostileTest, FillingTmpStopsAtItsSize) {
   EXPECT_GT(std::stoll(results["bytes"]), 4 << 20);
 }
 
-TEST_F(HostileTest, FillingTheWorkspaceStopsAtTheFileSizeLimit) {
+TEST_P(HostileTest, FillingTheWorkspaceStopsAtTheFileSizeLimit) {
   Spec spec = Hostile("fill", {"/workspace/fill", "64"});
   spec.file_size_bytes = 4 << 20;
   Report r = RunOk(spec);
@@ -170,7 +175,7 @@ TEST_F(HostileTest, FillingTheWorkspaceStopsAtTheFileSizeLimit) {
   EXPECT_EQ(st.st_size, 4 << 20);
 }
 
-TEST_F(HostileTest, EndlessOutputIsCapped) {
+TEST_P(HostileTest, EndlessOutputIsCapped) {
   Spec spec = Hostile("flood");
   spec.output_cap = 64 * 1024;
   spec.timeout = 1s;
@@ -182,7 +187,7 @@ TEST_F(HostileTest, EndlessOutputIsCapped) {
   EXPECT_EQ(r.stdout_bytes, static_cast<int64_t>(r.stdout_data.size()) + r.stdout_dropped);
 }
 
-TEST_F(HostileTest, CannotConnectToTheHostsLoopbackNorOutside) {
+TEST_P(HostileTest, CannotConnectToTheHostsLoopbackNorOutside) {
   int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   ASSERT_GE(listener, 0);
   sockaddr_in addr{};
@@ -206,7 +211,7 @@ TEST_F(HostileTest, CannotConnectToTheHostsLoopbackNorOutside) {
   EXPECT_LT(r.wall_ms, 2000);
 }
 
-TEST_F(HostileTest, HostFilesOutsideTheBindsAreNotVisible) {
+TEST_P(HostileTest, HostFilesOutsideTheBindsAreNotVisible) {
   // Stand-ins for the runner's database and another attempt's workspace.
   auto db = TempDir::Create("crucible-hostile-db-");
   auto other = TempDir::Create("crucible-hostile-other-ws-");
@@ -227,7 +232,7 @@ TEST_F(HostileTest, HostFilesOutsideTheBindsAreNotVisible) {
   for (const auto& p : paths) EXPECT_EQ(results[p], "ENOENT") << p;
 }
 
-TEST_F(HostileTest, ReadOnlyBindsAndSystemDirectoriesCannotBeWritten) {
+TEST_P(HostileTest, ReadOnlyBindsAndSystemDirectoriesCannotBeWritten) {
   auto ro = TempDir::Create("crucible-hostile-ro-");
   ASSERT_TRUE(ro.has_value());
   ASSERT_TRUE(WriteFile(ro->path() + "/file", "data\n").has_value());
@@ -253,7 +258,7 @@ TEST_F(HostileTest, ReadOnlyBindsAndSystemDirectoriesCannotBeWritten) {
   EXPECT_EQ(results["/usr/bin/env"], "EROFS");
 }
 
-TEST_F(HostileTest, MountUnshareSetnsAndNamespaceClonesAreRefusedAndRecorded) {
+TEST_P(HostileTest, MountUnshareSetnsAndNamespaceClonesAreRefusedAndRecorded) {
   Report r = RunOk(Hostile("syscalls", {"mount", "umount2", "unshare", "setns", "clone-newuser",
                                         "clone-newns", "clone3-newuser", "chroot", "fork"}));
   auto results = Results(r.stdout_data);
@@ -271,7 +276,7 @@ TEST_F(HostileTest, MountUnshareSetnsAndNamespaceClonesAreRefusedAndRecorded) {
                                                             {"unshare", 1}}));
 }
 
-TEST_F(HostileTest, ConcurrentSandboxesRecordTheirOwnViolations) {
+TEST_P(HostileTest, ConcurrentSandboxesRecordTheirOwnViolations) {
   // Each sandbox's listener reaches its own Run, even with several starting
   // at once from different threads.
   std::vector<std::thread> threads;
@@ -294,7 +299,7 @@ TEST_F(HostileTest, ConcurrentSandboxesRecordTheirOwnViolations) {
   }
 }
 
-TEST_F(HostileTest, KernelInterfacesAreRefusedAndRecorded) {
+TEST_P(HostileTest, KernelInterfacesAreRefusedAndRecorded) {
   std::vector<std::string> calls = {"keyctl",          "add_key",         "bpf",
                                     "perf_event_open", "reboot",          "clock_settime",
                                     "settimeofday",    "userfaultfd",     "io_uring_setup",
@@ -309,7 +314,7 @@ TEST_F(HostileTest, KernelInterfacesAreRefusedAndRecorded) {
   EXPECT_EQ(violations.size(), calls.size());
 }
 
-TEST_F(HostileTest, PersonalityAllowsOnlyDockersValues) {
+TEST_P(HostileTest, PersonalityAllowsOnlyDockersValues) {
   Report r = RunOk(Hostile("syscalls", {"personality-query", "personality-linux32",
                                         "personality-norandom", "personality-highbits"}));
   auto results = Results(r.stdout_data);
@@ -320,7 +325,7 @@ TEST_F(HostileTest, PersonalityAllowsOnlyDockersValues) {
   EXPECT_EQ(Violations(r), (std::map<std::string, uint64_t>{{"personality", 2}}));
 }
 
-TEST_F(HostileTest, The32BitAbiIsFilteredToo) {
+TEST_P(HostileTest, The32BitAbiIsFilteredToo) {
   Report r = RunOk(Hostile("syscalls", {"x86-getpid", "x86-mount", "x86-unshare"}));
   auto results = Results(r.stdout_data);
   if (results["x86-getpid"] == "unavailable") GTEST_SKIP() << "no 32-bit ABI on this kernel";
@@ -330,7 +335,7 @@ TEST_F(HostileTest, The32BitAbiIsFilteredToo) {
   EXPECT_EQ(Violations(r), (std::map<std::string, uint64_t>{{"x86:mount", 1}, {"x86:unshare", 1}}));
 }
 
-TEST_F(HostileTest, HostProcessesCannotBeTracedNorSeen) {
+TEST_P(HostileTest, HostProcessesCannotBeTracedNorSeen) {
   HostSleeper sleeper;
   ASSERT_GT(sleeper.pid(), 0);
   std::string pid = std::to_string(sleeper.pid());
@@ -342,7 +347,7 @@ TEST_F(HostileTest, HostProcessesCannotBeTracedNorSeen) {
   EXPECT_TRUE(sleeper.Alive());
 }
 
-TEST_F(HostileTest, KillMinusOneOnlyKillsTheSandbox) {
+TEST_P(HostileTest, KillMinusOneOnlyKillsTheSandbox) {
   HostSleeper sleeper;
   ASSERT_GT(sleeper.pid(), 0);
   char ns[256] = {};
@@ -353,7 +358,7 @@ TEST_F(HostileTest, KillMinusOneOnlyKillsTheSandbox) {
   EXPECT_TRUE(sleeper.Alive()) << "kill(-1) in the sandbox killed a host process";
 }
 
-TEST_F(HostileTest, ProcSysAndSysCannotBeWritten) {
+TEST_P(HostileTest, ProcSysAndSysCannotBeWritten) {
   std::string name = "crucible-hostile-" + Token();
   HostLeftover in_sys("/sys/" + name), in_proc("/proc/" + name);
   // Opened for writing only, never written.
@@ -373,7 +378,7 @@ TEST_F(HostileTest, ProcSysAndSysCannotBeWritten) {
   EXPECT_NE(results["/proc/" + name], "ok");
 }
 
-TEST_F(HostileTest, SetuidBinaryGainsNothing) {
+TEST_P(HostileTest, SetuidBinaryGainsNothing) {
   // A setuid-root copy in the workspace, run by an unprivileged user of the
   // sandbox: nosuid and no_new_privs keep it unprivileged.
   std::string copy = ws() + "/suid";
@@ -384,13 +389,18 @@ TEST_F(HostileTest, SetuidBinaryGainsNothing) {
   ASSERT_EQ(::chmod(copy.c_str(), 04755), 0);
   ASSERT_EQ(::chmod(ws().c_str(), 0755), 0);  // reachable by the unprivileged user
   Spec spec = Hostile("suid");
-  spec.argv = {"/workspace/suid", "drop", "/workspace/suid"};
-  Report r = RunOk(spec);
-  EXPECT_EQ(r.exit_code, 0) << r.stdout_data << r.stderr_data;
-  EXPECT_THAT(r.stdout_data, HasSubstr("euid: 65534\n"));
-  EXPECT_THAT(r.stdout_data, HasSubstr("CapEff:\t0000000000000000\n"));
-  EXPECT_THAT(r.stdout_data, HasSubstr("CapPrm:\t0000000000000000\n"));
-  EXPECT_THAT(r.stdout_data, HasSubstr("NoNewPrivs:\t1\n"));
+  Report r;
+  // In a user namespace only uid 0 is mapped: there is no other user to drop
+  // to, so only the second half applies there.
+  if (!GetParam()) {
+    spec.argv = {"/workspace/suid", "drop", "/workspace/suid"};
+    r = RunOk(spec);
+    EXPECT_EQ(r.exit_code, 0) << r.stdout_data << r.stderr_data;
+    EXPECT_THAT(r.stdout_data, HasSubstr("euid: 65534\n"));
+    EXPECT_THAT(r.stdout_data, HasSubstr("CapEff:\t0000000000000000\n"));
+    EXPECT_THAT(r.stdout_data, HasSubstr("CapPrm:\t0000000000000000\n"));
+    EXPECT_THAT(r.stdout_data, HasSubstr("NoNewPrivs:\t1\n"));
+  }
 
   // Root of the sandbox running it gets no more than the kept capabilities.
   spec.argv = {"/workspace/suid", "check"};
@@ -398,7 +408,7 @@ TEST_F(HostileTest, SetuidBinaryGainsNothing) {
   EXPECT_THAT(r.stdout_data, HasSubstr("CapEff:\t00000000000005fb\n"));
 }
 
-TEST_F(HostileTest, DoubleForkedDaemonDiesWithTheSandbox) {
+TEST_P(HostileTest, DoubleForkedDaemonDiesWithTheSandbox) {
   for (const char* mode : {"stay", "exit"}) {
     std::string marker = "crucible-hostile-daemon-" + Token();
     Spec spec = Hostile("daemon", {mode, marker});
@@ -416,7 +426,7 @@ TEST_F(HostileTest, DoubleForkedDaemonDiesWithTheSandbox) {
   }
 }
 
-TEST_F(HostileTest, ProcessIgnoringSigtermIsKilledOnTimeout) {
+TEST_P(HostileTest, ProcessIgnoringSigtermIsKilledOnTimeout) {
   std::string marker = "crucible-hostile-ignoreterm-" + Token();
   Spec spec = Hostile("ignoreterm", {marker});
   spec.timeout = 500ms;
@@ -428,6 +438,79 @@ TEST_F(HostileTest, ProcessIgnoringSigtermIsKilledOnTimeout) {
   EXPECT_EQ(ExitStatus(r), 124);
   EXPECT_EQ(CountHostProcesses(marker), 0);
 }
+
+TEST_P(HostileTest, FillingTheWorkspaceUnderAQuotaEndsWithEnospc) {
+  std::optional<QuotaDir> quota;
+  {
+    auto mounted = QuotaDir::Mount(ws(), 8 << 20);
+    ASSERT_TRUE(mounted.has_value()) << mounted.error().ToString();
+    quota.emplace(std::move(*mounted));
+  }
+  Spec spec = Hostile("fill", {"/workspace/fill", "64"});
+  spec.memory_limit_bytes = uint64_t{256} << 20;  // the tmpfs pages count here
+  Report r = RunOk(spec);
+  auto results = Results(r.stdout_data);
+  EXPECT_EQ(results["write"], "ENOSPC") << r.stdout_data << r.stderr_data;
+  EXPECT_LE(std::stoll(results["bytes"]), 8 << 20);
+  EXPECT_GT(std::stoll(results["bytes"]), 4 << 20);
+  struct stat st;
+  ASSERT_EQ(::stat((ws() + "/fill").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, std::stoll(results["bytes"]));
+
+  // Unmounted, the files are gone and nothing reached the host's disk.
+  quota.reset();
+  EXPECT_FALSE(Exists(ws() + "/fill"));
+  EXPECT_EQ(CountEntries(ws()), 0);
+
+  auto zero = QuotaDir::Mount(ws(), 0);
+  ASSERT_FALSE(zero.has_value());
+  EXPECT_EQ(zero.error().code(), Code::kInvalidArgument);
+}
+
+TEST_P(HostileTest, RootfsReplacesTheHostsSystemDirectories) {
+  // A tiny tree: one statically linked program, /bin -> usr/bin, a marker in /etc.
+  auto rootfs = TempDir::Create("crucible-hostile-rootfs-");
+  ASSERT_TRUE(rootfs.has_value());
+  const std::string& root = rootfs->path();
+  std::filesystem::create_directories(root + "/usr/bin");
+  std::filesystem::create_directories(root + "/etc");
+  std::filesystem::copy_file(std::string(kHostileDir) + "/probe-static", root + "/usr/bin/probe");
+  std::filesystem::create_directory_symlink("usr/bin", root + "/bin");
+  ASSERT_TRUE(WriteFile(root + "/etc/crucible-marker", "from the rootfs\n").has_value());
+  ASSERT_TRUE(Exists("/usr/bin/env") && Exists("/etc/passwd"));
+
+  Spec spec;
+  spec.argv = {"/bin/probe",  "/etc/crucible-marker", "/usr/bin/probe", "/usr/bin/env",
+               "/etc/passwd", "/etc/hostname",        "/usr/lib"};
+  spec.rootfs = root;
+  spec.user_namespace = GetParam();
+  spec.workspace = ws();
+  spec.capture_output = true;
+  spec.timeout = 20s;
+  Report r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 0) << r.stderr_data;
+  auto results = Results(r.stdout_data);
+  EXPECT_EQ(results["/etc/crucible-marker"], "ok") << r.stdout_data;
+  EXPECT_EQ(results["/usr/bin/probe"], "ok");
+  for (const char* host_only : {"/usr/bin/env", "/etc/passwd", "/etc/hostname", "/usr/lib"}) {
+    EXPECT_EQ(results[host_only], "ENOENT") << host_only;
+  }
+
+  // Nor is the host's shell.
+  spec.argv = {"/bin/sh", "-c", "true"};
+  r = RunOk(spec);
+  EXPECT_EQ(r.exit_code, 127);
+
+  spec.rootfs = root + "/missing";
+  auto failed = sandbox::Run(spec);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_THAT(failed.error().message(), HasSubstr("sandbox setup: rootfs " + root + "/missing"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Namespaces, HostileTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "UserNamespace" : "HostRoot";
+                         });
 
 }  // namespace
 }  // namespace crucible::sandbox
