@@ -98,6 +98,7 @@ Result<golden::MineOptions> Resolve(const MineArgs& args) {
   o.jobs = flag("--jobs") ? args.jobs : config.jobs.value_or(args.jobs);
   o.require_f2p = flag("--require-f2p") ? args.require_f2p : config.require_f2p.value_or(false);
   o.banned_patterns = config.banned_patterns;
+  o.sandbox_policy = config.sandbox_policy.value_or("");
   return o;
 }
 
@@ -108,14 +109,26 @@ int Mine(const MineArgs& args) {
   auto store = OpenDb(args.db, /*create=*/true);
   if (!store) return ReportError(store.error());
   auto start = std::chrono::steady_clock::now();
+  // The changes the skip rules drop are done at once; the time left is
+  // estimated from the validations since then.
+  auto validating_since = start;
+  size_t skipped_first = 0;
+  bool rules_done = false;
+  options.prepared = [&](size_t skipped, size_t) {
+    validating_since = std::chrono::steady_clock::now();
+    skipped_first = skipped;
+    rules_done = true;
+  };
   options.progress = [&](size_t done, size_t total, const std::string& label) {
-    auto secs =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
-            .count();
-    std::string eta =
-        done > 0 && done < total
-            ? fmt::format("{}s", secs * static_cast<long>(total - done) / static_cast<long>(done))
-            : "-";
+    auto now = std::chrono::steady_clock::now();
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - start).count();
+    auto validating =
+        std::chrono::duration_cast<std::chrono::seconds>(now - validating_since).count();
+    const size_t validated = done > skipped_first ? done - skipped_first : 0;
+    std::string eta = rules_done && validated > 0 && done < total
+                          ? fmt::format("{}s", validating * static_cast<long>(total - done) /
+                                                   static_cast<long>(validated))
+                          : "-";
     PrintProgress(
         fmt::format("[{}/{}] validated {} (elapsed {}s, eta {})", done, total, label, secs, eta),
         done == total);

@@ -1,6 +1,11 @@
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -8,6 +13,8 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "golden/interchange.h"
+#include "golden/miner.h"
+#include "golden/rules.h"
 
 namespace crucible::cli {
 
@@ -47,6 +54,16 @@ int Show(const std::string& db, const std::string& name) {
     std::printf("  banned patterns  %s\n",
                 fmt::format("{}", fmt::join(suite->banned_patterns(), ", ")).c_str());
   }
+  if (!suite->sandbox_policy().empty()) {
+    std::printf("  sandbox policy\n");
+    std::string_view policy = suite->sandbox_policy();
+    while (!policy.empty()) {
+      size_t nl = policy.find('\n');
+      std::string_view line = policy.substr(0, nl);
+      if (!line.empty()) std::printf("    %.*s\n", static_cast<int>(line.size()), line.data());
+      policy.remove_prefix(nl == std::string_view::npos ? policy.size() : nl + 1);
+    }
+  }
   std::printf("  tasks  %zu (%zu dev, %zu held out)\n\n", tasks->size(), tasks->size() - held_out,
               held_out);
   for (const auto& t : *tasks) {
@@ -55,6 +72,10 @@ int Show(const std::string& db, const std::string& name) {
                 t.merged_commit().c_str(), title.c_str());
     std::printf("    kind: %s  split: %s\n", t.kind().empty() ? "-" : t.kind().c_str(),
                 t.held_out() ? "held-out" : "dev");
+    if (t.failure_modes_size() > 0) {
+      std::printf("    failure modes: %s\n",
+                  fmt::format("{}", fmt::join(t.failure_modes(), ", ")).c_str());
+    }
     std::printf("    source files: %s\n",
                 fmt::format("{}", fmt::join(t.source_files(), ", ")).c_str());
     std::printf("    FAIL_TO_PASS (%d): %s\n", t.fail_to_pass_size(),
@@ -123,11 +144,229 @@ int Split(const std::string& db, const std::string& name, double held_out, uint6
   auto tasks = (*store)->ListTasks(name);
   if (!tasks) return ReportError(tasks.error());
   if (auto st = golden::SplitHeldOut(*tasks, held_out, seed); !st) return ReportError(st.error());
+  suite->mutable_split()->set_held_out(held_out);
+  suite->mutable_split()->set_seed(seed);
   if (auto st = (*store)->PutSuite(*suite, *tasks); !st) return ReportError(st.error());
   size_t held = 0;
   for (const auto& t : *tasks) held += t.held_out() ? 1 : 0;
   std::printf("suite %s: %zu dev, %zu held out (seed %llu)\n", name.c_str(), tasks->size() - held,
               held, static_cast<unsigned long long>(seed));
+  return 0;
+}
+
+struct RefreshArgs {
+  std::string repo;
+  int jobs = 1;
+  int size = 0;
+  std::string prs;
+};
+
+// Task ids of `suite` that an unfinished run uses, with the run's id.
+Result<std::map<std::string, std::string>> TasksInUse(storage::Store& store,
+                                                      const std::string& suite) {
+  std::map<std::string, std::string> in_use;
+  CRUCIBLE_ASSIGN_OR_RETURN(auto runs, store.ListRuns());
+  for (const auto& run : runs) {
+    if (run.suite() != suite || run.state() != v1::Run::RUNNING) continue;
+    CRUCIBLE_ASSIGN_OR_RETURN(auto attempts, store.ListAttempts(run.id()));
+    for (const auto& a : attempts) in_use.emplace(a.task_id(), run.id());
+  }
+  return in_use;
+}
+
+int Refresh(const std::string& db, const std::string& name, const RefreshArgs& args) {
+  auto store = OpenDb(db, /*create=*/false);
+  if (!store) return ReportError(store.error());
+  auto suite = (*store)->GetSuite(name);
+  if (!suite) return ReportError(suite.error());
+  auto tasks = (*store)->ListTasks(name);
+  if (!tasks) return ReportError(tasks.error());
+  if (suite->mined_head().empty()) {
+    return ReportError(Error(Code::kFailedPrecondition,
+                             fmt::format("suite {} records no mined history (imported, or mined "
+                                         "by an older crucible): mine it again to refresh it",
+                                         name)));
+  }
+  if (args.jobs < 1) {
+    return ReportError(
+        Error(Code::kInvalidArgument, fmt::format("--jobs must be at least 1, not {}", args.jobs)));
+  }
+  if (args.size < 0) {
+    return ReportError(
+        Error(Code::kInvalidArgument, fmt::format("--size must be at least 0, not {}", args.size)));
+  }
+  golden::MineOptions o;
+  o.repo_path = args.repo.empty()
+                    ? suite->repo_path()
+                    : std::filesystem::absolute(args.repo).lexically_normal().string();
+  o.suite = name;
+  o.test_cmd = suite->test_cmd();
+  o.ref = suite->mined_ref().empty() ? "HEAD" : suite->mined_ref();
+  o.after_commit = suite->mined_head();
+  o.test_timeout =
+      std::chrono::seconds(suite->test_timeout_s() > 0 ? suite->test_timeout_s() : 600);
+  auto format = golden::ParseResultFormat(suite->results());
+  if (!format) return ReportError(format.error());
+  o.results = *format;
+  o.setup_cmd = suite->setup_cmd();
+  o.setup_timeout =
+      std::chrono::seconds(suite->setup_timeout_s() > 0 ? suite->setup_timeout_s() : 600);
+  o.test_patterns.assign(suite->test_patterns().begin(), suite->test_patterns().end());
+  if (suite->has_mining()) {
+    const auto& m = suite->mining();
+    o.skip.generated.assign(m.generated().begin(), m.generated().end());
+    o.skip.docs.assign(m.docs().begin(), m.docs().end());
+    o.skip.version_files.assign(m.version_files().begin(), m.version_files().end());
+    o.skip.max_changed_lines = static_cast<size_t>(m.max_changed_lines());
+    o.require_f2p = m.require_f2p();
+  }
+  o.repeat = suite->repeat() > 0 ? suite->repeat() : 2;
+  o.jobs = args.jobs;
+  o.banned_patterns.assign(suite->banned_patterns().begin(), suite->banned_patterns().end());
+  o.sandbox_policy = suite->sandbox_policy();
+  if (!args.prs.empty()) {
+    auto intents = golden::LoadPullRequests(args.prs);
+    if (!intents) return ReportError(intents.error());
+    o.intents = std::move(*intents);
+  }
+  for (const auto& t : *tasks) o.reserved_ids.insert(t.id());
+  auto start = std::chrono::steady_clock::now();
+  o.progress = [&](size_t done, size_t total, const std::string& label) {
+    auto secs =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
+            .count();
+    PrintProgress(fmt::format("[{}/{}] validated {} (elapsed {}s)", done, total, label, secs),
+                  done == total);
+  };
+  auto mined = golden::Mine(o);
+  if (!mined) return ReportError(mined.error());
+  if (mined->tasks.empty() && mined->skipped.empty()) {
+    std::printf("suite %s is up to date: nothing merged on %s since %.10s\n", name.c_str(),
+                o.ref.c_str(), o.after_commit.c_str());
+    return 0;
+  }
+
+  // Existing tasks oldest first, then the new ones (newer by history); the
+  // oldest go until the suite is back at its size.
+  const int32_t target = args.size > 0 ? args.size : suite->target_size();
+  std::vector<v1::GoldenTask> existing = *tasks;
+  std::stable_sort(existing.begin(), existing.end(), [](const auto& a, const auto& b) {
+    return a.merged_at_ms() != b.merged_at_ms() ? a.merged_at_ms() < b.merged_at_ms()
+                                                : a.id() < b.id();
+  });
+  const bool split = suite->has_split();
+  for (auto& t : mined->tasks) {
+    t.set_held_out(split &&
+                   golden::IsHeldOut(t.id(), suite->split().held_out(), suite->split().seed()));
+  }
+  std::vector<v1::GoldenTask> all = std::move(existing);
+  const size_t old_count = all.size();
+  for (auto& t : mined->tasks) all.push_back(t);
+  size_t drop = 0;
+  if (target > 0 && all.size() > static_cast<size_t>(target)) {
+    drop = all.size() - static_cast<size_t>(target);
+  }
+  auto in_use = TasksInUse(**store, name);
+  if (!in_use) return ReportError(in_use.error());
+  for (size_t i = 0; i < drop && i < old_count; ++i) {
+    if (auto it = in_use->find(all[i].id()); it != in_use->end()) {
+      return ReportError(Error(
+          Code::kFailedPrecondition,
+          fmt::format("refresh would drop task {}, which run {} (still running) uses; let the "
+                      "run finish (crucible wait {} or crucible run --resume {}) or cancel it, "
+                      "then refresh again; nothing was changed",
+                      all[i].id(), it->second, it->second, it->second)));
+    }
+  }
+  std::vector<v1::GoldenTask> dropped(all.begin(), all.begin() + static_cast<long>(drop));
+  std::vector<v1::GoldenTask> kept(all.begin() + static_cast<long>(drop), all.end());
+
+  v1::Suite updated = *suite;
+  updated.set_repo_path(o.repo_path);
+  updated.set_mined_head(mined->suite.mined_head());
+  updated.set_target_size(target);
+  for (const auto& s : mined->suite.skipped()) *updated.add_skipped() = s;
+  updated.set_task_count(static_cast<int32_t>(kept.size()));
+  if (auto st = (*store)->PutSuite(updated, kept); !st) return ReportError(st.error());
+
+  std::set<std::string> dropped_ids;
+  for (const auto& t : dropped) dropped_ids.insert(t.id());
+  size_t promoted = 0;
+  for (const auto& t : mined->tasks) promoted += dropped_ids.contains(t.id()) ? 0 : 1;
+  std::printf(
+      "suite %s refreshed from %.10s to %.10s: %zu promoted, %zu skipped, %zu dropped, "
+      "%zu tasks\n",
+      name.c_str(), o.after_commit.c_str(), updated.mined_head().c_str(), promoted,
+      mined->skipped.size(), dropped.size(), kept.size());
+  for (const auto& t : mined->tasks) {
+    if (dropped_ids.contains(t.id())) continue;
+    std::string title = t.intent().substr(0, t.intent().find('\n'));
+    if (title.size() > 50) title = title.substr(0, 47) + "...";
+    std::printf("  promoted %-14s %-18s %-8s F2P %-3d %s\n", t.id().c_str(), t.kind().c_str(),
+                t.held_out() ? "held-out" : "dev", t.fail_to_pass_size(), title.c_str());
+  }
+  for (const auto& s : mined->skipped) {
+    std::printf("  skipped  %.10s  %-6s  %s\n", s.commit.c_str(), s.category.c_str(),
+                s.reason.c_str());
+  }
+  for (const auto& t : dropped) {
+    std::printf("  dropped  %-14s (merged %s, oldest)\n", t.id().c_str(),
+                golden::FormatDate(t.merged_at_ms()).c_str());
+  }
+  return 0;
+}
+
+Result<std::string> OneOf(const std::string& what, const std::string& value,
+                          const std::vector<std::string>& valid) {
+  if (std::find(valid.begin(), valid.end(), value) != valid.end()) return value;
+  return Fail(Code::kInvalidArgument,
+              fmt::format("unknown {} '{}' (valid: {})", what, value, fmt::join(valid, ", ")));
+}
+
+int Tag(const std::string& db, const std::string& name, const std::string& task_id,
+        const std::vector<std::string>& add, const std::vector<std::string>& remove,
+        const std::string& kind) {
+  for (const auto& m : add) {
+    if (auto r = OneOf("failure mode", m, golden::FailureModes()); !r)
+      return ReportError(r.error());
+  }
+  for (const auto& m : remove) {
+    if (auto r = OneOf("failure mode", m, golden::FailureModes()); !r)
+      return ReportError(r.error());
+  }
+  if (!kind.empty()) {
+    if (auto r = OneOf("kind", kind, golden::TaskKinds()); !r) return ReportError(r.error());
+  }
+  auto store = OpenDb(db, /*create=*/false);
+  if (!store) return ReportError(store.error());
+  auto suite = (*store)->GetSuite(name);
+  if (!suite) return ReportError(suite.error());
+  auto tasks = (*store)->ListTasks(name);
+  if (!tasks) return ReportError(tasks.error());
+  auto it = std::find_if(tasks->begin(), tasks->end(),
+                         [&](const v1::GoldenTask& t) { return t.id() == task_id; });
+  if (it == tasks->end()) {
+    return ReportError(
+        Error(Code::kNotFound, fmt::format("suite {} has no task '{}'", name, task_id)));
+  }
+  std::vector<std::string> modes(it->failure_modes().begin(), it->failure_modes().end());
+  for (const auto& m : add) {
+    if (std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
+  }
+  std::erase_if(modes, [&](const std::string& m) {
+    return std::find(remove.begin(), remove.end(), m) != remove.end();
+  });
+  // In vocabulary order, so the same tags always read the same.
+  std::vector<std::string> ordered;
+  for (const auto& m : golden::FailureModes()) {
+    if (std::find(modes.begin(), modes.end(), m) != modes.end()) ordered.push_back(m);
+  }
+  it->clear_failure_modes();
+  for (const auto& m : ordered) it->add_failure_modes(m);
+  if (!kind.empty()) it->set_kind(kind);
+  if (auto st = (*store)->PutSuite(*suite, *tasks); !st) return ReportError(st.error());
+  std::printf("%s: kind %s, failure modes: %s\n", task_id.c_str(), it->kind().c_str(),
+              ordered.empty() ? "-" : fmt::format("{}", fmt::join(ordered, ", ")).c_str());
   return 0;
 }
 
@@ -186,6 +425,45 @@ void AddSuiteCommand(CLI::App& app, int* exit_code) {
   split->add_option("--db", *db, kDbHelp);
   split->callback(
       [db, name, held_out, seed, exit_code] { *exit_code = Split(*db, *name, *held_out, *seed); });
+
+  auto refresh_args = std::make_shared<RefreshArgs>();
+  refresh_args->jobs = std::max(1u, std::thread::hardware_concurrency() / 2);
+  auto* refresh = cmd->add_subcommand(
+      "refresh",
+      "Mine the changes merged since the suite was last mined (same rules and validation), "
+      "add them as tasks and drop the oldest to keep the suite's size.");
+  refresh->add_option("name", *name, "suite name")->required();
+  refresh->add_option("--repo", refresh_args->repo,
+                      "repository to mine (default: the suite's repository)");
+  refresh->add_option("--jobs", refresh_args->jobs, "changes validated in parallel")
+      ->capture_default_str();
+  refresh->add_option("--size", refresh_args->size,
+                      "tasks to keep from now on (default: the suite's size when mined)");
+  refresh->add_option("--prs", refresh_args->prs,
+                      "pull requests as JSON or JSONL, as for crucible mine");
+  refresh->add_option("--db", *db, kDbHelp);
+  refresh->callback(
+      [db, name, refresh_args, exit_code] { *exit_code = Refresh(*db, *name, *refresh_args); });
+
+  auto task_id = std::make_shared<std::string>();
+  auto add_modes = std::make_shared<std::vector<std::string>>();
+  auto remove_modes = std::make_shared<std::vector<std::string>>();
+  auto kind = std::make_shared<std::string>();
+  auto* tag = cmd->add_subcommand(
+      "tag", "Set a task's failure-mode tags and kind (shown by suite show, exported in JSONL).");
+  tag->add_option("name", *name, "suite name")->required();
+  tag->add_option("task", *task_id, "task id")->required();
+  tag->add_option(
+         "--add", *add_modes,
+         "failure mode to add: " + fmt::format("{}", fmt::join(golden::FailureModes(), ", ")))
+      ->expected(1, -1);
+  tag->add_option("--remove", *remove_modes, "failure mode to remove")->expected(1, -1);
+  tag->add_option("--kind", *kind,
+                  "task kind: " + fmt::format("{}", fmt::join(golden::TaskKinds(), ", ")));
+  tag->add_option("--db", *db, kDbHelp);
+  tag->callback([db, name, task_id, add_modes, remove_modes, kind, exit_code] {
+    *exit_code = Tag(*db, *name, *task_id, *add_modes, *remove_modes, *kind);
+  });
 }
 
 }  // namespace crucible::cli

@@ -1,6 +1,7 @@
 #include "golden/interchange.h"
 
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +11,9 @@
 #include <set>
 
 #include "base/fs.h"
+#include "golden/rules.h"
 #include "golden/utf8.h"
+#include "sandbox/policy.h"
 #include "vcs/repo.h"
 
 namespace crucible::golden {
@@ -220,12 +223,14 @@ std::string ExportJsonl(const v1::Suite& suite, const std::vector<v1::GoldenTask
     c["merged_commit"] = t.merged_commit();
     c["kind"] = t.kind();
     c["flaky"] = Strings(t.flaky());
+    c["failure_modes"] = Strings(t.failure_modes());
     c["held_out"] = t.held_out();
     c["test_cmd"] = t.test_cmd();
     c["test_timeout_s"] = t.test_timeout_s();
     c["setup_cmd"] = t.setup_cmd();
     c["setup_timeout_s"] = t.setup_timeout_s();
     c["results"] = t.results();
+    if (!t.sandbox_policy().empty()) c["sandbox_policy"] = t.sandbox_policy();
     j["crucible"] = std::move(c);
     out += Dump(j);
     out += '\n';
@@ -329,6 +334,21 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
           if (f.is_string()) t.add_flaky(f.get<std::string>());
         }
       }
+      if (c.contains("failure_modes")) {
+        const json& modes = c["failure_modes"];
+        if (!modes.is_array()) return bad("field \"crucible.failure_modes\" is not a list");
+        for (const auto& m : modes) {
+          std::string mode = m.is_string() ? m.get<std::string>() : m.dump();
+          if (!m.is_string() || std::find(FailureModes().begin(), FailureModes().end(), mode) ==
+                                    FailureModes().end()) {
+            return bad(
+                fmt::format("field \"crucible.failure_modes\": unknown failure mode {} "
+                            "(valid: {})",
+                            mode, fmt::join(FailureModes(), ", ")));
+          }
+          t.add_failure_modes(mode);
+        }
+      }
       t.set_held_out(c.contains("held_out") && c["held_out"].is_boolean() &&
                      c["held_out"].get<bool>());
       if (!cs("test_cmd").empty() && options.test_cmd.empty()) t.set_test_cmd(cs("test_cmd"));
@@ -336,6 +356,14 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
       t.set_setup_cmd(cs("setup_cmd"));
       t.set_setup_timeout_s(ci("setup_timeout_s"));
       t.set_results(cs("results"));
+      if (!cs("sandbox_policy").empty()) {
+        auto policy = sandbox::ParsePolicy(cs("sandbox_policy"), "crucible.sandbox_policy");
+        if (!policy) {
+          return bad(
+              fmt::format("field \"crucible.sandbox_policy\": {}", policy.error().message()));
+        }
+        t.set_sandbox_policy(cs("sandbox_policy"));
+      }
     }
     if (t.test_cmd().empty()) {
       return bad("no test command (the line has no crucible.test_cmd; pass --test-cmd)");
@@ -359,17 +387,25 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
   return result;
 }
 
+bool IsHeldOut(std::string_view task_id, double fraction, uint64_t seed) {
+  if (fraction <= 0.0) return false;
+  if (fraction >= 1.0) return true;
+  // FNV-1a finished with splitmix64's mixer (ids differ in few characters);
+  // its top 53 bits as a number in [0, 1).
+  uint64_t z = Fnv1a(seed, task_id);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  const double u = static_cast<double>(z >> 11) * 0x1.0p-53;
+  return u < fraction;
+}
+
 Status SplitHeldOut(std::vector<v1::GoldenTask>& tasks, double fraction, uint64_t seed) {
   if (!(fraction >= 0.0 && fraction <= 1.0)) {
     return Fail(Code::kInvalidArgument,
                 fmt::format("the held-out fraction must be between 0 and 1, not {}", fraction));
   }
-  std::vector<std::pair<uint64_t, size_t>> order;
-  for (size_t i = 0; i < tasks.size(); ++i) order.emplace_back(Fnv1a(seed, tasks[i].id()), i);
-  std::sort(order.begin(), order.end());
-  const size_t held =
-      static_cast<size_t>(std::llround(fraction * static_cast<double>(tasks.size())));
-  for (size_t k = 0; k < order.size(); ++k) tasks[order[k].second].set_held_out(k < held);
+  for (auto& t : tasks) t.set_held_out(IsHeldOut(t.id(), fraction, seed));
   return {};
 }
 

@@ -38,7 +38,7 @@ Result<std::map<std::string, std::string>> LoadPullRequests(const std::string& p
 // base_commit, patch (the source patch), test_patch, problem_statement (the
 // intent), FAIL_TO_PASS and PASS_TO_PASS (JSON arrays), created_at (the merge
 // time, RFC 3339), and "crucible": an object with the fields SWE-bench lacks
-// (merged_commit, kind, flaky, held_out, test_cmd, test_timeout_s, setup_cmd,
+// (merged_commit, kind, flaky, failure_modes, held_out, test_cmd, test_timeout_s, setup_cmd,
 // results), so an export imports back unchanged. Tasks in the given order.
 std::string ExportJsonl(const v1::Suite& suite, const std::vector<v1::GoldenTask>& tasks);
 
@@ -63,9 +63,13 @@ struct Imported {
 Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
                              const ImportOptions& options);
 
-// Marks round(fraction * N) of `tasks` held out (the rest dev): those with
-// the smallest hash of (seed, task id), so the choice is deterministic and a
-// task keeps its side when others are added. kInvalidArgument unless
+// Whether the task `task_id` is held out under the split rule (fraction,
+// seed): the hash of (seed, task id), as a number in [0, 1), is below
+// `fraction`. Each task's side depends on its id alone, so adding or dropping
+// other tasks never moves it; about fraction * N of N tasks are held out.
+bool IsHeldOut(std::string_view task_id, double fraction, uint64_t seed);
+
+// Marks each of `tasks` held out or dev by IsHeldOut. kInvalidArgument unless
 // 0 <= fraction <= 1.
 Status SplitHeldOut(std::vector<v1::GoldenTask>& tasks, double fraction, uint64_t seed);
 

@@ -13,8 +13,10 @@
 #include <variant>
 
 #include "base/fs.h"
+#include "golden/commit_diff.h"
 #include "golden/test_run.h"
 #include "golden/utf8.h"
+#include "sandbox/policy.h"
 #include "vcs/repo.h"
 
 namespace crucible::golden {
@@ -114,7 +116,8 @@ Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(const MineOpt
                   .timeout = options.test_timeout,
                   .format = options.results,
                   .setup = options.setup_cmd,
-                  .setup_timeout = options.setup_timeout};
+                  .setup_timeout = options.setup_timeout,
+                  .sandbox_policy = options.sandbox_policy};
   std::vector<v1::TestRun> runs;
   for (int i = 0; i < options.repeat; ++i) {
     CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun run, RunTests((*ws)->workdir(), cmd));
@@ -156,10 +159,12 @@ struct Side {
 
 bool Failing(TestOutcome::Status s) { return s == TestOutcome::FAILED || s == TestOutcome::ERROR; }
 
-Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
-                      const vcs::Change& change) {
+// The checks and the split that need no test run: a task with its patches and
+// files, or why the change is skipped.
+Verdict Prepare(const MineOptions& options, const std::string& repo, internal::CommitDiffer& differ,
+                const vcs::Change& change) {
   if (change.parent.empty()) return Skip("root commit");
-  auto files = vcs::DiffCommits(repo, change.parent, change.commit);
+  auto files = differ.Diff(change.parent, change.commit);
   if (!files) {
     std::error_code ec;
     if (std::filesystem::exists(repo + "/.git/shallow", ec) ||
@@ -195,7 +200,15 @@ Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
   }
   for (const auto& f : source) task.add_source_files(f.path);
   for (const auto& f : tests) task.add_test_files(f.path);
+  auto pr = options.intents.find(change.commit);
+  task.set_intent(pr != options.intents.end() ? internal::ToValidUtf8(pr->second) : Intent(change));
+  task.set_kind(ClassifyKind(task.intent(), source, tests, change.summary));
+  return Verdict{std::move(task), "", ""};
+}
 
+// Validates a prepared candidate (Prepare gave it a task).
+Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
+                      const vcs::Change& change, v1::GoldenTask task) {
   // The merged commit first: when its own tests fail there is no need to run
   // the base.
   CRUCIBLE_ASSIGN_OR_RETURN(auto after_or, TestAt(options, repo, change.commit, ""));
@@ -270,9 +283,11 @@ std::string TaskId(const std::string& commit, const std::set<std::string>& taken
   return "t-" + commit;
 }
 
-Status Validate(const MineOptions& o) {
+Status Validate(const MineOptions& o, bool scan_only = false) {
   if (o.repo_path.empty()) return Fail(Code::kInvalidArgument, "repo_path is empty");
   if (o.suite.empty()) return Fail(Code::kInvalidArgument, "suite name is empty");
+  if (o.ref.empty()) return Fail(Code::kInvalidArgument, "ref is empty");
+  if (scan_only) return {};
   if (o.test_cmd.empty()) return Fail(Code::kInvalidArgument, "test_cmd is empty");
   if (o.results == ResultFormat::kJunit && o.test_cmd.find("{junit}") == std::string::npos) {
     return Fail(Code::kInvalidArgument,
@@ -292,7 +307,9 @@ Status Validate(const MineOptions& o) {
   if (o.jobs < 1) {
     return Fail(Code::kInvalidArgument, fmt::format("jobs must be at least 1, not {}", o.jobs));
   }
-  if (o.ref.empty()) return Fail(Code::kInvalidArgument, "ref is empty");
+  if (!o.sandbox_policy.empty()) {
+    CRUCIBLE_RETURN_IF_ERROR(sandbox::ParsePolicy(o.sandbox_policy, "the suite's sandbox policy"));
+  }
   return {};
 }
 
@@ -312,22 +329,60 @@ const char* ResultFormatName(ResultFormat f) {
 
 bool IsTestPath(std::string_view path) { return AnyMatches(DefaultTestPatterns(), path); }
 
-Result<MineResult> Mine(const MineOptions& options) {
-  CRUCIBLE_RETURN_IF_ERROR(Validate(options));
+namespace {
+
+// The history to mine, oldest first; `repo` is set to the absolute path.
+Result<std::vector<vcs::Change>> History(const MineOptions& options, std::string& repo) {
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(options.repo_path, ec);
   if (!ec) abs = std::filesystem::weakly_canonical(abs, ec);
-  const std::string repo = ec ? options.repo_path : abs.string();
+  repo = ec ? options.repo_path : abs.string();
 
+  const size_t limit = options.after_commit.empty() ? options.last : 0;
   CRUCIBLE_ASSIGN_OR_RETURN(std::vector<vcs::Change> history,
-                            vcs::FirstParentHistory(repo, options.ref, options.last));
+                            vcs::FirstParentHistory(repo, options.ref, limit));
+  if (!options.after_commit.empty()) {
+    auto it = std::find_if(history.begin(), history.end(),
+                           [&](const vcs::Change& c) { return c.commit == options.after_commit; });
+    if (it == history.end()) {
+      return Fail(Code::kFailedPrecondition,
+                  fmt::format("commit {} (the newest change mined) is not in the first-parent "
+                              "history of {} in {}: was the branch rewritten? Mine the suite "
+                              "again",
+                              options.after_commit.substr(0, 10), options.ref, repo));
+    }
+    history.erase(it, history.end());
+    if (options.last > 0 && history.size() > options.last) history.resize(options.last);
+  }
   if (options.since_ms > 0) {
     std::erase_if(history, [&](const vcs::Change& c) { return c.time_ms < options.since_ms; });
   }
   std::reverse(history.begin(), history.end());  // oldest first
+  // A shallow clone ends at its boundary: the oldest change of the window
+  // has a parent the clone lacks, so the change cannot be diffed and the
+  // history asked for is cut short. Say so instead of mining a part.
+  if (!history.empty() && !history.front().parent.empty()) {
+    const vcs::Change& oldest = history.front();
+    auto parent = vcs::FirstParentHistory(repo, oldest.parent, 1);
+    if (!parent && parent.error().code() == Code::kNotFound) {
+      std::error_code ec;
+      bool shallow = std::filesystem::exists(repo + "/.git/shallow", ec) ||
+                     std::filesystem::exists(repo + "/shallow", ec);
+      return Fail(Code::kFailedPrecondition,
+                  fmt::format("{} {}: commit {} ({}) needs its parent {}, which is not in the "
+                              "repository, so only {} change(s) of the history asked for can be "
+                              "mined; deepen the clone (git fetch --deepen=N, or --unshallow) or "
+                              "mine fewer changes (--last N)",
+                              repo, shallow ? "is a shallow clone" : "is missing history",
+                              oldest.commit.substr(0, 10), oldest.summary,
+                              oldest.parent.substr(0, 10), history.size() - 1));
+    }
+  }
+  return history;
+}
 
-  MineResult result;
-  v1::Suite& suite = result.suite;
+void DescribeSuite(const MineOptions& options, const std::string& repo, const std::string& head,
+                   v1::Suite& suite) {
   suite.set_name(options.suite);
   suite.set_repo_path(repo);
   suite.set_test_cmd(options.test_cmd);
@@ -339,49 +394,28 @@ Result<MineResult> Mine(const MineOptions& options) {
   suite.set_results(ResultFormatName(options.results));
   suite.set_repeat(options.repeat);
   for (const auto& p : options.banned_patterns) suite.add_banned_patterns(p);
+  suite.set_sandbox_policy(options.sandbox_policy);
   for (const auto& p : options.test_patterns) suite.add_test_patterns(p);
   suite.set_created_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count());
+  suite.set_mined_ref(options.ref);
+  suite.set_mined_head(head);
+  v1::MiningRules* rules = suite.mutable_mining();
+  for (const auto& p : options.skip.generated) rules->add_generated(p);
+  for (const auto& p : options.skip.docs) rules->add_docs(p);
+  for (const auto& p : options.skip.version_files) rules->add_version_files(p);
+  rules->set_max_changed_lines(static_cast<int64_t>(options.skip.max_changed_lines));
+  rules->set_require_f2p(options.require_f2p);
+}
 
-  // Validation, `jobs` candidates at a time; verdicts land by history index.
-  std::vector<std::optional<Verdict>> verdicts(history.size());
-  std::mutex mu;
-  std::optional<Error> error;
-  std::atomic<size_t> next{0};
-  size_t done = 0;
-  auto work = [&] {
-    for (;;) {
-      {
-        std::lock_guard lock(mu);
-        if (error) return;
-      }
-      size_t i = next.fetch_add(1);
-      if (i >= history.size()) return;
-      auto verdict = Judge(options, repo, history[i]);
-      std::lock_guard lock(mu);
-      if (!verdict) {
-        if (!error) error = verdict.error();
-        return;
-      }
-      std::string label =
-          verdict->task ? "t-" + history[i].commit.substr(0, kIdHexDigits) : verdict->skip_reason;
-      verdicts[i] = std::move(*verdict);
-      ++done;
-      if (options.progress) options.progress(done, history.size(), label);
-    }
-  };
-  const size_t threads = std::min<size_t>(static_cast<size_t>(options.jobs), history.size());
-  if (threads <= 1) {
-    work();
-  } else {
-    std::vector<std::thread> pool;
-    for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
-    for (auto& t : pool) t.join();
-  }
-  if (error) return Fail(*error);
-
-  std::set<std::string> ids;
+// Fills in the tasks and skips of `result` from the verdicts, by history
+// order.
+void Assemble(const MineOptions& options, const std::string& repo,
+              const std::vector<vcs::Change>& history,
+              std::vector<std::optional<Verdict>>& verdicts, MineResult& result) {
+  v1::Suite& suite = result.suite;
+  std::set<std::string> ids = options.reserved_ids;
   for (size_t i = 0; i < history.size(); ++i) {
     const vcs::Change& change = history[i];
     Verdict& verdict = *verdicts[i];
@@ -392,19 +426,13 @@ Result<MineResult> Mine(const MineOptions& options) {
       task.set_repo_path(repo);
       task.set_base_commit(change.parent);
       task.set_merged_commit(change.commit);
-      auto pr = options.intents.find(change.commit);
-      task.set_intent(pr != options.intents.end() ? internal::ToValidUtf8(pr->second)
-                                                  : Intent(change));
-      if (task.kind().empty()) {
-        std::vector<std::string> files(task.source_files().begin(), task.source_files().end());
-        task.set_kind(ClassifyKind(task.intent(), files, change.summary));
-      }
       task.set_merged_at_ms(change.time_ms);
       task.set_test_cmd(options.test_cmd);
       task.set_test_timeout_s(suite.test_timeout_s());
       task.set_results(suite.results());
       task.set_setup_cmd(options.setup_cmd);
       task.set_setup_timeout_s(suite.setup_timeout_s());
+      task.set_sandbox_policy(options.sandbox_policy);
       ids.insert(task.id());
       result.tasks.push_back(std::move(task));
     } else {
@@ -419,6 +447,88 @@ Result<MineResult> Mine(const MineOptions& options) {
     }
   }
   suite.set_task_count(static_cast<int32_t>(result.tasks.size()));
+  suite.set_target_size(static_cast<int32_t>(result.tasks.size()));
+}
+
+}  // namespace
+
+Result<MineResult> Scan(const MineOptions& options) {
+  CRUCIBLE_RETURN_IF_ERROR(Validate(options, /*scan_only=*/true));
+  std::string repo;
+  CRUCIBLE_ASSIGN_OR_RETURN(std::vector<vcs::Change> history, History(options, repo));
+  MineResult result;
+  DescribeSuite(options, repo, history.empty() ? options.after_commit : history.back().commit,
+                result.suite);
+  CRUCIBLE_ASSIGN_OR_RETURN(internal::CommitDiffer differ, internal::CommitDiffer::Open(repo));
+  std::vector<std::optional<Verdict>> verdicts;
+  verdicts.reserve(history.size());
+  for (const auto& change : history) verdicts.emplace_back(Prepare(options, repo, differ, change));
+  Assemble(options, repo, history, verdicts, result);
+  return result;
+}
+
+Result<MineResult> Mine(const MineOptions& options) {
+  CRUCIBLE_RETURN_IF_ERROR(Validate(options));
+  std::string repo;
+  CRUCIBLE_ASSIGN_OR_RETURN(std::vector<vcs::Change> history, History(options, repo));
+  MineResult result;
+  DescribeSuite(options, repo, history.empty() ? options.after_commit : history.back().commit,
+                result.suite);
+
+  // The cheap checks first, in this thread (the differ is not
+  // thread-safe); then validation of the candidates left, `jobs` at a time.
+  // Verdicts land by history index.
+  std::vector<std::optional<Verdict>> verdicts(history.size());
+  std::vector<size_t> candidates;
+  size_t done = 0;
+  {
+    CRUCIBLE_ASSIGN_OR_RETURN(internal::CommitDiffer differ, internal::CommitDiffer::Open(repo));
+    for (size_t i = 0; i < history.size(); ++i) {
+      verdicts[i] = Prepare(options, repo, differ, history[i]);
+      if (verdicts[i]->task) {
+        candidates.push_back(i);
+      } else {
+        ++done;
+        if (options.progress) options.progress(done, history.size(), verdicts[i]->skip_reason);
+      }
+    }
+  }
+  if (options.prepared) options.prepared(done, candidates.size());
+  std::mutex mu;
+  std::optional<Error> error;
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (error) return;
+      }
+      size_t c = next.fetch_add(1);
+      if (c >= candidates.size()) return;
+      const size_t i = candidates[c];
+      auto verdict = Judge(options, repo, history[i], std::move(*verdicts[i]->task));
+      std::lock_guard lock(mu);
+      if (!verdict) {
+        if (!error) error = verdict.error();
+        return;
+      }
+      std::string label =
+          verdict->task ? "t-" + history[i].commit.substr(0, kIdHexDigits) : verdict->skip_reason;
+      verdicts[i] = std::move(*verdict);
+      ++done;
+      if (options.progress) options.progress(done, history.size(), label);
+    }
+  };
+  const size_t threads = std::min<size_t>(static_cast<size_t>(options.jobs), candidates.size());
+  if (threads <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+  }
+  if (error) return Fail(*error);
+  Assemble(options, repo, history, verdicts, result);
   return result;
 }
 

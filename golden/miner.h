@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,21 @@ struct MineOptions {
   // (done, total, task id or skip reason). `total` is the number of changes
   // walked, root commit included.
   std::function<void(size_t, size_t, const std::string&)> progress;
+  // Called once, before any validation, when the skip rules and the split
+  // have run over the whole history (progress has then been called for each
+  // change they skipped): (changes skipped so far, candidates to validate).
+  // Lets a progress display estimate the time left from validations alone.
+  std::function<void(size_t, size_t)> prepared;
+  // Only changes after this commit of the first-parent history (exclusive),
+  // as `crucible suite refresh` mines; empty: the whole history. Combines
+  // with `last` and `since_ms`.
+  std::string after_commit;
+  // Task ids already used in the suite; new ids do not collide with them.
+  std::set<std::string> reserved_ids;
+  // Sandbox policy for the validation runs (sandbox/policy.h YAML; see
+  // TestCommand::sandbox_policy); stored in suite.sandbox_policy. Empty: the
+  // defaults.
+  std::string sandbox_policy;
 };
 
 struct Skipped {
@@ -63,7 +79,9 @@ struct Skipped {
   // of M", "version bump", "generated, lock or vendored files only",
   // "docs-only change", "no source change", "no test change" (with
   // require_f2p only), "patch is not valid UTF-8", "cannot diff: ...";
-  // "parent P is not in this shallow clone (...)" (infra).
+  // "parent P is not in this shallow clone (...)" (infra; mining a window
+  // that reaches past a shallow clone's boundary is an error instead, so
+  // this is a fallback).
   // The harness ("infra"): "cannot check out ...", "test patch does not apply
   // at the base commit: ...", "test run failed at the merged commit:
   // <infra_error>" (setup failures, a missing test command, a report that
@@ -78,6 +96,9 @@ struct Skipped {
 };
 
 struct MineResult {
+  // suite.mined_ref is options.ref, suite.mined_head the newest commit of the
+  // history walked (options.after_commit when nothing is newer),
+  // suite.mining the skip rules and suite.target_size the number of tasks.
   v1::Suite suite;
   std::vector<v1::GoldenTask> tasks;
   std::vector<Skipped> skipped;
@@ -110,11 +131,22 @@ struct MineResult {
 // (also with jobs > 1), and the skips are also in suite.skipped. Text fields
 // are valid UTF-8.
 //
-// Errors: kNotFound when repo_path is not a git repository or ref is unknown;
-// kInvalidArgument for an empty repo_path, suite name, ref or test command, a
-// JUnit test command without {junit}, a non-positive timeout, repeat or jobs;
-// the sandbox's error when it cannot be set up (mining stops: every run would
-// fail). Does not write to storage.
+// Errors: kFailedPrecondition when after_commit is not on the first-parent
+// history of ref (the branch was rewritten), or when the oldest change to
+// mine has a parent the repository lacks (a shallow clone cut short: the
+// message names the commit, the missing parent and how to deepen the clone); kNotFound when
+// repo_path is not a git repository or ref is unknown; kInvalidArgument for an empty repo_path,
+// suite name, ref or test command, a JUnit test command without {junit}, a non-positive timeout,
+// repeat or jobs, a sandbox_policy that sandbox::ParsePolicy refuses; the sandbox's error when it
+// cannot be set up (mining stops: every run would fail). Does not write to storage.
 Result<MineResult> Mine(const MineOptions& options);
+
+// Mining without validation: walks the history as Mine does, diffs each
+// change, applies the skip rules, splits source and test patches and
+// classifies the kind, but runs no test. The tasks have no FAIL_TO_PASS or
+// PASS_TO_PASS (so no "no-test-delta" kind); test_cmd may be empty. For the
+// benchmark (bench/mine_history.cc) and for looking at what a mine would
+// validate. `jobs` and `progress` are ignored.
+Result<MineResult> Scan(const MineOptions& options);
 
 }  // namespace crucible::golden

@@ -241,42 +241,98 @@ std::string PreSkipReason(const std::vector<vcs::FilePatch>& files, const SkipRu
   return "";
 }
 
-std::string ClassifyKind(std::string_view intent, const std::vector<std::string>& source_files,
-                         std::string_view summary) {
-  std::string title = Lower(intent.substr(0, intent.find('\n')));
-  auto has = [&](const char* re) {
-    return std::regex_search(title, std::regex(re, std::regex::ECMAScript));
-  };
+namespace {
+
+// The patterns of ClassifyKind. Compiling a std::regex costs far more than
+// matching a title with it, so they are compiled once per process.
+struct KindPatterns {
+  static std::regex Re(const char* pattern) { return std::regex(pattern, std::regex::ECMAScript); }
+  const std::regex upgrade_title =
+      Re(R"(\b(bump|upgrade)\b|\bupdate\b.*\b(dependenc|deps?\b|to v?\d))");
+  const std::regex fix_title =
+      Re(R"(\b(fix(es|ed)?|bug(s|fix)?|hotfix|crash(es|ed|ing)?|regression|incorrect(ly)?|)"
+         R"(wrong(ly)?|broken|misses|fails?|failing|doesn'?t|does not|not working|typo)\b)");
+  const std::regex config_title = Re(R"(\bconfig(uration)?\b|\bdefault\b|\bsettings?\b)");
+  const std::regex defect_body =
+      Re(R"((^|\n)\s*(expected|actual)( behaviou?r)?\s*:|\b(expects?|expected) \$?-?\d|)"
+         R"(\btraceback\b|\bstack trace\b|\bfix(es|ed)? #\d+|)"
+         R"(\bissue #?\d+|\bbug\b|\bcrash(es|ed)?\b|\bregression\b)");
+  const std::regex fix_branch = Re(R"((^|[/_-])(fix|fixes|bug|bugfix|hotfix)([/_-]|$))");
+  const std::regex refactor_title =
+      Re(R"(\b(refactor(ing|s|ed)?|renamed?s?|clean ?up|moved?s?|extract(s|ed)?|)"
+         R"(simplif(y|ies|ied)|reorgani[sz]e[sd]?)\b)");
+};
+
+const KindPatterns& Kinds() {
+  static const KindPatterns kPatterns;
+  return kPatterns;
+}
+
+bool Search(const std::string& text, const std::regex& re) { return std::regex_search(text, re); }
+
+bool IsManifest(const std::string& p) {
   static const std::vector<std::string> kManifests = {
       "package.json", "requirements*.txt", "go.mod",  "Cargo.toml",   "pyproject.toml",
       "setup.py",     "setup.cfg",         "pom.xml", "build.gradle", "build.gradle.kts",
       "Gemfile",      "*.gemspec",         "Pipfile", "composer.json"};
-  auto manifest = [&](const std::string& p) {
-    return AnyMatches(kManifests, p) || AnyMatches(DefaultGeneratedPatterns(), p);
+  return AnyMatches(kManifests, p) || AnyMatches(DefaultGeneratedPatterns(), p);
+}
+
+bool IsConfigFile(const std::string& p) {
+  std::string l = Lower(p);
+  return l.find("config") != std::string::npos || l.find("settings") != std::string::npos ||
+         PathMatches("*.ini", l) || PathMatches("*.toml", l) || PathMatches("*.yaml", l) ||
+         PathMatches("*.yml", l) || PathMatches("*.cfg", l) || PathMatches("*.conf", l) ||
+         PathMatches("*.env", l) || PathMatches(".env*", l);
+}
+
+}  // namespace
+
+std::string ClassifyKind(std::string_view intent, const std::vector<vcs::FilePatch>& source,
+                         const std::vector<vcs::FilePatch>& tests, std::string_view summary) {
+  const std::string text = Lower(intent);
+  const std::string title = text.substr(0, text.find('\n'));
+  const std::string body = title.size() < text.size() ? text.substr(title.size()) : "";
+  auto all_source = [&](auto pred) {
+    return !source.empty() &&
+           std::all_of(source.begin(), source.end(), [&](const auto& f) { return pred(f.path); });
   };
-  if (has(R"(\b(bump|upgrade)\b|\bupdate\b.*\b(dependenc|deps?\b|to v?\d))") ||
-      (!source_files.empty() && std::all_of(source_files.begin(), source_files.end(), manifest))) {
-    return "dependency-upgrade";
-  }
-  auto config_file = [](const std::string& p) {
-    std::string l = Lower(p);
-    return l.find("config") != std::string::npos || l.find("settings") != std::string::npos ||
-           PathMatches("*.ini", l) || PathMatches("*.toml", l) || PathMatches("*.yaml", l) ||
-           PathMatches("*.yml", l) || PathMatches("*.cfg", l) || PathMatches("*.conf", l);
-  };
-  if (has(R"(\bconfig(uration)?\b|\bdefault\b|\bsettings?\b)") ||
-      (!source_files.empty() &&
-       std::all_of(source_files.begin(), source_files.end(), config_file))) {
-    return "config";
-  }
-  if (has(R"(\b(fix(es|ed)?|bug|crash(es)?|regression|incorrect|wrong|broken|error|misses|fails?)\b)") ||
-      std::regex_search(Lower(summary), std::regex(R"((^|[/_-])(fix|bug|hotfix)([/_-]|$))"))) {
-    return "bug-fix";
-  }
-  if (has(R"(\b(refactor(ing|s)?|renamed?s?|clean ?up|moved?s?|extract|simplif(y|ies)|reorgani[sz]e)\b)")) {
+  const KindPatterns& re = Kinds();
+  if (Search(title, re.upgrade_title) || all_source(IsManifest)) return "dependency-upgrade";
+  if (Search(title, re.fix_title)) return "bug-fix";
+  if (all_source(IsConfigFile) || Search(title, re.config_title)) return "config";
+  if (Search(body, re.defect_body) || Search(Lower(summary), re.fix_branch)) return "bug-fix";
+  auto moved = [](const vcs::FilePatch& f) { return f.status == 'R'; };
+  if ((!source.empty() && std::all_of(source.begin(), source.end(), moved) &&
+       std::all_of(tests.begin(), tests.end(), moved)) ||
+      Search(title, re.refactor_title)) {
     return "refactor";
   }
   return "feature";
+}
+
+std::string ClassifyKind(std::string_view intent, const std::vector<std::string>& source_files,
+                         std::string_view summary) {
+  std::vector<vcs::FilePatch> source;
+  for (const auto& p : source_files) {
+    vcs::FilePatch f;
+    f.path = p;
+    source.push_back(std::move(f));
+  }
+  return ClassifyKind(intent, source, {}, summary);
+}
+
+const std::vector<std::string>& FailureModes() {
+  static const std::vector<std::string> kModes = {"context-blindness", "instruction-drift",
+                                                  "silent-regression", "scope-creep",
+                                                  "hallucinated-api"};
+  return kModes;
+}
+
+const std::vector<std::string>& TaskKinds() {
+  static const std::vector<std::string> kKinds = {
+      "bug-fix", "feature", "refactor", "dependency-upgrade", "config", "no-test-delta"};
+  return kKinds;
 }
 
 }  // namespace crucible::golden

@@ -54,11 +54,34 @@ bool OnlyVersionStringsChanged(std::string_view patch);
 // "docs-only change". `files` is the whole diff (tests included).
 std::string PreSkipReason(const std::vector<vcs::FilePatch>& files, const SkipRules& rules);
 
-// The kind of a task from the first line of its intent, its source files
-// and the commit's summary line (a merge's branch name "fix-..." or "bug/..."
-// says bug-fix): "dependency-upgrade", "config", "bug-fix", "refactor" or
-// "feature", the first that applies (see docs/suites.md).
+// The kind of a task: "dependency-upgrade", "config", "bug-fix", "refactor"
+// or "feature", from what the change says and what it touches (see
+// docs/suites.md), the first that applies:
+//  1. dependency-upgrade: every source file is a dependency manifest or lock
+//     file, or the title bumps/upgrades something;
+//  2. bug-fix: the title says fix, bug, crash, regression, broken, wrong,
+//     misses, fails ...;
+//  3. config: every source file is a configuration file, or the title talks
+//     about configuration, defaults or settings;
+//  4. bug-fix: the body describes a defect ("Expected: ...", "... expects
+//     2.68", a traceback, "fixes #12", "issue 12") or the merged branch is
+//     named fix-/bug/hotfix (from `summary`, the commit's first line);
+//  5. refactor: every source file is renamed or moved and the tests are
+//     unchanged (or only moved), or the title says refactor, rename, move,
+//     clean up, extract, simplify;
+//  6. feature.
+// `source` and `tests` are the change's file patches (path and status are
+// used).
+std::string ClassifyKind(std::string_view intent, const std::vector<vcs::FilePatch>& source,
+                         const std::vector<vcs::FilePatch>& tests, std::string_view summary = "");
+// The same with only the source paths known (each taken as modified).
 std::string ClassifyKind(std::string_view intent, const std::vector<std::string>& source_files,
                          std::string_view summary = "");
+
+// The failure-mode vocabulary of task tags: "context-blindness",
+// "instruction-drift", "silent-regression", "scope-creep", "hallucinated-api".
+const std::vector<std::string>& FailureModes();
+// The kinds a task may have: the five above and "no-test-delta".
+const std::vector<std::string>& TaskKinds();
 
 }  // namespace crucible::golden

@@ -4,17 +4,52 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
 #include <string>
 
 #include "base/fs.h"
+#include "sandbox/policy.h"
 
 namespace crucible::golden {
 
 namespace {
 
+// `text` with every character outside the value of a block-mapping key
+// replaced by a space (newlines kept): the value starts at `value`
+// (0-based line and column) and runs until the next line indented at or
+// left of `key_column`. Parsing the result alone reports the same line and
+// column as the whole file would.
+std::string OnlyTheValue(std::string_view text, int value_line, int value_column, int key_column) {
+  std::string out(text);
+  int line = 0;
+  size_t at = 0;
+  bool ended = false;
+  while (at < out.size()) {
+    size_t nl = out.find('\n', at);
+    size_t end = nl == std::string::npos ? out.size() : nl;
+    std::string_view content(out.data() + at, end - at);
+    size_t indent = content.find_first_not_of(' ');
+    bool blank =
+        indent == std::string_view::npos || content[indent] == '#' || content[indent] == '\r';
+    if (line > value_line && !blank && static_cast<int>(indent) <= key_column) ended = true;
+    size_t keep_from = at;
+    if (line < value_line || ended) {
+      keep_from = end;
+    } else if (line == value_line) {
+      keep_from = std::min(end, at + static_cast<size_t>(value_column));
+    }
+    for (size_t i = at; i < keep_from; ++i) {
+      if (out[i] != '\r') out[i] = ' ';
+    }
+    at = end + 1;
+    ++line;
+  }
+  return out;
+}
+
 class Parser {
  public:
-  explicit Parser(const std::string& file) : file_(file) {}
+  Parser(const std::string& file, std::string_view text) : file_(file), text_(text) {}
 
   Error At(const YAML::Node& node, std::string_view what) const {
     YAML::Mark m = node.Mark();
@@ -81,7 +116,7 @@ class Parser {
     CRUCIBLE_RETURN_IF_ERROR(
         Keys(root, "the suite configuration",
              {"test_cmd", "setup_cmd", "results", "test_files", "skip", "timeouts", "repeat",
-              "jobs", "require_f2p", "banned_patterns"}));
+              "jobs", "require_f2p", "banned_patterns", "sandbox"}));
     for (const auto& kv : root) {
       const std::string key = kv.first.Scalar();
       const YAML::Node& v = kv.second;
@@ -134,6 +169,8 @@ class Parser {
         CRUCIBLE_ASSIGN_OR_RETURN(c.require_f2p, Bool(v, key));
       } else if (key == "banned_patterns") {
         CRUCIBLE_ASSIGN_OR_RETURN(c.banned_patterns, Strings(v, key));
+      } else if (key == "sandbox") {
+        CRUCIBLE_ASSIGN_OR_RETURN(c.sandbox_policy, SandboxPolicy(kv.first, v));
       }
     }
     if (c.test_cmd && c.results.value_or("junit") == "junit" &&
@@ -145,14 +182,48 @@ class Parser {
     return c;
   }
 
+  // The `sandbox` value as policy YAML, validated by sandbox::ParsePolicy.
+  Result<std::string> SandboxPolicy(const YAML::Node& key, const YAML::Node& v) const {
+    if (v.IsScalar()) {
+      std::filesystem::path path(v.Scalar());
+      if (path.empty()) return Fail(At(v, "key 'sandbox' names no policy file"));
+      if (path.is_relative()) path = std::filesystem::path(file_).parent_path() / path;
+      auto text = ReadFile(path.string());
+      if (!text) {
+        return Fail(At(v, fmt::format("key 'sandbox': cannot read the policy file {}: {}",
+                                      path.string(), text.error().message())));
+      }
+      CRUCIBLE_RETURN_IF_ERROR(sandbox::ParsePolicy(*text, path.string()));
+      return *text;
+    }
+    if (!v.IsMap()) {
+      return Fail(At(v,
+                     "key 'sandbox' must be a mapping of policy keys (network, memory, pids, "
+                     "timeout, ...) or the name of a policy file"));
+    }
+    // Parse the mapping where it stands, so that errors name this file's
+    // lines and columns; a flow mapping ({pids: 64}) is kept from its brace.
+    YAML::Mark k = key.Mark(), m = v.Mark();
+    if (!k.is_null() && !m.is_null()) {
+      std::string alone = OnlyTheValue(text_, m.line, m.column, k.column);
+      CRUCIBLE_RETURN_IF_ERROR(sandbox::ParsePolicy(alone, file_));
+    }
+    YAML::Emitter out;
+    out << v;
+    std::string yaml = std::string(out.c_str()) + "\n";
+    CRUCIBLE_RETURN_IF_ERROR(sandbox::ParsePolicy(yaml, file_));
+    return yaml;
+  }
+
  private:
   const std::string& file_;
+  std::string_view text_;
 };
 
 }  // namespace
 
 Result<SuiteConfig> ParseSuiteConfig(std::string_view text, const std::string& file) {
-  Parser parser(file);
+  Parser parser(file, text);
   try {
     YAML::Node root = YAML::Load(std::string(text));
     return parser.Parse(root);

@@ -31,12 +31,19 @@ struct SuiteConfig {
   std::optional<int> jobs;
   std::optional<bool> require_f2p;
   std::vector<std::string> banned_patterns;
+  // The `sandbox` key: a sandbox policy (sandbox/policy.h) as YAML text,
+  // already validated; from the mapping itself or from the policy file it
+  // names (relative to the configuration file's directory).
+  std::optional<std::string> sandbox_policy;
 };
 
 // Parses the YAML `text`; `file` names it in errors. kInvalidArgument
 // "FILE:LINE:COL: ..." for YAML that does not parse, an unknown key (naming
 // it and the known ones), a value of the wrong type or out of range (naming
-// the key), or a test_cmd without {junit} when results is "junit".
+// the key), a test_cmd without {junit} when results is "junit", or a
+// `sandbox` policy that ParsePolicy refuses (an inline mapping's errors carry
+// the configuration file's line and column; a policy file's, that file's).
+// A relative policy file name is resolved against the directory of `file`.
 Result<SuiteConfig> ParseSuiteConfig(std::string_view text, const std::string& file);
 
 // Reads and parses `path`; kNotFound when it cannot be read.

@@ -13,6 +13,7 @@
 
 #include "base/fs.h"
 #include "golden/utf8.h"
+#include "sandbox/policy.h"
 #include "sandbox/sandbox.h"
 
 namespace crucible::golden {
@@ -236,6 +237,11 @@ Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cm
       cmd.setup.empty() ? cmd.timeout : cmd.timeout + cmd.setup_timeout);
   spec.capture_output = true;
   spec.output_cap = kOutputCap;
+  if (!cmd.sandbox_policy.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(sandbox::Policy policy,
+                              sandbox::ParsePolicy(cmd.sandbox_policy, "sandbox policy"));
+    CRUCIBLE_RETURN_IF_ERROR(sandbox::ApplyPolicy(policy, spec));
+  }
   CRUCIBLE_ASSIGN_OR_RETURN(sandbox::Report report, sandbox::Run(spec));
 
   v1::TestRun run;
@@ -262,6 +268,7 @@ TestCommand TestCommandFor(const v1::GoldenTask& task) {
   cmd.format = ParseResultFormat(task.results()).value_or(ResultFormat::kJunit);
   cmd.setup = task.setup_cmd();
   if (task.setup_timeout_s() > 0) cmd.setup_timeout = std::chrono::seconds(task.setup_timeout_s());
+  cmd.sandbox_policy = task.sandbox_policy();
   return cmd;
 }
 

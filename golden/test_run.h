@@ -55,9 +55,14 @@ struct TestCommand {
   // "setup command timed out"), not a test failure.
   std::string setup = {};
   std::chrono::seconds setup_timeout{600};
+  // A sandbox policy (sandbox/policy.h, YAML text) applied over the settings
+  // above: its limits (memory, pids, timeout, ...), network, environment and
+  // binds. Its workspace_quota is not applied. Empty: the defaults.
+  std::string sandbox_policy = {};
 };
 
-// The command that runs `task`'s tests, as mining validated it.
+// The command that runs `task`'s tests, as mining validated it (sandbox
+// policy included).
 TestCommand TestCommandFor(const v1::GoldenTask& task);
 
 // Runs `cmd` in the sandbox over the host directory `workspace` (read-write)
@@ -81,7 +86,8 @@ TestCommand TestCommandFor(const v1::GoldenTask& task);
 //    contradicts a non-zero exit status is not believed.
 // A missing report after a non-zero exit (the tests crashed before
 // reporting) or a timeout leaves infra_error empty. Returns an Error only when
-// the sandbox could not be set up.
+// the sandbox could not be set up (kInvalidArgument for a sandbox_policy that
+// does not parse or apply).
 Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cmd);
 
 // True when every test in `ids` passed in `run` and the run itself is

@@ -85,6 +85,23 @@ Result<std::string> DiffToString(git_diff* diff) {
   return buf.str();
 }
 
+char StatusLetter(git_delta_t status) {
+  switch (status) {
+    case GIT_DELTA_ADDED:
+    case GIT_DELTA_UNTRACKED:
+    case GIT_DELTA_COPIED:
+      return 'A';
+    case GIT_DELTA_DELETED:
+      return 'D';
+    case GIT_DELTA_RENAMED:
+      return 'R';
+    case GIT_DELTA_TYPECHANGE:
+      return 'T';
+    default:
+      return 'M';
+  }
+}
+
 std::vector<std::string> DeltaPaths(git_diff* diff) {
   std::vector<std::string> paths;
   const size_t n = git_diff_num_deltas(diff);

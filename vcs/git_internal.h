@@ -64,4 +64,8 @@ Result<std::string> DiffToString(git_diff* diff);
 // The old and new paths of every delta of `diff`, sorted and unique.
 std::vector<std::string> DeltaPaths(git_diff* diff);
 
+// A delta's status as one letter, as in `git diff --name-status`: A (added,
+// copied), D, R, T (type change) or M.
+char StatusLetter(git_delta_t status);
+
 }  // namespace crucible::vcs::internal

@@ -31,23 +31,6 @@ Change MakeChange(const git_commit* commit) {
   return change;
 }
 
-char StatusLetter(git_delta_t status) {
-  switch (status) {
-    case GIT_DELTA_ADDED:
-    case GIT_DELTA_UNTRACKED:
-    case GIT_DELTA_COPIED:
-      return 'A';
-    case GIT_DELTA_DELETED:
-      return 'D';
-    case GIT_DELTA_RENAMED:
-      return 'R';
-    case GIT_DELTA_TYPECHANGE:
-      return 'T';
-    default:
-      return 'M';
-  }
-}
-
 Result<TreePtr> CommitTree(git_repository* repo, const std::string& rev,
                            const std::string& repo_path) {
   CRUCIBLE_ASSIGN_OR_RETURN(CommitPtr commit, LookupCommit(repo, rev, repo_path));
@@ -115,7 +98,7 @@ Result<std::vector<FilePatch>> DiffCommits(const std::string& repo_path, const s
     const git_diff_delta* delta =
         patch ? git_patch_get_delta(patch.get()) : git_diff_get_delta(diff.get(), i);
     FilePatch file;
-    file.status = StatusLetter(delta->status);
+    file.status = internal::StatusLetter(delta->status);
     file.old_path = delta->old_file.path ? delta->old_file.path : "";
     file.path = delta->status == GIT_DELTA_DELETED
                     ? file.old_path

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "base/fs.h"
+#include "golden/suite_config.h"
 #include "golden/test_run.h"
 #include "tests/vcs/git_fixture.h"
 #include "vcs/repo.h"
@@ -424,9 +425,19 @@ TEST_F(MineFixture, KeepsChangesWithoutATestDeltaAndValidatesInParallel) {
     EXPECT_EQ(done, ++calls);
     EXPECT_EQ(total, 5u);
   };
+  // The root commit and the docs change are skipped by the rules, reported
+  // before the three candidates are validated.
+  int prepared = 0;
+  options.prepared = [&](size_t skipped, size_t candidates) {
+    ++prepared;
+    EXPECT_EQ(skipped, 2u);
+    EXPECT_EQ(candidates, 3u);
+    EXPECT_EQ(calls, 2u);
+  };
   auto r = Mine(options);
   ASSERT_TRUE(r) << r.error().ToString();
   EXPECT_EQ(calls, 5u);
+  EXPECT_EQ(prepared, 1);
   ASSERT_EQ(r->tasks.size(), 2u);
   EXPECT_EQ(r->tasks[0].merged_commit(), fix_);  // oldest first despite the threads
   EXPECT_EQ(r->tasks[0].kind(), "bug-fix");
@@ -550,6 +561,48 @@ TEST_F(ShellSuite, AFailingSetupIsAnInfraFailure) {
       r->skipped[1].reason,
       "test run failed at the merged commit: setup command failed (exit 3): cannot install\n");
   EXPECT_EQ(r->skipped[1].category, "infra");
+}
+
+// The suite configuration's sandbox policy governs validation: its wall-clock
+// limit stops a test command that would otherwise pass, and the run counts as
+// an infrastructure failure, not a test failure.
+TEST_F(ShellSuite, TheConfigSandboxPolicyLimitsValidation) {
+  auto dir = TempDir::Create("crucible-test-policy-");
+  ASSERT_TRUE(dir);
+  ASSERT_TRUE(WriteFile(dir->path() + "/suite.yaml",
+                        "test_cmd: sleep 5; sh tests/run.sh\nresults: tap\nrepeat: 1\n"
+                        "sandbox:\n  timeout: 1s\n  pids: 64\n"));
+  auto config = LoadSuiteConfig(dir->path() + "/suite.yaml");
+  ASSERT_TRUE(config) << config.error().ToString();
+  MineOptions options = Options(repo_.path(), "sh", "sh tests/run.sh");
+  options.results = ResultFormat::kTap;
+  options.repeat = 1;
+
+  // Within the limits the change is a task, and scoring runs its tests under
+  // the same policy.
+  options.sandbox_policy = "pids: 64\n";
+  auto ok = Mine(options);
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  ASSERT_EQ(ok->tasks.size(), 1u) << ok->skipped.back().reason;
+  EXPECT_EQ(ok->tasks[0].sandbox_policy(), "pids: 64\n");
+  EXPECT_EQ(TestCommandFor(ok->tasks[0]).sandbox_policy, "pids: 64\n");
+
+  options.test_cmd = *config->test_cmd;
+  options.sandbox_policy = *config->sandbox_policy;
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->tasks.empty());
+  ASSERT_EQ(r->skipped.size(), 2u);
+  EXPECT_EQ(r->skipped[1].reason, "tests timed out at the merged commit");
+  EXPECT_EQ(r->skipped[1].category, "infra");
+  EXPECT_THAT(r->suite.sandbox_policy(), HasSubstr("timeout: 1s"));
+
+  // A policy that does not parse stops mining before anything runs.
+  options.sandbox_policy = "pids: lots\n";
+  auto bad = Mine(options);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(bad.error().message(), HasSubstr("pids"));
 }
 
 TEST_F(RunTestsTest, RunsTheSetupCommandFirst) {

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "golden/interchange.h"
 #include "golden/miner.h"
 #include "golden/suite_config.h"
@@ -20,6 +22,7 @@ using crucible::testing::GitRepo;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using vcs::FilePatch;
 
 TEST(PathMatches, FileNamesDirectoriesAndPaths) {
   EXPECT_TRUE(PathMatches("*.md", "docs/guide/intro.md"));
@@ -114,28 +117,47 @@ TEST(SkipRules, MiningRecordsWhySkippedChangesAreSkipped) {
   EXPECT_EQ(again->skipped[4].category, "tests");
 }
 
+// A shallow clone ends at its boundary: mining more history than it holds is
+// an error naming the missing parent and the fix, not a partial mine; a
+// window that stays inside the clone mines normally.
 TEST(SkipRules, AShallowCloneNamesTheMissingParent) {
   GitRepo repo;
   repo.Write("README.md", "1\n");
   repo.Commit("one");
-  repo.Write("README.md", "2\n");
-  repo.Commit("two");
-  repo.Write("README.md", "3\n");
-  repo.Commit("three");
+  std::vector<std::string> commits;
+  for (int i = 2; i <= 5; ++i) {
+    repo.Write("README.md", std::to_string(i) + "\n");
+    commits.push_back(repo.Commit("change " + std::to_string(i)));
+  }
   auto dir = TempDir::Create("crucible-test-shallow-");
   ASSERT_TRUE(dir);
   std::string clone = dir->path() + "/clone";
-  crucible::testing::Shell("GIT_CONFIG_GLOBAL=/dev/null git clone -q --depth 2 file://" +
+  crucible::testing::Shell("GIT_CONFIG_GLOBAL=/dev/null git clone -q --depth 3 file://" +
                            repo.path() + " " + clone + " 2>&1");
+  ASSERT_TRUE(std::filesystem::exists(clone + "/.git/shallow"));
   MineOptions options;
   options.repo_path = clone;
   options.suite = "s";
   options.test_cmd = "false {junit}";
+  for (size_t last : {size_t{0}, size_t{3}, size_t{10}}) {
+    options.last = last;
+    auto r = Mine(options);
+    ASSERT_FALSE(r) << "last " << last;
+    EXPECT_EQ(r.error().code(), Code::kFailedPrecondition);
+    const std::string& m = r.error().message();
+    EXPECT_THAT(m, HasSubstr("is a shallow clone"));
+    // The boundary commit is "change 3"; its parent "change 2" was not fetched.
+    EXPECT_THAT(m, HasSubstr(commits[1].substr(0, 10) + " (change 3) needs its parent " +
+                             commits[0].substr(0, 10)));
+    EXPECT_THAT(m, HasSubstr("only 2 change(s)"));
+    EXPECT_THAT(m, HasSubstr("git fetch --deepen"));
+    EXPECT_FALSE(Scan(options)) << "last " << last;
+  }
+  options.last = 2;  // the two newest changes have their parents
   auto r = Mine(options);
   ASSERT_TRUE(r) << r.error().ToString();
   ASSERT_EQ(r->skipped.size(), 2u);
-  EXPECT_THAT(r->skipped[0].reason, HasSubstr("is not in this shallow clone"));
-  EXPECT_EQ(r->skipped[0].category, "infra");
+  EXPECT_EQ(r->skipped[0].reason, "docs-only change");
   EXPECT_EQ(r->skipped[1].reason, "docs-only change");
 }
 
@@ -279,6 +301,55 @@ TEST(SuiteConfig, ErrorsNameTheFileLineAndKey) {
   EXPECT_THAT(missing.error().message(), HasSubstr("/nonexistent/suite.yaml"));
 }
 
+// `sandbox:` holds a policy (sandbox/policy.h): inline, or a policy file named
+// relative to the configuration file. It is checked when the file loads.
+TEST(SuiteConfig, SandboxPolicyInlineOrFromAFile) {
+  auto inline_map = ParseSuiteConfig(
+      "test_cmd: make {junit}\nsandbox:\n  pids: 64\n  timeout: 30s\nrepeat: 1\n", "s.yaml");
+  ASSERT_TRUE(inline_map) << inline_map.error().ToString();
+  ASSERT_TRUE(inline_map->sandbox_policy);
+  EXPECT_THAT(*inline_map->sandbox_policy, HasSubstr("pids: 64"));
+  EXPECT_THAT(*inline_map->sandbox_policy, HasSubstr("timeout: 30s"));
+  EXPECT_EQ(inline_map->repeat, 1);
+  auto flow = ParseSuiteConfig("sandbox: {memory: 512M, network: none}\n", "s.yaml");
+  ASSERT_TRUE(flow) << flow.error().ToString();
+  EXPECT_THAT(*flow->sandbox_policy, HasSubstr("512M"));
+
+  // A wrong key or value names the configuration file, line and column.
+  auto key =
+      ParseSuiteConfig("test_cmd: make {junit}\nsandbox:\n  pids: 64\n  netwrk: none\n", "s.yaml");
+  ASSERT_FALSE(key);
+  EXPECT_EQ(key.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(key.error().message(), StartsWith("s.yaml:4:3:"));
+  EXPECT_THAT(key.error().message(), HasSubstr("netwrk"));
+  auto value = ParseSuiteConfig("repeat: 2\nsandbox: {pids: 64, memory: 5X}\n", "s.yaml");
+  ASSERT_FALSE(value);
+  EXPECT_THAT(value.error().message(), StartsWith("s.yaml:2:"));
+  EXPECT_THAT(value.error().message(), HasSubstr("memory"));
+  auto type = ParseSuiteConfig("sandbox: [pids]\n", "s.yaml");
+  ASSERT_FALSE(type);
+  EXPECT_THAT(type.error().message(), StartsWith("s.yaml:1:10: key 'sandbox' must be a mapping"));
+
+  auto dir = TempDir::Create("crucible-test-policy-");
+  ASSERT_TRUE(dir);
+  ASSERT_TRUE(std::filesystem::create_directory(dir->path() + "/policies"));
+  ASSERT_TRUE(WriteFile(dir->path() + "/policies/tests.yaml", "pids: 32\n"));
+  ASSERT_TRUE(WriteFile(dir->path() + "/policies/bad.yaml", "pids: 32\ncpu: 5\n"));
+  ASSERT_TRUE(WriteFile(dir->path() + "/suite.yaml", "sandbox: policies/tests.yaml\n"));
+  auto file = LoadSuiteConfig(dir->path() + "/suite.yaml");
+  ASSERT_TRUE(file) << file.error().ToString();
+  EXPECT_EQ(file->sandbox_policy, "pids: 32\n");
+  ASSERT_TRUE(WriteFile(dir->path() + "/suite.yaml", "sandbox: policies/bad.yaml\n"));
+  auto bad = LoadSuiteConfig(dir->path() + "/suite.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message(), StartsWith(dir->path() + "/policies/bad.yaml:2:1:"));
+  ASSERT_TRUE(WriteFile(dir->path() + "/suite.yaml", "sandbox: policies/none.yaml\n"));
+  auto none = LoadSuiteConfig(dir->path() + "/suite.yaml");
+  ASSERT_FALSE(none);
+  EXPECT_THAT(none.error().message(), StartsWith(dir->path() + "/suite.yaml:1:10: key 'sandbox': "
+                                                               "cannot read the policy file"));
+}
+
 TEST(PullRequests, ArrayAndJsonl) {
   auto array = ParsePullRequests(
       R"([{"number": 1, "title": "Fix a", "body": "Because.", "mergeCommit": {"oid": "abc"}},
@@ -347,6 +418,7 @@ TEST_F(Interchange, ExportImportRoundTrip) {
   t.set_test_cmd("pytest --junitxml={junit}");
   t.set_test_timeout_s(120);
   t.set_results("junit");
+  t.set_sandbox_policy("pids: 64\n");
   std::string text = ExportJsonl(suite, {t});
   EXPECT_THAT(text, HasSubstr("\"instance_id\":\"t-1234abcd\""));
   EXPECT_THAT(text, HasSubstr("\"created_at\":\"2023-11-14T22:13:20Z\""));
@@ -362,6 +434,16 @@ TEST_F(Interchange, ExportImportRoundTrip) {
   EXPECT_EQ(back->suite.name(), "s");
   EXPECT_EQ(back->suite.task_count(), 1);
   EXPECT_EQ(back->suite.test_cmd(), "pytest --junitxml={junit}");
+
+  // A sandbox policy that does not parse is refused, naming the field.
+  std::string bad = text;
+  bad.replace(bad.find("pids: 64"), 8, "pids: lots");
+  auto refused =
+      ImportJsonl(bad, "x.jsonl", {.repo_path = repo_.path(), .suite = "s", .test_cmd = ""});
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message(),
+              StartsWith("x.jsonl:1: field \"crucible.sandbox_policy\""));
+  EXPECT_THAT(refused.error().message(), HasSubstr("pids"));
 }
 
 TEST_F(Interchange, ImportsSweBenchLinesWithStringEncodedLists) {
@@ -431,11 +513,7 @@ TEST(Split, DeterministicAndStable) {
   std::vector<v1::GoldenTask> tasks(10);
   for (size_t i = 0; i < tasks.size(); ++i) tasks[i].set_id("t-" + std::to_string(i));
   ASSERT_TRUE(SplitHeldOut(tasks, 0.3, 7));
-  std::vector<std::string> held;
-  for (const auto& t : tasks) {
-    if (t.held_out()) held.push_back(t.id());
-  }
-  EXPECT_EQ(held.size(), 3u);
+  for (const auto& t : tasks) EXPECT_EQ(t.held_out(), IsHeldOut(t.id(), 0.3, 7));
   auto again = tasks;
   ASSERT_TRUE(SplitHeldOut(again, 0.3, 7));
   for (size_t i = 0; i < tasks.size(); ++i) EXPECT_EQ(again[i].held_out(), tasks[i].held_out());
@@ -445,6 +523,81 @@ TEST(Split, DeterministicAndStable) {
   for (size_t i = 0; i < tasks.size(); ++i) differ += other[i].held_out() != tasks[i].held_out();
   EXPECT_GT(differ, 0u);
   EXPECT_FALSE(SplitHeldOut(tasks, 1.5, 0));
+}
+
+TEST(Split, EachTaskKeepsItsSideAndTheFractionHolds) {
+  std::vector<v1::GoldenTask> tasks(1000);
+  for (size_t i = 0; i < tasks.size(); ++i) tasks[i].set_id(fmt::format("t-{:08x}", i * 7919));
+  ASSERT_TRUE(SplitHeldOut(tasks, 0.3, 1));
+  size_t held = 0;
+  for (const auto& t : tasks) held += t.held_out() ? 1 : 0;
+  EXPECT_GT(held, 230u);
+  EXPECT_LT(held, 370u);
+  // Splitting a subset (tasks dropped) or a superset never moves a task.
+  std::vector<v1::GoldenTask> fewer(tasks.begin() + 500, tasks.end());
+  ASSERT_TRUE(SplitHeldOut(fewer, 0.3, 1));
+  for (size_t i = 0; i < fewer.size(); ++i)
+    EXPECT_EQ(fewer[i].held_out(), tasks[500 + i].held_out());
+  EXPECT_TRUE(IsHeldOut("t-1", 1.0, 5));
+  EXPECT_FALSE(IsHeldOut("t-1", 0.0, 5));
+}
+
+FilePatch Patch(const std::string& path, char status = 'M') {
+  FilePatch f;
+  f.path = path;
+  f.status = status;
+  return f;
+}
+
+TEST(ClassifyKind, ReadsTheIntentAndTheFilesTouched) {
+  // examples/sample-repo PR #1 and #10: bug fixes whose titles describe the
+  // symptom.
+  EXPECT_EQ(ClassifyKind("Low-stock list misses products exactly at the threshold\n\n"
+                         "`Inventory.low_stock(threshold)` is documented (and "
+                         "`LOW_STOCK_THRESHOLD` in `inventory/config.py` is commented) as ...\n\n"
+                         "Expected: `low_stock(threshold)` returns every product ...",
+                         {Patch("inventory/models.py")}, {Patch("tests/test_models.py")},
+                         "Merge pull request #1 from team/fix-low-stock-boundary"),
+            "bug-fix");
+  EXPECT_EQ(ClassifyKind("round_money rounds some half-cent amounts down\n\n`round_money` uses "
+                         "the built-in `round()` on floats, so ... `apply_discount(5.35, 50)` "
+                         "returns 2.67 where a customer expects 2.68.",
+                         {Patch("inventory/utils.py")}, {Patch("tests/test_utils.py")},
+                         "Merge pull request #10 from team/round-money-half-up"),
+            "bug-fix");
+  EXPECT_EQ(ClassifyKind("Handle empty carts\n\nCloses #412.", {Patch("shop/cart.py")}, {}),
+            "feature");
+  EXPECT_EQ(ClassifyKind("Handle empty carts\n\nFixes #412.", {Patch("shop/cart.py")}, {}),
+            "bug-fix");
+  EXPECT_EQ(ClassifyKind("Crash on checkout with an empty cart", {Patch("shop/cart.py")}, {}),
+            "bug-fix");
+  // Files alone decide dependency upgrades and configuration.
+  EXPECT_EQ(ClassifyKind("Move to the new HTTP client",
+                         {Patch("package.json"), Patch("package-lock.json")}, {}),
+            "dependency-upgrade");
+  EXPECT_EQ(ClassifyKind("Bump requests from 2.31.0 to 2.32.3", {Patch("requirements.txt")}, {}),
+            "dependency-upgrade");
+  EXPECT_EQ(ClassifyKind("Raise the low-stock threshold to 10 units",
+                         {Patch("inventory/config.py")}, {Patch("tests/test_models.py")}),
+            "config");
+  EXPECT_EQ(ClassifyKind("Use 'general' as the default product category",
+                         {Patch("inventory/models.py")}, {}),
+            "config");
+  // Moves without a test delta are refactors; a title can say so too.
+  EXPECT_EQ(ClassifyKind("Split the helpers", {Patch("pkg/text.py", 'R'), Patch("pkg/num.py", 'R')},
+                         {Patch("tests/test_text.py", 'R')}),
+            "refactor");
+  EXPECT_EQ(ClassifyKind("Split the helpers", {Patch("pkg/text.py", 'R')},
+                         {Patch("tests/test_text.py", 'M')}),
+            "feature");
+  EXPECT_EQ(ClassifyKind("Rename calc_total to compute_order_total",
+                         {Patch("inventory/pricing.py")}, {Patch("tests/test_pricing.py")}),
+            "refactor");
+  EXPECT_EQ(ClassifyKind("Add Inventory.search to find products by name or SKU\n\nThe shop "
+                         "front is getting a search box.",
+                         {Patch("inventory/models.py")}, {Patch("tests/test_models.py")}),
+            "feature");
+  EXPECT_EQ(FailureModes().size(), 5u);
 }
 
 }  // namespace

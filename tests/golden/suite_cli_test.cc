@@ -9,8 +9,13 @@
 #include <array>
 #include <cstdio>
 #include <string>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "base/fs.h"
+#include "golden/interchange.h"
+#include "storage/store.h"
 #include "tests/support/run_command.h"
 #include "tests/vcs/git_fixture.h"
 
@@ -50,6 +55,14 @@ TEST_F(SuiteCli, ConfigErrorsNameTheFileAndLine) {
                       ShellQuote(config) + " --db " + db_);
   EXPECT_EQ(out.status, 1);
   EXPECT_THAT(out.text, HasSubstr(config + ":2:1: unknown key 'repeats'")) << out.text;
+
+  // A sandbox policy in the configuration is checked before mining starts.
+  std::string policy =
+      Write("policy.yaml", "test_cmd: \"make {junit}\"\nsandbox:\n  pids: 64\n  netwrk: none\n");
+  auto bad_policy = Crucible("mine --repo " + ShellQuote(repo.path()) + " --suite s --config " +
+                             ShellQuote(policy) + " --db " + db_);
+  EXPECT_EQ(bad_policy.status, 1);
+  EXPECT_THAT(bad_policy.text, HasSubstr(policy + ":4:3: unknown key 'netwrk'")) << bad_policy.text;
 
   auto none = Crucible("mine --repo " + ShellQuote(repo.path()) + " --suite s --db " + db_);
   EXPECT_EQ(none.status, 1);
@@ -129,6 +142,185 @@ TEST_F(SuiteCli, MineShowSplitExportImport) {
   auto format = Crucible("suite export greet --format csv --db " + db_);
   EXPECT_EQ(format.status, 1);
   EXPECT_THAT(format.text, HasSubstr("unknown export format 'csv'"));
+}
+
+// A repository whose tests are shell scripts printing TAP: tests/tN.sh checks
+// the function fN of lib/fN.sh. AddFeature(n) merges a pull request adding
+// both, so its FAIL_TO_PASS is "fN".
+class RefreshRepo {
+ public:
+  RefreshRepo() {
+    repo.Write("lib/f0.sh", "f0() { echo 0; }\n");
+    repo.Write("tests/t0.sh", Test(0));
+    repo.Commit("initial");
+  }
+  static std::string Test(int n) {
+    return fmt::format(
+        "[ -f lib/f{0}.sh ] && . lib/f{0}.sh; [ \"$(f{0} 2>/dev/null)\" = {0} ] && "
+        "echo 'ok - f{0}' || echo 'not ok - f{0}'\n",
+        n);
+  }
+  // Returns the merge commit.
+  std::string AddFeature(int n) {
+    repo.Git(fmt::format("checkout -q -b f{}", n));
+    repo.Write(fmt::format("lib/f{}.sh", n), fmt::format("f{0}() {{ echo {0}; }}\n", n));
+    repo.Write(fmt::format("tests/t{}.sh", n), Test(n));
+    repo.Commit(fmt::format("Add f{}", n));
+    repo.Git("checkout -q main");
+    return repo.Merge(fmt::format("f{}", n),
+                      fmt::format("Merge pull request #{0} from team/f{0}\n\nAdd f{0}", n));
+  }
+  GitRepo repo;
+};
+
+std::string Id(const std::string& commit) { return "t-" + commit.substr(0, 8); }
+
+TEST_F(SuiteCli, RefreshPromotesNewMergesAndDropsTheOldest) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root";
+  RefreshRepo r;
+  std::vector<std::string> merges;
+  for (int n = 1; n <= 3; ++n) merges.push_back(r.AddFeature(n));
+  const std::string mine = "mine --repo " + ShellQuote(r.repo.path()) +
+                           " --suite feats --results tap --repeat 1 --jobs 2 --test-cmd " +
+                           ShellQuote("for t in tests/t*.sh; do sh \"$t\"; done") + " --db " + db_;
+  auto mined = Crucible(mine);
+  ASSERT_EQ(mined.status, 0) << mined.text;
+  ASSERT_THAT(mined.text, HasSubstr("suite feats: 3 tasks")) << mined.text;
+  auto split = Crucible("suite split feats --held-out 0.5 --seed 3 --db " + db_);
+  ASSERT_EQ(split.status, 0) << split.text;
+  auto before = Crucible("suite show feats --db " + db_);
+
+  auto nothing = Crucible("suite refresh feats --db " + db_);
+  ASSERT_EQ(nothing.status, 0) << nothing.text;
+  EXPECT_THAT(nothing.text, HasSubstr("suite feats is up to date: nothing merged on HEAD since " +
+                                      merges.back().substr(0, 10)));
+
+  merges.push_back(r.AddFeature(4));
+  r.repo.Write("NOTES.md", "notes\n");
+  std::string docs = r.repo.Commit("Write notes");
+  merges.push_back(r.AddFeature(5));
+  auto refreshed = Crucible("suite refresh feats --jobs 2 --db " + db_);
+  ASSERT_EQ(refreshed.status, 0) << refreshed.text;
+  EXPECT_THAT(refreshed.text, HasSubstr("2 promoted, 1 skipped, 2 dropped, 3 tasks"))
+      << refreshed.text;
+  EXPECT_THAT(refreshed.text, HasSubstr("promoted " + Id(merges[3])));
+  EXPECT_THAT(refreshed.text, HasSubstr("promoted " + Id(merges[4])));
+  EXPECT_THAT(refreshed.text, HasSubstr("skipped  " + docs.substr(0, 10)));
+  EXPECT_THAT(refreshed.text, HasSubstr("docs-only change"));
+  EXPECT_THAT(refreshed.text, HasSubstr("dropped  " + Id(merges[0])));
+  EXPECT_THAT(refreshed.text, HasSubstr("dropped  " + Id(merges[1])));
+
+  {
+    auto store = storage::Store::Open(dir_.path() + "/db");
+    ASSERT_TRUE(store) << store.error().message();
+    auto suite = (*store)->GetSuite("feats");
+    ASSERT_TRUE(suite);
+    EXPECT_EQ(suite->mined_head(), merges.back());
+    EXPECT_EQ(suite->target_size(), 3);
+    auto tasks = (*store)->ListTasks("feats");
+    ASSERT_TRUE(tasks);
+    std::vector<std::string> ids;
+    for (const auto& t : *tasks) {
+      ids.push_back(t.id());
+      EXPECT_EQ(t.held_out(), golden::IsHeldOut(t.id(), 0.5, 3)) << t.id();
+      if (t.id() == Id(merges[2])) {
+        // The surviving old task is untouched, split included.
+        EXPECT_THAT(before.text, HasSubstr(t.id()));
+        EXPECT_THAT(before.text,
+                    HasSubstr(std::string("split: ") + (t.held_out() ? "held-out" : "dev")));
+      } else {
+        EXPECT_THAT(std::vector<std::string>(t.fail_to_pass().begin(), t.fail_to_pass().end()),
+                    ::testing::ElementsAre(t.id() == Id(merges[3]) ? "f4" : "f5"));
+      }
+    }
+    std::sort(ids.begin(), ids.end());
+    std::vector<std::string> want = {Id(merges[2]), Id(merges[3]), Id(merges[4])};
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(ids, want);
+
+    // A run still going that uses the oldest task blocks its drop.
+    v1::Run run;
+    run.set_id("r-busy");
+    run.set_suite("feats");
+    run.set_state(v1::Run::RUNNING);
+    v1::Attempt a;
+    a.set_run_id("r-busy");
+    a.set_number(1);
+    a.set_task_id(Id(merges[2]));
+    ASSERT_TRUE((*store)->CreateRun(run, {a}));
+  }
+  merges.push_back(r.AddFeature(6));
+  auto busy = Crucible("suite refresh feats --db " + db_);
+  EXPECT_EQ(busy.status, 1);
+  EXPECT_THAT(busy.text, HasSubstr("refresh would drop task " + Id(merges[2]) +
+                                   ", which run r-busy (still running) uses"))
+      << busy.text;
+  auto after = Crucible("suite show feats --db " + db_);
+  EXPECT_THAT(after.text, HasSubstr(Id(merges[2])));
+  EXPECT_THAT(after.text, ::testing::Not(HasSubstr(Id(merges[5]))));
+}
+
+TEST_F(SuiteCli, RefreshNeedsAMinedSuite) {
+  GitRepo repo;
+  repo.Write("a.py", "x = 1\n");
+  std::string base = repo.Commit("root");
+  std::string jsonl =
+      Write("imp.jsonl", "{\"instance_id\":\"a\",\"repo\":\"r\",\"base_commit\":\"" + base +
+                             "\",\"patch\":\"\",\"test_patch\":\"\",\"problem_statement\":\"p\","
+                             "\"FAIL_TO_PASS\":[],\"PASS_TO_PASS\":[]}\n");
+  auto imp = Crucible("suite import " + ShellQuote(jsonl) + " --repo " + ShellQuote(repo.path()) +
+                      " --test-cmd 'true {junit}' --db " + db_);
+  ASSERT_EQ(imp.status, 0) << imp.text;
+  auto refresh = Crucible("suite refresh imp --db " + db_);
+  EXPECT_EQ(refresh.status, 1);
+  EXPECT_THAT(refresh.text, HasSubstr("suite imp records no mined history")) << refresh.text;
+  auto missing = Crucible("suite refresh nope --db " + db_);
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_THAT(missing.text, HasSubstr("suite 'nope' not found")) << missing.text;
+
+  auto tag = Crucible(
+      "suite tag imp a --add scope-creep --add silent-regression --kind bug-fix "
+      "--db " +
+      db_);
+  ASSERT_EQ(tag.status, 0) << tag.text;
+  EXPECT_THAT(tag.text,
+              HasSubstr("a: kind bug-fix, failure modes: silent-regression, scope-creep"));
+  auto show = Crucible("suite show imp --db " + db_);
+  EXPECT_THAT(show.text, HasSubstr("failure modes: silent-regression, scope-creep"));
+  auto removed = Crucible("suite tag imp a --remove scope-creep --db " + db_);
+  ASSERT_EQ(removed.status, 0) << removed.text;
+  auto exported = Crucible("suite export imp --db " + db_);
+  EXPECT_THAT(exported.text, HasSubstr("\"failure_modes\":[\"silent-regression\"]"))
+      << exported.text;
+  std::string round_trip = Write("again.jsonl", exported.text);
+  auto again = Crucible("suite import " + ShellQuote(round_trip) + " --repo " +
+                        ShellQuote(repo.path()) + " --db " + db_);
+  ASSERT_EQ(again.status, 0) << again.text;
+  EXPECT_THAT(Crucible("suite show again --db " + db_).text,
+              HasSubstr("failure modes: silent-regression"));
+
+  auto bad_mode = Crucible("suite tag imp a --add laziness --db " + db_);
+  EXPECT_EQ(bad_mode.status, 1);
+  EXPECT_THAT(bad_mode.text,
+              HasSubstr("unknown failure mode 'laziness' (valid: context-blindness, "
+                        "instruction-drift, silent-regression, scope-creep, hallucinated-api)"));
+  auto bad_kind = Crucible("suite tag imp a --kind chore --db " + db_);
+  EXPECT_EQ(bad_kind.status, 1);
+  EXPECT_THAT(bad_kind.text, HasSubstr("unknown kind 'chore' (valid: bug-fix, feature"));
+  auto bad_task = Crucible("suite tag imp zz --add scope-creep --db " + db_);
+  EXPECT_EQ(bad_task.status, 1);
+  EXPECT_THAT(bad_task.text, HasSubstr("suite imp has no task 'zz'"));
+  std::string bad_import =
+      Write("badmode.jsonl",
+            "{\"instance_id\":\"a\",\"repo\":\"r\",\"base_commit\":\"" + base +
+                "\",\"patch\":\"\",\"test_patch\":\"\",\"problem_statement\":\"p\","
+                "\"FAIL_TO_PASS\":[],\"PASS_TO_PASS\":[],\"crucible\":{\"test_cmd\":\"t\","
+                "\"failure_modes\":[\"lazy\"]}}\n");
+  auto bad_imp = Crucible("suite import " + ShellQuote(bad_import) + " --repo " +
+                          ShellQuote(repo.path()) + " --db " + db_);
+  EXPECT_EQ(bad_imp.status, 1);
+  EXPECT_THAT(bad_imp.text, HasSubstr(bad_import + ":1: field \"crucible.failure_modes\": "
+                                                   "unknown failure mode lazy"));
 }
 
 }  // namespace
