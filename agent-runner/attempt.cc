@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "agent-runner/trace.h"
 #include "base/fs.h"
 #include "golden/test_run.h"
+#include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
 #include "vcs/repo.h"
 
@@ -97,7 +99,9 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   std::string io_dir = ctx.workdir + "/io";
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(io_dir));
   json task_json = {{"intent", task.intent()},
-                    {"repo", task.repo_path().substr(task.repo_path().find_last_of('/') + 1)},
+                    {"repo", !ctx.repo_name.empty()
+                                 ? ctx.repo_name
+                                 : task.repo_path().substr(task.repo_path().find_last_of('/') + 1)},
                     {"task_id", task.id()},
                     {"suite", task.suite()},
                     {"round", 1},
@@ -171,8 +175,16 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
   v1::Evidence evidence;
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(ctx.workdir));
   std::string ws_dir = ctx.workdir + "/workspace";
-  CRUCIBLE_ASSIGN_OR_RETURN(auto ws, vcs::Workspace::Create(task.repo_path(), task.base_commit(),
-                                                            ws_dir, ctx.workdir + "/git"));
+  std::optional<sandbox::QuotaDir> quota;  // unmounted when the attempt ends
+  if (ctx.workspace_quota_bytes > 0) {
+    CRUCIBLE_RETURN_IF_ERROR(MakeDirs(ws_dir));
+    auto q = sandbox::QuotaDir::Mount(ws_dir, ctx.workspace_quota_bytes);
+    if (!q) return Fail(q.error().Wrap("workspace quota"));
+    quota.emplace(std::move(*q));
+  }
+  const std::string& repo = ctx.repo.empty() ? task.repo_path() : ctx.repo;
+  CRUCIBLE_ASSIGN_OR_RETURN(
+      auto ws, vcs::Workspace::Create(repo, task.base_commit(), ws_dir, ctx.workdir + "/git"));
   ctx.emit(RunnerEvent("workspace_ready", {{"base_commit", task.base_commit()}}));
 
   if (agent.command() == "builtin:oracle") {

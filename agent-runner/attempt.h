@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -19,8 +20,18 @@ struct AttemptContext {
   std::function<void(v1::TraceEvent)> emit;
   // Called about every 100 ms while the agent runs.
   std::function<void()> tick;
+  // Repository to check the workspace out from (the runner's cache); empty:
+  // task.repo_path (a repository on this machine, as in tests and mining).
+  std::string repo;
+  // Name of the repository shown to the agent ($CRUCIBLE_TASK "repo");
+  // empty: the last component of task.repo_path.
+  std::string repo_name;
   // Wall-clock limit of the agent when its spec has none.
   std::chrono::seconds default_agent_timeout{900};
+  // When > 0, the workspace is a tmpfs of at most this many bytes
+  // (sandbox::QuotaDir; needs root), so the agent and the tests cannot fill
+  // the runner's disk through it: writes beyond it fail with ENOSPC.
+  uint64_t workspace_quota_bytes = 0;
 };
 
 // Runs `agent` on `task`:

@@ -19,6 +19,7 @@
 #include <zmq_addon.hpp>
 
 #include "agent-runner/attempt.h"
+#include "agent-runner/repo_cache.h"
 #include "base/fs.h"
 #include "protocol/framing.h"
 
@@ -84,10 +85,60 @@ class WorkQueue {
   int busy_ = 0;
 };
 
+// ObjectsPack answers, handed from the I/O thread to the worker waiting for
+// its repository (the cache asks for one repository at a time).
+class PackMailbox {
+ public:
+  void Deliver(v1::ObjectsPack pack) {
+    {
+      std::lock_guard lock(mu_);
+      std::string id = pack.repo_id();
+      arrived_[id] = std::move(pack);
+    }
+    cv_.notify_all();
+  }
+  void Forget(const std::string& repo_id) {
+    std::lock_guard lock(mu_);
+    arrived_.erase(repo_id);
+  }
+  Result<v1::ObjectsPack> Wait(const std::string& repo_id, Ms timeout) {
+    std::unique_lock lock(mu_);
+    bool got = cv_.wait_for(lock, timeout, [&] { return closed_ || arrived_.count(repo_id); });
+    if (closed_) return Fail(Code::kUnavailable, "runner stopping");
+    if (!got) {
+      return Fail(Code::kUnavailable,
+                  fmt::format("repository {}: no pack from the coordinator within {} s", repo_id,
+                              timeout.count() / 1000));
+    }
+    v1::ObjectsPack pack = std::move(arrived_[repo_id]);
+    arrived_.erase(repo_id);
+    return pack;
+  }
+  void Close() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, v1::ObjectsPack> arrived_;
+  bool closed_ = false;
+};
+
+// How long a worker waits for the coordinator's pack.
+constexpr Ms kPackTimeout{120'000};
+
 // One worker thread: performs leases and pushes TraceBatch / AttemptResult
-// envelopes to the I/O thread through its own inproc PUSH socket.
+// envelopes to the I/O thread through its own inproc PUSH socket. The
+// repository comes from the cache, filled on demand (ObjectsRequest through
+// the same socket, the answer through `mailbox`).
 void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& work,
-            const std::atomic<uint64_t>& agent_event_budget) {
+            const std::atomic<uint64_t>& agent_event_budget, RepoCache& cache,
+            PackMailbox& mailbox) {
   zmq::socket_t out(context, zmq::socket_type::push);
   out.set(zmq::sockopt::linger, -1);
   out.connect(kOutbox);
@@ -119,6 +170,7 @@ void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& wo
                                   lease->attempt().number(), lease->lease_id());
     AttemptContext ctx;
     ctx.workdir = dir;
+    ctx.workspace_quota_bytes = options.workspace_quota_bytes;
     auto marker = [&](const std::string& name, const std::string& attrs) {
       v1::TraceEvent ev;
       ev.set_ts_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -147,7 +199,25 @@ void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& wo
     ctx.tick = [&] {
       if (Clock::now() - last_flush > Ms(200)) flush();
     };
-    auto evidence = PerformAttempt(lease->task(), lease->agent(), ctx);
+    ctx.repo_name = lease->repo_name();
+    auto ask = [&](const v1::ObjectsRequest& req) -> Result<v1::ObjectsPack> {
+      mailbox.Forget(req.repo_id());
+      v1::Envelope env;
+      *env.mutable_objects_request() = req;
+      push(env);
+      return mailbox.Wait(req.repo_id(), kPackTimeout);
+    };
+    Result<v1::Evidence> evidence = [&]() -> Result<v1::Evidence> {
+      // The checkout needs the base commit; the merged one is asked for too
+      // (a repository imported with tasks may lack it: not required).
+      std::vector<std::string> merged;
+      if (!lease->task().merged_commit().empty()) merged.push_back(lease->task().merged_commit());
+      auto repo = cache.Ensure(lease->repo_id(), lease->task().suite(),
+                               {lease->task().base_commit()}, ask, merged);
+      if (!repo) return Fail(repo.error().Wrap("repository cache"));
+      ctx.repo = *repo;
+      return PerformAttempt(lease->task(), lease->agent(), ctx);
+    }();
     if (dropped > 0) {
       marker("trace_events_dropped",
              fmt::format("{{\"dropped\":{},\"budget\":{}}}", dropped, budget));
@@ -195,7 +265,8 @@ class RunnerSession {
   Status Run(bool* busy_workers) {
     CRUCIBLE_RETURN_IF_ERROR(Connect());
     for (int i = 0; i < std::max(1, options_.slots); ++i) {
-      workers_.emplace_back([this] { Worker(options_, context_, work_, agent_event_budget_); });
+      workers_.emplace_back(
+          [this] { Worker(options_, context_, work_, agent_event_budget_, cache_, mailbox_); });
     }
     Status status = Loop();
     StopWorkers(busy_workers);
@@ -204,11 +275,22 @@ class RunnerSession {
 
  private:
   Status Connect() {
+    monitor_.reset();  // before the socket it watches
     socket_.emplace(context_, zmq::socket_type::dealer);
     socket_->set(zmq::sockopt::linger, 1000);
     socket_->set(zmq::sockopt::routing_id, options_.name);
     socket_->set(zmq::sockopt::reconnect_ivl, 100);
     socket_->set(zmq::sockopt::reconnect_ivl_max, options_.max_backoff_ms);
+    if (options_.curve) {
+      // A connection refused by ZAP is given up by libzmq, and a DEALER
+      // without any would block sending: never wait long.
+      socket_->set(zmq::sockopt::sndtimeo, 1000);
+      CRUCIBLE_RETURN_IF_ERROR(protocol::ConfigureCurveClient(*socket_, *options_.curve));
+      // libzmq tells a client nothing of a refused key but a monitor event.
+      CRUCIBLE_ASSIGN_OR_RETURN(monitor_, protocol::HandshakeMonitor::Attach(context_, *socket_));
+    }
+    refused_ = false;
+    told_silent_ = false;
     try {
       socket_->connect(options_.coordinator);
     } catch (const zmq::error_t& e) {
@@ -217,8 +299,36 @@ class RunnerSession {
     }
     welcomed_ = false;
     last_recv_ = Clock::now();
+    last_connect_ = Clock::now();
     SendHello();
     return {};
+  }
+
+  // Before a Welcome: says once per attempt to connect when the coordinator
+  // refused our key, or (with CURVE) when it has not answered for liveness x
+  // heartbeat, which is what a wrong coordinator key looks like.
+  void WatchHandshake(Clock::time_point now) {
+    if (!options_.curve) return;
+    if (monitor_ && !refused_) {
+      auto ev = monitor_->Poll(0);
+      if (ev == protocol::HandshakeMonitor::Event::kRefused) {
+        refused_ = true;
+        spdlog::error(
+            "runner {}: coordinator at {} refused our key {} (status {}): add our .pub file to "
+            "its --authorized-keys directory",
+            options_.name, options_.coordinator, options_.curve->own.public_key,
+            monitor_->last_failure_value());
+        return;
+      }
+    }
+    if (!refused_ && !told_silent_ && now - last_connect_ > Ms(heartbeat_ms_ * options_.liveness)) {
+      told_silent_ = true;
+      spdlog::error(
+          "runner {}: coordinator at {} has not answered for {} ms; keys may be wrong (is "
+          "--coordinator-key the coordinator's public key?) or it is not running",
+          options_.name, options_.coordinator,
+          std::chrono::duration_cast<Ms>(now - last_connect_).count());
+    }
   }
 
   void SendHello() {
@@ -228,11 +338,13 @@ class RunnerSession {
     hello.mutable_hello()->set_pid(static_cast<uint32_t>(::getpid()));
     for (const auto& l : options_.labels) hello.mutable_hello()->add_labels(l);
     for (const auto& [id, h] : held_) hello.mutable_hello()->add_held_leases(id);
+    for (const auto& r : cache_.Repos()) hello.mutable_hello()->add_repos(r);
     Send(hello);
     last_hello_ = Clock::now();
   }
 
   void Send(const v1::Envelope& env) {
+    if (refused_) return;  // no connection to send on until the next Connect()
     auto st = protocol::Send(*socket_, env);
     if (!st) spdlog::debug("runner {}: send failed: {}", options_.name, st.error().message());
   }
@@ -242,6 +354,7 @@ class RunnerSession {
     int held = static_cast<int>(held_.size());
     hb.mutable_heartbeat()->set_free_slots(std::max(0, options_.slots - held));
     for (const auto& [id, h] : held_) hb.mutable_heartbeat()->add_lease_ids(id);
+    for (const auto& r : cache_.Repos()) hb.mutable_heartbeat()->add_repos(r);
     Send(hb);
     last_heartbeat_ = Clock::now();
   }
@@ -258,6 +371,7 @@ class RunnerSession {
       }
       if (h.result) backlog_.emplace_back(id, kResult);
     }
+    for (const auto& [repo, req] : pending_objects_) Send(req);
     Pump();
   }
 
@@ -324,11 +438,28 @@ class RunnerSession {
       }
       auto now = Clock::now();
       if (!welcomed_) {
+        WatchHandshake(now);
         if (options_.connect_timeout_ms > 0 && !ever_welcomed_ &&
             now - started > Ms(options_.connect_timeout_ms)) {
+          if (refused_) {
+            return Fail(
+                Code::kUnavailable,
+                fmt::format("coordinator at {} refused our key {} (add {} to its "
+                            "--authorized-keys directory)",
+                            options_.coordinator, options_.curve->own.public_key, "our .pub file"));
+          }
           return Fail(Code::kUnavailable,
-                      fmt::format("coordinator at {} did not answer within {} ms",
-                                  options_.coordinator, options_.connect_timeout_ms));
+                      fmt::format("coordinator at {} did not answer within {} ms{}",
+                                  options_.coordinator, options_.connect_timeout_ms,
+                                  options_.curve ? " (keys may be wrong: is --coordinator-key "
+                                                   "the coordinator's public key?)"
+                                                 : ""));
+        }
+        if (refused_ && now - last_connect_ > Ms(options_.max_backoff_ms)) {
+          // libzmq gives up a connection refused by ZAP: try again on a fresh
+          // socket, so that the runner gets in once its key is authorized.
+          CRUCIBLE_RETURN_IF_ERROR(Connect());
+          continue;
         }
         if (now - last_hello_ > Ms(backoff_ms_)) {
           backoff_ms_ = std::min(backoff_ms_ * 2, options_.max_backoff_ms);
@@ -371,6 +502,10 @@ class RunnerSession {
         work_.Push(lease);
         break;
       }
+      case v1::Envelope::kObjectsPack:
+        pending_objects_.erase(env.objects_pack().repo_id());
+        mailbox_.Deliver(env.objects_pack());
+        break;
       case v1::Envelope::kAck: {
         const v1::Ack& ack = env.ack();
         auto h = held_.find(ack.lease_id());
@@ -427,6 +562,11 @@ class RunnerSession {
       } else if (env.has_result()) {
         held_[env.result().lease_id()].result = env;
         backlog_.emplace_back(env.result().lease_id(), kResult);
+      } else if (env.has_objects_request()) {
+        // Not behind trace batches: a worker waits for the answer.
+        pending_objects_[env.objects_request().repo_id()] = env;
+        if (welcomed_) Send(env);
+        continue;
       }
       Pump();
     }
@@ -436,6 +576,7 @@ class RunnerSession {
   // go back to the coordinator as infrastructure errors.
   void HandBack(const std::string& why) {
     work_.Close();
+    mailbox_.Close();
     auto give_back = [&](const std::string& id, const std::string& when) {
       v1::Envelope env;
       env.mutable_result()->set_lease_id(id);
@@ -471,6 +612,7 @@ class RunnerSession {
 
   void StopWorkers(bool* busy_workers) {
     work_.Close();
+    mailbox_.Close();
     bool busy = work_.busy() > 0;
     for (auto& w : workers_) {
       if (busy) {
@@ -485,8 +627,17 @@ class RunnerSession {
   RunnerOptions options_;
   zmq::context_t context_;
   std::optional<zmq::socket_t> socket_;
+  std::unique_ptr<protocol::HandshakeMonitor> monitor_;  // with CURVE, until welcomed
+  bool refused_ = false;      // the coordinator refused our key on this connection
+  bool told_silent_ = false;  // said so once on this connection
+  Clock::time_point last_connect_ = Clock::now();
   zmq::socket_t outbox_;
   WorkQueue work_;
+  RepoCache cache_{options_.workdir + "/repos", options_.repo_urls};
+  PackMailbox mailbox_;
+  // ObjectsRequests sent and not answered, by repository: sent again after
+  // a reconnect.
+  std::map<std::string, v1::Envelope> pending_objects_;
   std::vector<std::thread> workers_;
   std::map<std::string, Held> held_;
   std::atomic<uint64_t> agent_event_budget_{0};  // from Welcome; read by workers

@@ -10,6 +10,14 @@ echo "== micro-benchmarks (Google Benchmark)"
 "$BUILD_DIR/bench/crucible_bench" --benchmark_min_time=0.2
 
 echo
+echo "== mining without validation vs git log --first-parent -p (5,000 commits, 2,000 files)"
+"$BUILD_DIR/bench/mine_history" 5000 2000
+
+echo
+echo "== the farm: dispatch, trace ingestion, a fleet of 200 runners (simulated), coordinator memory"
+"$BUILD_DIR/bench/farm_bench" "$CRUCIBLE"
+
+echo
 if [ "$(id -u)" != 0 ]; then echo "sandbox benchmarks skipped: the sandbox needs root"; exit 0; fi
 echo "== sandbox start to exit of /bin/true, full policy, in-process vs bubblewrap (500 runs each)"
 "$BUILD_DIR/bench/sandbox_start" 500

@@ -1,12 +1,18 @@
 // Pieces shared by the subcommands of the crucible binary.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "protocol/crucible.pb.h"
+#include "protocol/curve.h"
 #include "storage/store.h"
+
+namespace CLI {
+class App;
+}
 
 namespace crucible::cli {
 
@@ -61,6 +67,17 @@ std::string ProgressLine(size_t total, size_t done, size_t failed, size_t leased
 // The coordinator endpoint: `flag` when set, else $CRUCIBLE_COORDINATOR, else
 // tcp://127.0.0.1:7400.
 std::string ResolveCoordinator(const std::string& flag);
+
+// CurveZMQ keys from a .key file (ours) and a .pub file (the coordinator's):
+// nullopt when both are empty, an error naming the missing one when only one
+// is given, or naming the file and its fault.
+Result<std::optional<protocol::CurveClientKeys>> LoadCurveClientKeys(
+    const std::string& secret_file, const std::string& coordinator_key_file);
+
+// Adds --curve-secret and --coordinator-key to a client command; AskCoordinator
+// and FollowRun then use them, or else $CRUCIBLE_CURVE_SECRET and
+// $CRUCIBLE_COORDINATOR_KEY.
+void AddClientCurveOptions(CLI::App* cmd);
 
 // Sends `request` to the coordinator at `endpoint` from a fresh client
 // socket and returns its answer. kUnavailable when none comes within

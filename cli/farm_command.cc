@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include <fmt/format.h>
@@ -18,6 +19,8 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/http_status.h"
+#include "protocol/curve.h"
 #include "protocol/framing.h"
 
 namespace crucible::cli {
@@ -31,6 +34,22 @@ std::atomic<bool> g_stop{false};
 
 void OnStopSignal(int) { g_stop = true; }
 
+std::atomic<bool> g_reload_keys{false};
+
+void OnReloadSignal(int) { g_reload_keys = true; }
+
+// SIGHUP: the coordinator reads its --authorized-keys directory again; a
+// broken directory keeps the keys it had.
+void ReloadAuthorizedKeys(coordinator::Coordinator& coord, const std::string& dir) {
+  auto keys = protocol::LoadAuthorizedKeys(dir);
+  Status st = keys ? coord.SetAuthorizedKeys(*keys) : Status(Fail(keys.error()));
+  if (!st) {
+    spdlog::error("SIGHUP: keeping the authorized keys: {}", st.error().ToString());
+    return;
+  }
+  spdlog::info("SIGHUP: {} authorized keys in {}", keys->size(), dir);
+}
+
 std::string ClientId() {
   static std::mt19937_64 rng(std::random_device{}());
   return fmt::format("client-{}-{:08x}", ::getpid(), rng() & 0xffffffffu);
@@ -41,14 +60,83 @@ zmq::context_t& ClientContext() {
   return *ctx;
 }
 
-std::unique_ptr<zmq::socket_t> ClientSocket(const std::string& endpoint) {
-  auto s = std::make_unique<zmq::socket_t>(ClientContext(), zmq::socket_type::dealer);
-  s->set(zmq::sockopt::linger, 200);
-  s->set(zmq::sockopt::routing_id, ClientId());
-  s->set(zmq::sockopt::reconnect_ivl, 100);
-  s->set(zmq::sockopt::reconnect_ivl_max, 2000);
-  s->connect(endpoint);
-  return s;
+// --curve-secret and --coordinator-key of the client command being run (one
+// a process).
+std::string g_curve_secret_flag;
+std::string g_coordinator_key_flag;
+
+// CurveZMQ keys of this client process, from the flags or the environment;
+// loaded once by LoadClientCurve().
+std::optional<protocol::CurveClientKeys>& ClientCurve() {
+  static std::optional<protocol::CurveClientKeys> keys;
+  return keys;
+}
+
+Status LoadClientCurve() {
+  static bool loaded = false;
+  if (loaded) return {};
+  auto flag_or_env = [](const std::string& flag, const char* env) {
+    if (!flag.empty()) return flag;
+    const char* v = std::getenv(env);
+    return std::string(v != nullptr ? v : "");
+  };
+  CRUCIBLE_ASSIGN_OR_RETURN(
+      ClientCurve(),
+      LoadCurveClientKeys(flag_or_env(g_curve_secret_flag, "CRUCIBLE_CURVE_SECRET"),
+                          flag_or_env(g_coordinator_key_flag, "CRUCIBLE_COORDINATOR_KEY")));
+  loaded = true;
+  return {};
+}
+
+// A client's socket, and with CurveZMQ the monitor that tells when the
+// coordinator refused our key.
+struct ClientConnection {
+  std::unique_ptr<zmq::socket_t> socket;
+  std::unique_ptr<protocol::HandshakeMonitor> monitor;  // declared after: ends first
+
+  // An error when the coordinator refused our key.
+  Status CheckRefused(const std::string& endpoint) {
+    if (!monitor || monitor->Poll(0) != protocol::HandshakeMonitor::Event::kRefused) return {};
+    return Fail(
+        Code::kFailedPrecondition,
+        fmt::format("coordinator at {} refused our key {} (status {}): its "
+                    "--authorized-keys directory must hold our .pub file",
+                    endpoint, ClientCurve()->own.public_key, monitor->last_failure_value()));
+  }
+};
+
+Result<ClientConnection> ClientSocket(const std::string& endpoint) {
+  CRUCIBLE_RETURN_IF_ERROR(LoadClientCurve());
+  ClientConnection c;
+  try {
+    c.socket = std::make_unique<zmq::socket_t>(ClientContext(), zmq::socket_type::dealer);
+    auto* s = c.socket.get();
+    s->set(zmq::sockopt::linger, 200);
+    s->set(zmq::sockopt::routing_id, ClientId());
+    s->set(zmq::sockopt::reconnect_ivl, 100);
+    s->set(zmq::sockopt::reconnect_ivl_max, 2000);
+    // libzmq gives up a connection whose handshake failed (wrong or no keys),
+    // and a DEALER without any would block sending.
+    s->set(zmq::sockopt::sndtimeo, 1000);
+    if (ClientCurve()) {
+      CRUCIBLE_RETURN_IF_ERROR(protocol::ConfigureCurveClient(*s, *ClientCurve()));
+      CRUCIBLE_ASSIGN_OR_RETURN(c.monitor, protocol::HandshakeMonitor::Attach(ClientContext(), *s));
+    }
+    s->connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("cannot connect to coordinator {}: {}", endpoint, e.what()));
+  }
+  return c;
+}
+
+// The hint added to "no answer" errors.
+std::string NoAnswerHint() {
+  return ClientCurve() ? " (is `crucible coordinator` running there, and is --coordinator-key "
+                         "its public key?)"
+                       : " (is `crucible coordinator` running there? A coordinator with "
+                         "CurveZMQ keys answers only clients with --curve-secret and "
+                         "--coordinator-key)";
 }
 
 std::string StateName(v1::Run::State s) {
@@ -70,23 +158,43 @@ struct CoordinatorArgs {
   coordinator::CoordinatorOptions options;
   std::string db;
   bool insecure_bind = false;
+  std::string curve_secret;     // --curve-secret: the coordinator's .key file
+  std::string authorized_keys;  // --authorized-keys: directory of client .pub files
+  std::string http;             // HOST:PORT of the status page; empty: none
 };
 
 int ServeCoordinator(CoordinatorArgs& args) {
   if (spdlog::get_level() > spdlog::level::info) spdlog::set_level(spdlog::level::info);
   const std::string& listen = args.options.listen;
-  if (!coordinator::IsLocalEndpoint(listen)) {
+  if (args.curve_secret.empty() != args.authorized_keys.empty()) {
+    return ReportError(Error(Code::kInvalidArgument,
+                             "--curve-secret and --authorized-keys go together: the coordinator's "
+                             "key pair, and the directory of the public keys it lets in"));
+  }
+  if (!args.curve_secret.empty()) {
+    auto keys = protocol::ReadKeyFile(args.curve_secret, /*need_secret=*/true);
+    if (!keys) return ReportError(keys.error().Wrap("--curve-secret"));
+    auto allowed = protocol::LoadAuthorizedKeys(args.authorized_keys);
+    if (!allowed) return ReportError(allowed.error().Wrap("--authorized-keys"));
+    args.options.curve = *keys;
+    args.options.authorized_keys = *allowed;
+    std::fprintf(stderr,
+                 "crucible coordinator: CurveZMQ on: public key %s, %zu authorized keys in %s\n",
+                 keys->public_key.c_str(), allowed->size(), args.authorized_keys.c_str());
+  } else if (!coordinator::IsLocalEndpoint(listen)) {
     if (!args.insecure_bind) {
       return ReportError(Error(
           Code::kInvalidArgument,
           fmt::format("refusing to listen on {} without CurveZMQ keys: anyone who can reach it "
-                      "could submit runs or pose as a runner. Listen on a loopback address "
-                      "(tcp://127.0.0.1:PORT) or pass --insecure-bind on a trusted network",
+                      "could submit runs or pose as a runner. Give --curve-secret and "
+                      "--authorized-keys (see `crucible keygen`), listen on a loopback address "
+                      "(tcp://127.0.0.1:PORT), or pass --insecure (--insecure-bind) on a "
+                      "trusted network",
                       listen)));
     }
     std::fprintf(stderr,
                  "crucible: warning: listening on %s WITHOUT encryption or authentication "
-                 "(--insecure-bind; CurveZMQ is not configured)\n",
+                 "(--insecure; CurveZMQ is not configured)\n",
                  listen.c_str());
   }
   auto store = OpenDb(args.db, /*create=*/true);
@@ -104,7 +212,38 @@ int ServeCoordinator(CoordinatorArgs& args) {
   ::sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
-  auto st = (*coord)->Serve([] { return g_stop.load(); });
+  if (args.options.curve) {
+    struct sigaction hup {};
+    hup.sa_handler = OnReloadSignal;
+    ::sigemptyset(&hup.sa_mask);
+    ::sigaction(SIGHUP, &hup, nullptr);
+  }
+  std::unique_ptr<coordinator::StatusServer> http;
+  if (!args.http.empty()) {
+    auto server = coordinator::StatusServer::Start(args.http);
+    if (!server) return ReportError(server.error());
+    http = std::move(*server);
+    std::fprintf(stderr, "crucible coordinator: status page on http://%s/ (metrics at /metrics)\n",
+                 args.http.c_str());
+  }
+  const int64_t started_at_ms =
+      std::chrono::duration_cast<Ms>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto last_publish = std::chrono::steady_clock::time_point{};
+  // Serve calls this on the coordinator's thread about every 100 ms.
+  auto st = (*coord)->Serve([&] {
+    if (g_reload_keys.exchange(false)) ReloadAuthorizedKeys(**coord, args.authorized_keys);
+    if (http && std::chrono::steady_clock::now() - last_publish >= std::chrono::seconds(1)) {
+      last_publish = std::chrono::steady_clock::now();
+      coordinator::StatusPage page;
+      if (auto snapshot = (*coord)->Snapshot(); snapshot) page.status = std::move(*snapshot);
+      page.counters = (*coord)->counters();
+      page.started_at_ms = started_at_ms;
+      page.listen = args.options.listen;
+      coordinator::ReadProcessUsage(page);
+      http->Publish(std::move(page));
+    }
+    return g_stop.load();
+  });
   if (!st) return ReportError(st.error());
   std::fprintf(stderr,
                "crucible coordinator stopped; unfinished runs resume when it starts again\n");
@@ -141,11 +280,17 @@ int Status(const std::string& endpoint, const std::string& run_id, int timeout_m
   for (const auto& r : s.runners()) {
     std::string labels;
     for (const auto& l : r.labels()) labels += (labels.empty() ? "" : ",") + l;
-    std::printf("  %s  slots %d  busy %d  last heartbeat %s%s%s\n", r.name().c_str(), r.slots(),
+    std::string repos;
+    for (const auto& id : r.repos()) repos += (repos.empty() ? "" : ",") + id;
+    std::printf("  %s  slots %d  busy %d  last heartbeat %s%s%s%s%s\n", r.name().c_str(), r.slots(),
                 r.busy(), Ago(r.last_heartbeat_ms()).c_str(), labels.empty() ? "" : "  labels ",
-                labels.c_str());
+                labels.c_str(), repos.empty() ? "" : "  repos ", repos.c_str());
   }
   std::printf("queue: %d attempts\n", s.queue_length());
+  if (s.waiting_for_labels() > 0) {
+    std::printf("waiting for labels: %d attempts (no connected runner has every --require label)\n",
+                s.waiting_for_labels());
+  }
   return 0;
 }
 
@@ -163,6 +308,35 @@ int Cancel(const std::string& endpoint, const std::string& run_id, int timeout_m
 
 }  // namespace
 
+Result<std::optional<protocol::CurveClientKeys>> LoadCurveClientKeys(
+    const std::string& secret_file, const std::string& coordinator_key_file) {
+  if (secret_file.empty() && coordinator_key_file.empty()) return std::nullopt;
+  if (secret_file.empty() || coordinator_key_file.empty()) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("CurveZMQ needs both our key pair (--curve-secret or "
+                            "$CRUCIBLE_CURVE_SECRET) and the coordinator's public key "
+                            "(--coordinator-key or $CRUCIBLE_COORDINATOR_KEY); only {} is set",
+                            secret_file.empty() ? "the coordinator key" : "our key pair"));
+  }
+  protocol::CurveClientKeys keys;
+  auto own = protocol::ReadKeyFile(secret_file, /*need_secret=*/true);
+  if (!own) return Fail(own.error().Wrap("--curve-secret"));
+  keys.own = *own;
+  auto server = protocol::ReadKeyFile(coordinator_key_file, /*need_secret=*/false);
+  if (!server) return Fail(server.error().Wrap("--coordinator-key"));
+  keys.server_public_key = server->public_key;
+  return keys;
+}
+
+void AddClientCurveOptions(CLI::App* cmd) {
+  cmd->add_option("--curve-secret", g_curve_secret_flag,
+                  "CurveZMQ: our key pair, a .key file from `crucible keygen` (default "
+                  "$CRUCIBLE_CURVE_SECRET)");
+  cmd->add_option("--coordinator-key", g_coordinator_key_flag,
+                  "CurveZMQ: the coordinator's public key, its .pub file (default "
+                  "$CRUCIBLE_COORDINATOR_KEY)");
+}
+
 std::string ResolveCoordinator(const std::string& flag) {
   if (!flag.empty()) return flag;
   const char* env = std::getenv("CRUCIBLE_COORDINATOR");
@@ -172,17 +346,13 @@ std::string ResolveCoordinator(const std::string& flag) {
 
 Result<v1::Envelope> AskCoordinator(const std::string& endpoint, const v1::Envelope& request,
                                     int timeout_ms) {
-  std::unique_ptr<zmq::socket_t> socket;
-  try {
-    socket = ClientSocket(endpoint);
-  } catch (const zmq::error_t& e) {
-    return Fail(Code::kInvalidArgument,
-                fmt::format("cannot connect to coordinator {}: {}", endpoint, e.what()));
-  }
+  CRUCIBLE_ASSIGN_OR_RETURN(auto conn, ClientSocket(endpoint));
+  auto& socket = conn.socket;
   CRUCIBLE_RETURN_IF_ERROR(protocol::Send(*socket, request));
   auto deadline = Clock::now() + Ms(timeout_ms);
   while (Clock::now() < deadline) {
     auto msg = protocol::Receive(*socket, false, 100);
+    CRUCIBLE_RETURN_IF_ERROR(conn.CheckRefused(endpoint));
     if (!msg) continue;
     if (!msg->envelope) return Fail(msg->envelope.error().Wrap("coordinator's answer"));
     if (msg->envelope->has_error()) {
@@ -191,21 +361,14 @@ Result<v1::Envelope> AskCoordinator(const std::string& endpoint, const v1::Envel
     }
     return *msg->envelope;
   }
-  return Fail(Code::kUnavailable,
-              fmt::format("no answer from a coordinator at {} within {} ms (is `crucible "
-                          "coordinator` running there?)",
-                          endpoint, timeout_ms));
+  return Fail(Code::kUnavailable, fmt::format("no answer from a coordinator at {} within {} ms{}",
+                                              endpoint, timeout_ms, NoAnswerHint()));
 }
 
 Result<v1::RunStatus> FollowRun(const std::string& endpoint, const std::string& run_id,
                                 bool quiet) {
-  std::unique_ptr<zmq::socket_t> socket;
-  try {
-    socket = ClientSocket(endpoint);
-  } catch (const zmq::error_t& e) {
-    return Fail(Code::kInvalidArgument,
-                fmt::format("cannot connect to coordinator {}: {}", endpoint, e.what()));
-  }
+  CRUCIBLE_ASSIGN_OR_RETURN(auto conn, ClientSocket(endpoint));
+  auto& socket = conn.socket;
   struct sigaction sa {};
   sa.sa_handler = OnStopSignal;
   ::sigemptyset(&sa.sa_mask);
@@ -232,6 +395,7 @@ Result<v1::RunStatus> FollowRun(const std::string& endpoint, const std::string& 
       warned = true;
     }
     auto msg = protocol::Receive(*socket, false, 200);
+    CRUCIBLE_RETURN_IF_ERROR(conn.CheckRefused(endpoint));
     if (!msg || !msg->envelope) continue;
     last_heard = Clock::now();
     warned = false;
@@ -268,8 +432,17 @@ void AddCoordinatorCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--listen", args->options.listen, "ZeroMQ endpoint to bind")
       ->capture_default_str();
   cmd->add_option("--db", args->db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
-  cmd->add_flag("--insecure-bind", args->insecure_bind,
+  cmd->add_option("--http", args->http,
+                  "serve a status page, /status.json and Prometheus /metrics on HOST:PORT "
+                  "(e.g. 127.0.0.1:7401)");
+  cmd->add_flag("--insecure,--insecure-bind", args->insecure_bind,
                 "allow a non-loopback --listen address without CurveZMQ keys");
+  cmd->add_option("--curve-secret", args->curve_secret,
+                  "CurveZMQ: the coordinator's key pair (a .key file from `crucible keygen`); "
+                  "traffic is encrypted and only authorized keys get in");
+  cmd->add_option("--authorized-keys", args->authorized_keys,
+                  "CurveZMQ: directory whose *.pub files are the runner and client keys let in "
+                  "(with --curve-secret)");
   cmd->add_option("--heartbeat-ms", args->options.heartbeat_ms, "heartbeat interval")
       ->capture_default_str();
   cmd->add_option("--liveness", args->options.liveness,
@@ -299,6 +472,7 @@ namespace {
 void AddCoordinatorOption(CLI::App* cmd, std::string* endpoint) {
   cmd->add_option("--coordinator", *endpoint,
                   "coordinator endpoint (default $CRUCIBLE_COORDINATOR or tcp://127.0.0.1:7400)");
+  AddClientCurveOptions(cmd);
 }
 
 // --timeout-ms of the client commands that wait for one answer.

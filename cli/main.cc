@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   crucible::cli::AddStatusCommand(app, &exit_code);
   crucible::cli::AddCancelCommand(app, &exit_code);
   crucible::cli::AddWaitCommand(app, &exit_code);
+  crucible::cli::AddKeygenCommand(app, &exit_code);
 
   auto logger = spdlog::stderr_color_mt("crucible");
   spdlog::set_default_logger(logger);

@@ -2,15 +2,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 
 #include <fmt/format.h>
 
+#include "agent-runner/repo_cache.h"
 #include "agent-runner/runner.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "report/report.h"
+#include "sandbox/policy.h"
 
 namespace crucible::cli {
 
@@ -26,6 +29,7 @@ struct RunArgs {
   bool detach = false;
   bool held_out = false;
   std::string resume;
+  std::vector<std::string> require;  // --require KEY=VALUE
 };
 
 // `crucible run --coordinator EP`: the run is the daemon's; this only submits
@@ -38,6 +42,7 @@ int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents) {
   submit->set_samples(args.samples);
   submit->set_held_out(args.held_out);
   submit->set_run_id(args.resume);
+  for (const auto& r : args.require) submit->add_require(r);
   auto reply = AskCoordinator(args.coordinator, req);
   if (!reply) return ReportError(reply.error());
   if (!reply->has_run_accepted()) {
@@ -80,7 +85,18 @@ int Run(const RunArgs& args) {
     if (!spec) return ReportError(spec.error());
     options.agents.push_back(*spec);
   }
+  for (const auto& r : args.require) {
+    if (r.find('=') == std::string::npos || r.front() == '=') {
+      return ReportError(
+          Error(Code::kInvalidArgument, "--require '" + r + "': expected KEY=VALUE"));
+    }
+  }
   if (!args.coordinator.empty()) return RunRemote(args, options.agents);
+  if (!args.require.empty()) {
+    return ReportError(
+        Error(Code::kInvalidArgument,
+              "--require needs --coordinator (the embedded runners have no labels)"));
+  }
   if (args.detach) {
     return ReportError(Error(Code::kInvalidArgument, "--detach needs --coordinator"));
   }
@@ -100,6 +116,10 @@ std::atomic<bool> g_runner_stop{false};
 
 struct RunnerArgs {
   runner::RunnerOptions options;
+  std::vector<std::string> repo_urls;    // --repo-url ID_OR_SUITE=URL
+  std::string curve_secret;              // --curve-secret
+  std::string coordinator_key;           // --coordinator-key
+  std::string workspace_quota = "auto";  // --workspace-quota
 };
 
 }  // namespace
@@ -124,8 +144,12 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--coordinator", args->coordinator,
                   "submit the run to this coordinator daemon (tcp://HOST:PORT) and follow it, "
                   "instead of running it here");
+  AddClientCurveOptions(cmd);
   cmd->add_flag("--held-out", args->held_out,
                 "replay the suite's held-out tasks instead of its dev tasks (see `suite split`)");
+  cmd->add_option("--require", args->require,
+                  "KEY=VALUE: lease the run's attempts only to runners with this --label "
+                  "(repeat for several; needs --coordinator)");
   cmd->add_flag("--detach", args->detach,
                 "with --coordinator: print the run id and return at once");
   cmd->add_option("--resume", args->resume,
@@ -147,9 +171,20 @@ void AddRunnerCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--label", args->options.labels,
                   "KEY=VALUE shown in status (repeat for several)");
+  cmd->add_option("--workspace-quota", args->workspace_quota,
+                  "size cap of each attempt's workspace, a tmpfs (e.g. 2G; 0: none; auto: 4G "
+                  "when running as root, none otherwise)")
+      ->capture_default_str();
+  cmd->add_option("--repo-url", args->repo_urls,
+                  "REPO_ID_OR_SUITE=URL: fetch that repository from this clone URL into the "
+                  "cache instead of asking the coordinator for packs (repeatable)");
   cmd->add_option("--connect-timeout-ms", args->options.connect_timeout_ms,
                   "give up when no coordinator answers for this long (0: keep trying)")
       ->capture_default_str();
+  cmd->add_option("--curve-secret", args->curve_secret,
+                  "CurveZMQ: the runner's key pair (a .key file from `crucible keygen`)");
+  cmd->add_option("--coordinator-key", args->coordinator_key,
+                  "CurveZMQ: the coordinator's public key (its .pub file)");
   cmd->callback([args, exit_code] {
     for (const auto& l : args->options.labels) {
       if (l.find('=') == std::string::npos || l.front() == '=') {
@@ -157,6 +192,34 @@ void AddRunnerCommand(CLI::App& app, int* exit_code) {
             ReportError(Error(Code::kInvalidArgument, "--label '" + l + "': expected KEY=VALUE"));
         return;
       }
+    }
+    auto urls = runner::ParseRepoUrls(args->repo_urls);
+    if (!urls) {
+      *exit_code = ReportError(urls.error());
+      return;
+    }
+    args->options.repo_urls = *urls;
+    auto curve = LoadCurveClientKeys(args->curve_secret, args->coordinator_key);
+    if (!curve) {
+      *exit_code = ReportError(curve.error());
+      return;
+    }
+    args->options.curve = *curve;
+    if (args->workspace_quota == "auto") {
+      args->options.workspace_quota_bytes = ::geteuid() == 0 ? uint64_t{4} << 30 : 0;
+    } else {
+      auto quota = sandbox::ParseSize("--workspace-quota", args->workspace_quota);
+      if (!quota) {
+        *exit_code = ReportError(quota.error());
+        return;
+      }
+      if (*quota > 0 && ::geteuid() != 0) {
+        *exit_code = ReportError(Error(Code::kInvalidArgument,
+                                       "--workspace-quota needs root (it mounts a tmpfs); "
+                                       "pass --workspace-quota 0 to run without one"));
+        return;
+      }
+      args->options.workspace_quota_bytes = *quota;
     }
     struct sigaction sa {};
     sa.sa_handler = [](int) { g_runner_stop = true; };

@@ -13,8 +13,10 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "coordinator/zap.h"
 #include "protocol/framing.h"
 #include "scoring/score.h"
+#include "vcs/pack.h"
 
 namespace crucible::coordinator {
 
@@ -53,7 +55,8 @@ struct RunState {
   v1::RunStatus status;  // counts, kept current by Move() (Recount() rebuilds them)
   bool dirty = true;     // counts changed since watchers were told
   Clock::time_point last_update;
-  std::set<std::string> watchers;  // client peers following this run
+  std::set<std::string> watchers;                 // client peers following this run
+  std::map<std::string, std::string> task_repos;  // task id -> repository id (vcs::RepoId)
 };
 
 struct RunnerState {
@@ -62,6 +65,8 @@ struct RunnerState {
   int64_t last_seen_wall_ms = 0;
   std::set<std::string> leases;
   std::vector<std::string> labels;
+  std::set<std::string> repos;  // repository ids in its cache (Hello, heartbeats, leases)
+  int64_t pack_requests = 0;
 };
 
 struct LeaseState {
@@ -82,6 +87,17 @@ class ZmqCoordinator : public Coordinator {
   }
 
   Status Bind() {
+    if (options_.curve) {
+      // The ZAP handler first: a CURVE server without one lets anyone in.
+      if (options_.authorized_keys.empty()) {
+        return Fail(Code::kInvalidArgument,
+                    "a CURVE coordinator needs at least one authorized key");
+      }
+      CRUCIBLE_ASSIGN_OR_RETURN(zap_, ZapHandler::Start(context_, options_.authorized_keys));
+      CRUCIBLE_RETURN_IF_ERROR(protocol::ConfigureCurveServer(socket_, *options_.curve));
+    } else if (!options_.authorized_keys.empty()) {
+      return Fail(Code::kInvalidArgument, "authorized keys need the coordinator's CURVE key pair");
+    }
     try {
       socket_.bind(options_.listen);
     } catch (const zmq::error_t& e) {
@@ -102,6 +118,12 @@ class ZmqCoordinator : public Coordinator {
       }
       if (!names.insert(a.name()).second) {
         return Fail(Code::kInvalidArgument, "agent name '" + a.name() + "' given twice");
+      }
+      for (const auto& r : a.require()) {
+        auto eq = r.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          return Fail(Code::kInvalidArgument, "--require '" + r + "': expected KEY=VALUE");
+        }
       }
     }
     CRUCIBLE_ASSIGN_OR_RETURN(v1::Suite s, store_.GetSuite(suite));
@@ -148,11 +170,13 @@ class ZmqCoordinator : public Coordinator {
     rs.run = run;
     for (auto& t : tasks) rs.tasks.emplace(t.id(), std::move(t));
     for (const auto& a : agents) rs.agents.emplace(a.name(), a);
+    IndexRepos(rs);
     for (auto& a : attempts) {
       queue_.emplace_back(run.id(), a.number());
       rs.attempts.emplace(a.number(), std::move(a));
     }
     Recount(rs);
+    ++counters_.runs_submitted;
     spdlog::info("run {} submitted: {} attempts", run.id(), run.attempt_count());
     return run;
   }
@@ -166,6 +190,7 @@ class ZmqCoordinator : public Coordinator {
     CRUCIBLE_ASSIGN_OR_RETURN(auto tasks, store_.ListTasks(run.suite()));
     for (auto& t : tasks) rs.tasks.emplace(t.id(), std::move(t));
     for (const auto& a : run.agents()) rs.agents.emplace(a.name(), a);
+    IndexRepos(rs);
     CRUCIBLE_ASSIGN_OR_RETURN(auto attempts, store_.ListAttempts(run_id));
     auto orphan_deadline =
         Clock::now() + Ms(options_.heartbeat_ms * options_.liveness + options_.grace_ms);
@@ -319,7 +344,51 @@ class ZmqCoordinator : public Coordinator {
     return s;
   }
 
-  uint64_t malformed_messages() const override { return malformed_; }
+  uint64_t refused_connections() const override { return zap_ ? zap_->refused() : 0; }
+
+  Status SetAuthorizedKeys(const std::vector<protocol::AuthorizedKey>& keys) override {
+    if (!zap_) return Fail(Code::kFailedPrecondition, "the coordinator has no CurveZMQ keys");
+    if (keys.empty()) return Fail(Code::kInvalidArgument, "no authorized key");
+    zap_->SetKeys(keys);
+    return {};
+  }
+
+  uint64_t malformed_messages() const override { return counters_.malformed_messages; }
+
+  CoordinatorCounters counters() const override {
+    CoordinatorCounters c = counters_;
+    c.refused_connections = refused_connections();
+    return c;
+  }
+
+  ~ZmqCoordinator() override {
+    FlushOutbox();
+    store_.SetGroupCommit(false);
+  }
+
+  Result<v1::StatusReply> Snapshot(const std::string& run_id) override {
+    v1::StatusReply s;
+    if (!run_id.empty()) {
+      CRUCIBLE_ASSIGN_OR_RETURN(*s.add_runs(), GetRunStatus(run_id));
+    } else {
+      for (const auto& [id, rs] : runs_) *s.add_runs() = rs.status;
+    }
+    int queued = 0;
+    for (const auto& [id, rs] : runs_) queued += rs.status.queued();
+    s.set_queue_length(queued);
+    for (const auto& [name, r] : runners_) {
+      auto* rr = s.add_runners();
+      rr->set_name(name);
+      rr->set_slots(r.slots);
+      rr->set_busy(static_cast<int32_t>(r.leases.size()));
+      rr->set_last_heartbeat_ms(r.last_seen_wall_ms);
+      for (const auto& l : r.labels) rr->add_labels(l);
+      for (const auto& repo : r.repos) rr->add_repos(repo);
+      rr->set_pack_requests(r.pack_requests);
+    }
+    s.set_waiting_for_labels(WaitingForLabels());
+    return s;
+  }
 
  private:
   // ------------------------------------------------------------ the loop --
@@ -343,6 +412,10 @@ class ZmqCoordinator : public Coordinator {
       ExpireLeases();
       SendHeartbeats();
     }
+    // Acknowledgements first (after one fsync), then new leases: a runner
+    // hears that its result is stored before it is given the next attempt.
+    // The lease writes become durable with the next iteration's fsync.
+    FlushOutbox();
     Dispatch();
     PublishUpdates();
   }
@@ -406,6 +479,7 @@ class ZmqCoordinator : public Coordinator {
     rs.run.set_finished_at_ms(NowMs());
     auto st = store_.PutRun(rs.run);
     if (!st) spdlog::error("cannot store run {}: {}", run_id, st.error().ToString());
+    ++counters_.runs_finished;
     spdlog::info("run {} finished: {} done, {} failed", run_id, rs.status.done(),
                  rs.status.failed());
     EndRun(run_id);
@@ -458,11 +532,13 @@ class ZmqCoordinator : public Coordinator {
                            a->runner().empty() ? "" : " on " + a->runner(), why);
     a->set_lease_id("");
     if (a->tries() >= options_.max_tries) {
+      ++counters_.attempts_failed;
       Move(rs, *a, v1::Attempt::FAILED);
       a->set_finished_at_ms(NowMs());
       a->set_error(fmt::format("infrastructure error: failed {} times ({})", a->tries(), history));
       spdlog::warn("attempt {}/{} failed for good: {}", key.first, key.second, a->error());
     } else {
+      ++counters_.retries;
       Move(rs, *a, v1::Attempt::QUEUED);
       a->set_error(history);
       queue_.push_front(key);
@@ -540,55 +616,215 @@ class ZmqCoordinator : public Coordinator {
     for (const auto& name : gone) DropRunner(name, "unreachable");
   }
 
+  // Task id -> repository id for the tasks of `rs`, and repository id ->
+  // path for answering ObjectsRequests.
+  void IndexRepos(RunState& rs) {
+    for (const auto& [id, task] : rs.tasks) {
+      if (task.repo_path().empty()) continue;
+      std::string repo = vcs::RepoId(task.repo_path());
+      rs.task_repos[id] = repo;
+      repos_[repo] = task.repo_path();
+    }
+  }
+
+  // True when `runner` has every label the agent requires.
+  static bool Eligible(const RunnerState& runner, const v1::AgentSpec& agent) {
+    for (const auto& want : agent.require()) {
+      if (std::find(runner.labels.begin(), runner.labels.end(), want) == runner.labels.end()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Looked ahead in the queue for an attempt of a repository a runner holds.
+  static constexpr size_t kAffinityWindow = 256;
+  static constexpr size_t kNone = ~size_t{0};
+
+  // The queue position of the attempt `runner` takes next. With `affinity`:
+  // the first within kAffinityWindow whose repository it holds; otherwise
+  // the first it has the labels for (the head, unless labels say otherwise).
+  size_t Pick(const RunnerState& runner, bool affinity) {
+    for (size_t i = 0; i < queue_.size(); ++i) {
+      if (affinity && i >= kAffinityWindow) break;
+      v1::Attempt* a = FindAttempt(queue_[i]);
+      if (a == nullptr || a->state() != v1::Attempt::QUEUED) continue;
+      RunState& rs = runs_[queue_[i].first];
+      if (!Eligible(runner, rs.agents.at(a->agent()))) continue;
+      if (!affinity) return i;
+      auto repo = rs.task_repos.find(a->task_id());
+      if (repo != rs.task_repos.end() && runner.repos.count(repo->second)) return i;
+    }
+    return kNone;
+  }
+
+  // Leases the queued attempt `key` to runner `name`; false when the runner
+  // cannot be reached (the attempt is not touched then).
+  bool LeaseTo(const std::string& name, RunnerState& runner, const Key& key) {
+    v1::Attempt* a = FindAttempt(key);
+    RunState& rs = runs_[key.first];
+    std::string lease_id = fmt::format("{}-{}-{}", key.first, key.second, RandomHex(6));
+    v1::Envelope env;
+    auto* lease = env.mutable_lease();
+    lease->set_lease_id(lease_id);
+    lease->set_deadline_ms(NowMs() + options_.lease_ms);
+    *lease->mutable_task() = rs.tasks.at(a->task_id());
+    *lease->mutable_agent() = rs.agents.at(a->agent());
+    std::string repo;
+    if (auto r = rs.task_repos.find(a->task_id()); r != rs.task_repos.end()) {
+      repo = r->second;
+      const std::string& path = lease->task().repo_path();
+      lease->set_repo_id(repo);
+      lease->set_repo_name(path.substr(path.find_last_of('/') + 1));
+    }
+    // The path is ours; the runner checks out from its cache (repo_id).
+    lease->mutable_task()->clear_repo_path();
+    v1::Attempt leased = *a;
+    leased.set_state(v1::Attempt::LEASED);
+    leased.set_lease_id(lease_id);
+    leased.set_runner(name);
+    leased.set_leased_at_ms(NowMs());
+    *lease->mutable_attempt() = leased;
+    if (!protocol::SendTo(socket_, name, env)) return false;
+    Count(rs.status, *a, -1);
+    *a = std::move(leased);
+    Count(rs.status, *a, +1);
+    rs.dirty = true;
+    if (a->tries() > 0) {
+      // A retry: its trace starts from seq 0 again, so the earlier try's
+      // events go (the try's history stays in the attempt's error).
+      auto st = store_.RestartAttempt(*a);
+      if (!st) spdlog::error("cannot store attempt {}: {}", a->number(), st.error().ToString());
+    } else {
+      StoreAttempt(*a);
+    }
+    runner.leases.insert(lease_id);
+    // It fetches the repository for this attempt: prefer it for the next ones.
+    if (!repo.empty()) runner.repos.insert(repo);
+    ++counters_.leases_granted;
+    leases_[lease_id] =
+        LeaseState{.key = key, .runner = name, .deadline = Clock::now() + Ms(options_.lease_ms)};
+    return true;
+  }
+
+  // Fills free slots. First every runner takes attempts of repositories it
+  // already holds (looking kAffinityWindow entries ahead), then free slots
+  // take the head of the queue whatever its repository (work stealing), so
+  // no slot idles while there is work it may take. Attempts whose agent
+  // requires labels go only to runners with all of them. Otherwise the queue
+  // order (task-major) holds.
   void Dispatch() {
+    while (!queue_.empty()) {
+      v1::Attempt* a = FindAttempt(queue_.front());
+      if (a != nullptr && a->state() == v1::Attempt::QUEUED) break;
+      queue_.pop_front();  // stale entry
+    }
     if (queue_.empty()) return;
-    std::vector<std::string> unreachable;
-    for (auto& [name, runner] : runners_) {
-      while (!queue_.empty() && static_cast<int>(runner.leases.size()) < runner.slots) {
-        Key key = queue_.front();
-        queue_.pop_front();
-        v1::Attempt* a = FindAttempt(key);
-        if (a == nullptr || a->state() != v1::Attempt::QUEUED) continue;  // stale entry
-        RunState& rs = runs_[key.first];
-        std::string lease_id = fmt::format("{}-{}-{}", key.first, key.second, RandomHex(6));
-        v1::Envelope env;
-        auto* lease = env.mutable_lease();
-        lease->set_lease_id(lease_id);
-        lease->set_deadline_ms(NowMs() + options_.lease_ms);
-        *lease->mutable_task() = rs.tasks.at(a->task_id());
-        *lease->mutable_agent() = rs.agents.at(a->agent());
-        v1::Attempt leased = *a;
-        leased.set_state(v1::Attempt::LEASED);
-        leased.set_lease_id(lease_id);
-        leased.set_runner(name);
-        leased.set_leased_at_ms(NowMs());
-        *lease->mutable_attempt() = leased;
-        if (!protocol::SendTo(socket_, name, env)) {
-          queue_.push_front(key);  // not the attempt's fault: no try counted
-          unreachable.push_back(name);
-          break;
+    std::set<std::string> unreachable;
+    for (bool affinity : {true, false}) {
+      for (auto& [name, runner] : runners_) {
+        if (affinity && runner.repos.empty()) continue;
+        while (!queue_.empty() && !unreachable.count(name) &&
+               static_cast<int>(runner.leases.size()) < runner.slots) {
+          size_t i = Pick(runner, affinity);
+          if (i == kNone) break;
+          Key key = queue_[i];
+          queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+          if (!LeaseTo(name, runner, key)) {
+            queue_.push_front(key);  // not the attempt's fault: no try counted
+            unreachable.insert(name);
+          }
         }
-        Count(rs.status, *a, -1);
-        *a = std::move(leased);
-        Count(rs.status, *a, +1);
-        rs.dirty = true;
-        if (a->tries() > 0) {
-          // A retry: its trace starts from seq 0 again, so the earlier try's
-          // events go (the try's history stays in the attempt's error).
-          auto st = store_.RestartAttempt(*a);
-          if (!st) spdlog::error("cannot store attempt {}: {}", a->number(), st.error().ToString());
-        } else {
-          StoreAttempt(*a);
-        }
-        runner.leases.insert(lease_id);
-        leases_[lease_id] = LeaseState{
-            .key = key, .runner = name, .deadline = Clock::now() + Ms(options_.lease_ms)};
       }
     }
     for (const auto& name : unreachable) DropRunner(name, "unreachable");
   }
 
+  // Queued attempts no connected runner has the labels for.
+  int WaitingForLabels() {
+    int waiting = 0;
+    std::set<Key> seen;
+    for (const auto& key : queue_) {
+      v1::Attempt* a = FindAttempt(key);
+      if (a == nullptr || a->state() != v1::Attempt::QUEUED || !seen.insert(key).second) continue;
+      const v1::AgentSpec& agent = runs_[key.first].agents.at(a->agent());
+      if (agent.require().empty()) continue;
+      bool any = false;
+      for (const auto& [name, r] : runners_) any = any || Eligible(r, agent);
+      if (!any) ++waiting;
+    }
+    return waiting;
+  }
+
+  // An ObjectsRequest: a packfile of the wanted commits minus what the
+  // runner has, built inline (see docs/architecture.md for its cost). The
+  // commits of every active task of the repository go in too, so a runner
+  // asks once per repository rather than once per task.
+  void HandleObjects(const std::string& peer, RunnerState& runner, const v1::ObjectsRequest& req) {
+    ++runner.pack_requests;
+    v1::Envelope reply;
+    auto* out = reply.mutable_objects_pack();
+    out->set_repo_id(req.repo_id());
+    auto path = repos_.find(req.repo_id());
+    if (path == repos_.end()) {
+      out->set_error("unknown repository id '" + req.repo_id() + "'");
+      Reply(peer, reply);
+      return;
+    }
+    std::vector<std::string> asked(req.want().begin(), req.want().end());
+    std::set<std::string> wide(asked.begin(), asked.end());
+    for (const auto& [id, rs] : runs_) {
+      for (const auto& [task_id, repo] : rs.task_repos) {
+        if (repo != req.repo_id()) continue;
+        const v1::GoldenTask& t = rs.tasks.at(task_id);
+        if (!t.base_commit().empty()) wide.insert(t.base_commit());
+        if (!t.merged_commit().empty()) wide.insert(t.merged_commit());
+      }
+    }
+    std::vector<std::string> have(req.have().begin(), req.have().end());
+    const auto limit = static_cast<size_t>(std::max<int64_t>(0, options_.max_message_bytes - 4096));
+    auto start = Clock::now();
+    auto pack = vcs::BuildPack(path->second, {wide.begin(), wide.end()}, have,
+                               /*skip_missing=*/true);
+    if (!pack || pack->data.size() > limit) {
+      pack = vcs::BuildPack(path->second, asked, have);  // just what the runner needs now
+    }
+    auto ms = std::chrono::duration_cast<Ms>(Clock::now() - start).count();
+    if (!pack) {
+      out->set_error(pack.error().message());
+    } else if (pack->data.size() > limit) {
+      out->set_error(fmt::format(
+          "the pack of repository {} is {} bytes, over the coordinator's max message size of {} "
+          "bytes (give the runner a clone URL with --repo-url)",
+          req.repo_id(), pack->data.size(), options_.max_message_bytes));
+    } else {
+      out->set_objects(pack->objects);
+      out->set_pack(std::move(pack->data));
+    }
+    if (!out->error().empty()) {
+      spdlog::warn("objects of {} for runner {}: {}", req.repo_id(), peer, out->error());
+    } else {
+      spdlog::info("pack of {} for runner {}: {} objects, {} bytes, built in {} ms", req.repo_id(),
+                   peer, out->objects(), out->pack().size(), ms);
+    }
+    Reply(peer, reply);
+  }
+
   // -------------------------------------------------------- messages --
+
+  // Group commit: acknowledgements of results and trace batches wait until
+  // the writes they acknowledge are durable, one fsync per loop iteration.
+  void ReplyAfterSync(const std::string& peer, v1::Envelope env) {
+    outbox_.emplace_back(peer, std::move(env));
+  }
+
+  void FlushOutbox() {
+    if (auto st = store_.Sync(); !st) {
+      spdlog::error("cannot make the database durable: {}", st.error().ToString());
+    }
+    for (const auto& [peer, env] : outbox_) Reply(peer, env);
+    outbox_.clear();
+  }
 
   void Reply(const std::string& peer, const v1::Envelope& env) {
     if (!protocol::SendTo(socket_, peer, env)) {
@@ -603,9 +839,10 @@ class ZmqCoordinator : public Coordinator {
   }
 
   void Handle(const protocol::Received& msg) {
+    ++counters_.messages_received;
     if (!msg.envelope) {
-      ++malformed_;
-      spdlog::warn("malformed message from '{}' (#{}): {}", msg.peer, malformed_,
+      ++counters_.malformed_messages;
+      spdlog::warn("malformed message from '{}' (#{}): {}", msg.peer, counters_.malformed_messages,
                    msg.envelope.error().message());
       ReplyError(msg.peer, msg.envelope.error().message());
       return;
@@ -630,7 +867,7 @@ class ZmqCoordinator : public Coordinator {
           v1::Envelope reply;
           if (s) *reply.mutable_run_update()->mutable_status() = *s;
           reply.mutable_run_update()->set_finished(true);
-          Reply(msg.peer, reply);
+          ReplyAfterSync(msg.peer, std::move(reply));
         }
         return;
       }
@@ -655,6 +892,12 @@ class ZmqCoordinator : public Coordinator {
           break;
         }
         Renew(msg.peer, env.heartbeat().lease_ids());
+        if (env.heartbeat().repos_size() > 0) {
+          it->second.repos.insert(env.heartbeat().repos().begin(), env.heartbeat().repos().end());
+        }
+        break;
+      case v1::Envelope::kObjectsRequest:
+        HandleObjects(msg.peer, it->second, env.objects_request());
         break;
       case v1::Envelope::kTrace:
         HandleTrace(msg.peer, env.trace());
@@ -666,7 +909,7 @@ class ZmqCoordinator : public Coordinator {
       case v1::Envelope::kError:
         break;
       default:
-        ++malformed_;
+        ++counters_.malformed_messages;
         ReplyError(msg.peer, "unexpected message from a runner: " + protocol::BodyName(env));
         break;
     }
@@ -687,6 +930,7 @@ class ZmqCoordinator : public Coordinator {
     r.last_seen = Clock::now();
     r.last_seen_wall_ms = NowMs();
     r.labels.assign(hello.labels().begin(), hello.labels().end());
+    r.repos.insert(hello.repos().begin(), hello.repos().end());
     // Leases this runner had but does not announce were lost with its
     // previous connection (it restarted): they go back to the queue now.
     std::set<std::string> held(hello.held_leases().begin(), hello.held_leases().end());
@@ -759,6 +1003,7 @@ class ZmqCoordinator : public Coordinator {
     if (batch.events_size() > 0) ack.mutable_ack()->set_first_seq(batch.events(0).seq());
     if (a == nullptr) {
       spdlog::debug("trace from {} under stale lease {} ignored", peer, batch.lease_id());
+      ++counters_.stale_messages_ignored;
       ack.mutable_ack()->set_ignored(true);
     } else {
       leases_[batch.lease_id()].deadline = Clock::now() + Ms(options_.lease_ms);
@@ -768,7 +1013,7 @@ class ZmqCoordinator : public Coordinator {
         // A runner that ignores the budget cannot fill the database.
         if (options_.agent_event_budget > 0 &&
             ev.seq() > options_.agent_event_budget + kRunnerEventMargin) {
-          ++dropped_events_;
+          ++counters_.trace_events_dropped;
           continue;
         }
         events.push_back(ev);
@@ -779,9 +1024,11 @@ class ZmqCoordinator : public Coordinator {
       }
       auto st = store_.AppendEvents(a->run_id(), a->number(), events);
       if (!st) spdlog::error("cannot store trace events: {}", st.error().ToString());
+      ++counters_.trace_batches;
+      if (st) counters_.trace_events_stored += events.size();
       ack.mutable_ack()->set_count(events.size());
     }
-    Reply(peer, ack);
+    ReplyAfterSync(peer, std::move(ack));
   }
 
   void HandleResult(const std::string& peer, const v1::AttemptResult& result) {
@@ -797,7 +1044,7 @@ class ZmqCoordinator : public Coordinator {
       if (!result.infra_error().empty()) {
         spdlog::warn("attempt {}/{} on {}: {}", key.first, key.second, peer, result.infra_error());
         Requeue(key, result.infra_error());
-        Reply(peer, ack);
+        ReplyAfterSync(peer, std::move(ack));
         return;
       }
     } else if (auto lost = lost_leases_.find(lease_id);
@@ -807,14 +1054,17 @@ class ZmqCoordinator : public Coordinator {
       spdlog::info("late result of {}/{} from {} accepted (not leased again)", lost->second.first,
                    lost->second.second, peer);
       lost_leases_.erase(lost);
+      ++counters_.late_results_accepted;
     } else {
       spdlog::warn("result from {} under stale lease {} ignored", peer, lease_id);
+      ++counters_.stale_messages_ignored;
       ack.mutable_ack()->set_ignored(true);
-      Reply(peer, ack);
+      ReplyAfterSync(peer, std::move(ack));
       return;
     }
     RunState& rs = runs_[a->run_id()];
     v1::Score score = scoring::ScoreAttempt(rs.tasks.at(a->task_id()), result.evidence());
+    ++counters_.results_accepted;
     Move(rs, *a, v1::Attempt::DONE);
     a->set_lease_id(lease_id);
     a->set_runner(peer);
@@ -823,52 +1073,37 @@ class ZmqCoordinator : public Coordinator {
     if (!st) {
       spdlog::error("cannot store result of attempt {}: {}", a->number(), st.error().ToString());
     }
-    Reply(peer, ack);
+    ReplyAfterSync(peer, std::move(ack));
     CheckFinished(a->run_id());
   }
 
   // ---------------------------------------------------------- clients --
 
   void HandleSubmit(const std::string& peer, const v1::SubmitRun& submit) {
-    Result<v1::Run> run =
-        submit.run_id().empty()
-            ? SubmitRun(submit.suite(),
-                        std::vector<v1::AgentSpec>(submit.agents().begin(), submit.agents().end()),
-                        submit.samples(), submit.held_out())
-            : ResumeRun(submit.run_id());
+    std::vector<v1::AgentSpec> agents(submit.agents().begin(), submit.agents().end());
+    for (auto& a : agents) {
+      for (const auto& r : submit.require()) a.add_require(r);
+    }
+    Result<v1::Run> run = submit.run_id().empty() ? SubmitRun(submit.suite(), agents,
+                                                              submit.samples(), submit.held_out())
+                                                  : ResumeRun(submit.run_id());
     if (!run) {
       ReplyError(peer, run.error().message());
       return;
     }
     v1::Envelope reply;
     *reply.mutable_run_accepted()->mutable_run() = *run;
-    Reply(peer, reply);
+    ReplyAfterSync(peer, std::move(reply));
   }
 
   void HandleStatus(const std::string& peer, const v1::StatusRequest& req) {
+    auto snapshot = Snapshot(req.run_id());
+    if (!snapshot) {
+      ReplyError(peer, snapshot.error().message());
+      return;
+    }
     v1::Envelope reply;
-    auto* s = reply.mutable_status_reply();
-    if (!req.run_id().empty()) {
-      auto rs = GetRunStatus(req.run_id());
-      if (!rs) {
-        ReplyError(peer, rs.error().message());
-        return;
-      }
-      *s->add_runs() = *rs;
-    } else {
-      for (const auto& [id, rs] : runs_) *s->add_runs() = rs.status;
-    }
-    int queued = 0;
-    for (const auto& [id, rs] : runs_) queued += rs.status.queued();
-    s->set_queue_length(queued);
-    for (const auto& [name, r] : runners_) {
-      auto* rr = s->add_runners();
-      rr->set_name(name);
-      rr->set_slots(r.slots);
-      rr->set_busy(static_cast<int32_t>(r.leases.size()));
-      rr->set_last_heartbeat_ms(r.last_seen_wall_ms);
-      for (const auto& l : r.labels) rr->add_labels(l);
-    }
+    *reply.mutable_status_reply() = std::move(*snapshot);
     Reply(peer, reply);
   }
 
@@ -895,17 +1130,19 @@ class ZmqCoordinator : public Coordinator {
   CoordinatorOptions options_;
   zmq::context_t context_;
   zmq::socket_t socket_;
+  std::unique_ptr<ZapHandler> zap_;  // with CURVE; stopped before the context ends
   std::string coordinator_id_ = "c-" + RandomHex(8);
   std::map<std::string, RunState> runs_;           // active runs
   std::map<std::string, v1::RunStatus> finished_;  // runs that ended while we served
   std::deque<Key> queue_;
   std::map<std::string, RunnerState> runners_;
   std::map<std::string, LeaseState> leases_;
+  std::map<std::string, std::string> repos_;  // repository id -> path, of every run seen
   std::map<std::string, Key> lost_leases_;
   Clock::time_point last_housekeeping_ = Clock::now();
   Clock::time_point last_heartbeat_ = Clock::now();
-  uint64_t malformed_ = 0;
-  uint64_t dropped_events_ = 0;
+  CoordinatorCounters counters_;
+  std::vector<std::pair<std::string, v1::Envelope>> outbox_;  // sent after the next Sync()
 };
 
 }  // namespace
@@ -941,6 +1178,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Create(storage::Store& store,
   }
   auto c = std::make_unique<ZmqCoordinator>(store, std::move(options));
   CRUCIBLE_RETURN_IF_ERROR(c->Bind());
+  store.SetGroupCommit(true);
   return std::unique_ptr<Coordinator>(std::move(c));
 }
 

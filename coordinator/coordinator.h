@@ -24,11 +24,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
 #include "protocol/crucible.pb.h"
+#include "protocol/curve.h"
 #include "storage/store.h"
 
 namespace crucible::coordinator {
@@ -54,6 +56,30 @@ struct CoordinatorOptions {
   uint64_t agent_event_budget = 100'000;
   // Trace batches a runner may have sent and not had acknowledged.
   int max_unacked_batches = 16;
+  // CurveZMQ: with a key pair (its secret key) the ROUTER is a CURVE server:
+  // traffic is encrypted and a ZAP handler lets in only clients whose public
+  // key is in authorized_keys (at least one). Without: neither encryption nor
+  // authentication (the CLI allows that only on loopback or --insecure).
+  std::optional<protocol::CurveKeyPair> curve;
+  std::vector<protocol::AuthorizedKey> authorized_keys;
+};
+
+// Totals since the coordinator started (for metrics; see http_status.h).
+struct CoordinatorCounters {
+  uint64_t messages_received = 0;
+  uint64_t malformed_messages = 0;  // undecodable, or unexpected from a runner
+  uint64_t runs_submitted = 0;
+  uint64_t runs_finished = 0;
+  uint64_t leases_granted = 0;
+  uint64_t results_accepted = 0;        // attempts done, late results included
+  uint64_t late_results_accepted = 0;   // under an expired lease, attempt not leased again
+  uint64_t stale_messages_ignored = 0;  // traces and results under a stale lease
+  uint64_t retries = 0;                 // tries that ended without a result and were queued again
+  uint64_t attempts_failed = 0;         // failed for good (infrastructure errors)
+  uint64_t trace_batches = 0;
+  uint64_t trace_events_stored = 0;
+  uint64_t trace_events_dropped = 0;  // beyond the per-attempt budget
+  uint64_t refused_connections = 0;   // CurveZMQ handshakes with an unauthorized key
 };
 
 struct RunProgress {
@@ -124,6 +150,22 @@ class Coordinator {
 
   // Messages that could not be decoded, since the start.
   virtual uint64_t malformed_messages() const = 0;
+
+  // CURVE connection attempts refused (unknown key or no CURVE), since the
+  // start; 0 without CurveZMQ.
+  virtual uint64_t refused_connections() const = 0;
+
+  // Replaces the authorized client keys; later handshakes are checked
+  // against them (connections already in are kept). kFailedPrecondition
+  // without CurveZMQ, kInvalidArgument for an empty list.
+  virtual Status SetAuthorizedKeys(const std::vector<protocol::AuthorizedKey>& keys) = 0;
+
+  virtual CoordinatorCounters counters() const = 0;
+
+  // What `crucible status` shows: the active runs (or only `run_id`, active or
+  // stored), the connected runners and the queue length. kNotFound for an
+  // unknown `run_id`.
+  virtual Result<v1::StatusReply> Snapshot(const std::string& run_id = "") = 0;
 };
 
 using CoordinatorPtr = std::unique_ptr<Coordinator>;

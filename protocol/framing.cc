@@ -78,6 +78,10 @@ std::string BodyName(const v1::Envelope& envelope) {
       return "run_accepted";
     case v1::Envelope::kStatusRequest:
       return "status_request";
+    case v1::Envelope::kObjectsRequest:
+      return "objects_request";
+    case v1::Envelope::kObjectsPack:
+      return "objects_pack";
     case v1::Envelope::kStatusReply:
       return "status_reply";
     case v1::Envelope::kCancelRun:

@@ -435,9 +435,18 @@ class RocksStore final : public Store {
     return Fail(FromRocks(s, fmt::format("database {}: {}", dir_, what)));
   }
 
+  void SetGroupCommit(bool on) override { group_commit_ = on; }
+
+  Status Sync() override {
+    if (!unsynced_) return {};
+    unsynced_ = false;
+    return FromRocksStatus(db_->SyncWAL(), "syncing the write-ahead log");
+  }
+
   Status Write(rocksdb::WriteBatch& batch, bool sync, std::string_view what) {
     rocksdb::WriteOptions wo;
-    wo.sync = sync;
+    wo.sync = sync && !group_commit_;
+    if (sync && group_commit_) unsynced_ = true;
     rocksdb::Status s = db_->Write(wo, &batch);
     if (s.IsNotSupported()) {
       return Fail(Code::kFailedPrecondition,
@@ -483,6 +492,8 @@ class RocksStore final : public Store {
 
   const std::string dir_;
   rocksdb::DB* db_;
+  bool group_commit_ = false;
+  bool unsynced_ = false;  // a write under group commit waits for Sync()
   // Every open column family, including ones this build does not know.
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   // Crucible's column families, indexed by Cf; owned through handles_.

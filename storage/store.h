@@ -125,6 +125,17 @@ class Store {
   // kNotFound when the attempt has no evidence (yet).
   virtual Result<v1::Evidence> GetEvidence(std::string_view run_id, uint64_t attempt) = 0;
   virtual Result<v1::Score> GetScore(std::string_view run_id, uint64_t attempt) = 0;
+
+  // ---- group commit
+  // With group commit on, writes documented as synced above are written
+  // without waiting for the disk, and Sync() makes every write so far durable
+  // with one fsync of the write-ahead log. A caller that acknowledges a write
+  // to someone else (the coordinator acknowledging a result) calls Sync()
+  // first; it then pays one fsync per batch of writes instead of one per
+  // write. Off by default.
+  virtual void SetGroupCommit(bool on) = 0;
+  // Makes every write so far durable. Cheap when nothing is waiting.
+  virtual Status Sync() = 0;
 };
 
 using StorePtr = std::unique_ptr<Store>;

@@ -24,12 +24,14 @@
 
 #include "base/fs.h"
 #include "storage/store.h"
+#include "tests/farm/farm_support.h"
 #include "tests/support/run_command.h"
 
 namespace crucible {
 namespace {
 
 using testing::Crucible;
+using testing::Daemon;
 using testing::Quote;
 using testing::Sh;
 using Output = testing::CommandOutput;
@@ -50,87 +52,6 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// A crucible daemon started by the test; killed when the test ends.
-class Daemon {
- public:
-  Daemon() = default;
-  Daemon(const std::vector<std::string>& args, const std::string& log) { Start(args, log); }
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
-  ~Daemon() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  void Start(const std::vector<std::string>& args, const std::string& log) {
-    std::vector<std::string> argv = {CRUCIBLE_BIN};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> c;
-    for (auto& a : argv) c.push_back(a.data());
-    c.push_back(nullptr);
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(1);
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execv(c[0], c.data());
-      ::_exit(127);
-    }
-  }
-  bool running() const { return pid_ > 0; }
-  void Signal(int sig) {
-    if (pid_ > 0) ::kill(pid_, sig);  // never kill(-1, ...)
-  }
-  // Waits for the exit; returns its exit code (128+N for signal N), or -1
-  // (after SIGKILL) when it did not exit within `timeout`.
-  int Wait(milliseconds timeout) {
-    if (pid_ <= 0) return -1;
-    auto deadline = Clock::now() + timeout;
-    int status = 0;
-    while (Clock::now() < deadline) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-    return -1;
-  }
-  void Kill() {
-    Signal(SIGKILL);
-    Wait(milliseconds(5000));
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
-constexpr char kRunSh[] = R"SH(#!/bin/sh
-out="$1"
-fail=0
-{
-printf '<testsuite name="fixture">\n'
-for w in tests/cases/*.want; do
-  n=$(basename "$w" .want)
-  if [ "$(cat "src/$n.txt" 2>/dev/null)" = "$(cat "$w")" ]; then
-    printf '<testcase classname="fixture" name="%s"/>\n' "$n"
-  else
-    printf '<testcase classname="fixture" name="%s"><failure message="mismatch"/></testcase>\n' "$n"
-    fail=1
-  fi
-done
-printf '</testsuite>\n'
-} > "$out"
-exit $fail
-)SH";
-
 class Farm : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -138,22 +59,8 @@ class Farm : public ::testing::Test {
     auto dir = TempDir::Create("crucible-farm-");
     ASSERT_TRUE(dir);
     dir_ = new TempDir(std::move(*dir));
-    std::string repo = dir_->path() + "/repo";
-    ASSERT_TRUE(MakeDirs(repo + "/tests/cases"));
-    ASSERT_TRUE(MakeDirs(repo + "/src"));
-    ASSERT_TRUE(WriteFile(repo + "/tests/run.sh", kRunSh));
-    std::string git = "git -C " + Quote(repo) + " ";
-    std::string commit =
-        git + "add -A && " + git + "-c user.name=t -c user.email=t@t commit -q -m ";
-    auto made = Sh("git init -q " + Quote(repo) + " && cd " + Quote(repo) +
-                   " && echo base > src/base.txt && echo base > tests/cases/base.want && " +
-                   commit + "base && echo alpha > src/alpha.txt && echo alpha > " +
-                   "tests/cases/alpha.want && " + commit + "'add alpha' && echo beta > " +
-                   "src/beta.txt && echo beta > tests/cases/beta.want && " + commit + "'add beta'");
-    ASSERT_EQ(made.status, 0) << made.text;
     db_ = dir_->path() + "/db";
-    mine_ = new Output(Crucible("mine --repo " + Quote(repo) + " --suite fx --test-cmd " +
-                                Quote("sh tests/run.sh {junit}") + " --db " + Quote(db_)));
+    mine_ = new Output(testing::MineFixtureSuite(dir_->path() + "/repo", db_, "fx"));
   }
   static void TearDownTestSuite() {
     delete mine_;

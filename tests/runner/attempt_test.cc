@@ -52,7 +52,8 @@ class AttemptTest : public ::testing::Test {
     dir_ = std::make_unique<TempDir>(std::move(*dir));
   }
 
-  Result<v1::Evidence> Perform(const std::string& command, int timeout_s = 60) {
+  Result<v1::Evidence> Perform(const std::string& command, int timeout_s = 60,
+                               uint64_t workspace_quota_bytes = 0) {
     v1::AgentSpec agent;
     agent.set_name("a");
     agent.set_command(command);
@@ -60,6 +61,7 @@ class AttemptTest : public ::testing::Test {
     AttemptContext ctx;
     ctx.workdir = dir_->path() + "/attempt-" + std::to_string(++n_);
     ctx.emit = [this](v1::TraceEvent ev) { events_.push_back(std::move(ev)); };
+    ctx.workspace_quota_bytes = workspace_quota_bytes;
     return PerformAttempt(task_, agent, ctx);
   }
 
@@ -120,6 +122,24 @@ TEST_F(AttemptTest, ExternalAgentSeesTaskAndWorkspaceButNotHistory) {
     }
   }
   EXPECT_TRUE(saw_edit);
+}
+
+TEST_F(AttemptTest, WorkspaceQuotaStopsAnAgentFillingTheDisk) {
+  // Many files, each under the per-file size limit: only the quota stops them.
+  auto e = Perform(
+      "echo 2 > value.txt; i=0; "
+      "while [ $i -lt 64 ]; do head -c 1048576 /dev/zero > fill.$i 2>/dev/null || break; "
+      "i=$((i+1)); done; echo wrote $i; [ $i -lt 64 ] && rm -f fill.*",
+      60, uint64_t{8} << 20);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->agent_exit().exit_code(), 0) << e->agent_output_tail();
+  auto wrote = e->agent_output_tail().find("wrote ");
+  ASSERT_NE(wrote, std::string::npos) << e->agent_output_tail();
+  EXPECT_LT(std::stoi(e->agent_output_tail().substr(wrote + 6)), 8) << e->agent_output_tail();
+  EXPECT_TRUE(TestPassed(*e));  // the attempt goes on after the quota was hit
+  // The tmpfs is gone when the attempt ends: nothing is mounted there.
+  std::string mounts = ReadFile("/proc/self/mountinfo").value_or("");
+  EXPECT_EQ(mounts.find(dir_->path()), std::string::npos) << mounts;
 }
 
 TEST_F(AttemptTest, GarbageTraceIsCountedAndReportedNotFatal) {

@@ -1,5 +1,9 @@
 #include "storage/store.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <memory>
@@ -490,6 +494,42 @@ TEST_F(StoreTest, ReopenPreservesData) {
   auto s = store_->GetScore("r", 0);
   ASSERT_TRUE(s.has_value());
   EXPECT_TRUE(s->completed());
+}
+
+TEST_F(StoreTest, GroupCommitWritesSurviveAKillAfterSync) {
+  ASSERT_TRUE(store_->PutSuite(Suite("s"), {Task("s", "t1")}));
+  store_.reset();
+  // A child process plays the coordinator: group commit on, a run created and
+  // its attempt finished, one Sync(), then killed without closing the database.
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto store = Store::Open(dir_);
+    if (!store) ::_exit(2);
+    (*store)->SetGroupCommit(true);
+    v1::Attempt done = Attempt("r", 0);
+    done.set_state(v1::Attempt::DONE);
+    v1::Score score;
+    score.set_completed(true);
+    if (!(*store)->CreateRun(Run("r"), {Attempt("r", 0)}) ||
+        !(*store)->AppendEvents("r", 0, {Event(0, "plan")}) ||
+        !(*store)->FinishAttempt(done, v1::Evidence(), score) || !(*store)->Sync() ||
+        !(*store)->Sync()) {
+      ::_exit(3);
+    }
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  Reopen();
+  auto a = store_->GetAttempt("r", 0);
+  ASSERT_TRUE(a.has_value()) << a.error().ToString();
+  EXPECT_EQ(a->state(), v1::Attempt::DONE);
+  auto events = store_->ListEvents("r", 0);
+  ASSERT_TRUE(events.has_value());
+  EXPECT_EQ(events->size(), 1u);
+  EXPECT_TRUE(store_->GetScore("r", 0).has_value());
 }
 
 TEST_F(StoreTest, SecondOpenOfALockedDatabaseIsRefused) {

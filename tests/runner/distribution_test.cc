@@ -1,0 +1,258 @@
+// Repository distribution: a real coordinator (ROUTER, RocksDB) and a real
+// runner (RunRunner, sandbox) on ipc://. The lease does not carry the
+// coordinator's repository path, so the runner can only check out from its
+// own cache, filled by one packfile per repository (or a clone URL).
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
+#include "agent-runner/runner.h"
+#include "base/fs.h"
+#include "coordinator/coordinator.h"
+#include "tests/vcs/git_fixture.h"
+#include "vcs/pack.h"
+
+namespace crucible::runner {
+namespace {
+
+using crucible::testing::GitRepo;
+
+// Passes when value.txt matches tests/expected.txt; writes a JUnit report.
+constexpr char kRunTests[] = R"(#!/bin/sh
+if [ -f tests/expected.txt ] && cmp -s value.txt tests/expected.txt; then
+  body='<testcase classname="tests.check" name="test_value"/>'
+else
+  body='<testcase classname="tests.check" name="test_value"><failure message="differs"/></testcase>'
+fi
+printf '<testsuite name="check" tests="1">%s</testsuite>\n' "$body" > "$1"
+)";
+
+std::string ValuePatch(int from, int to) {
+  return "diff --git a/value.txt b/value.txt\n--- a/value.txt\n+++ b/value.txt\n@@ -1 +1 @@\n-" +
+         std::to_string(from) + "\n+" + std::to_string(to) + "\n";
+}
+
+class DistributionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root (CI runs as root)";
+    auto dir = TempDir::Create("crucible-dist-test-");
+    ASSERT_TRUE(dir);
+    dir_ = std::make_unique<TempDir>(std::move(*dir));
+    auto store = storage::Store::Open(dir_->path() + "/db");
+    ASSERT_TRUE(store) << store.error().ToString();
+    store_ = std::move(*store);
+    AddSuite(repo_, "s");
+  }
+
+  // Suite `name` of two tasks on different commits of `repo_`: 1 -> 2, then 2 -> 3.
+  void AddSuite(GitRepo& repo_, const std::string& name) {
+    repo_.Write("run_tests.sh", kRunTests);
+    repo_.Write("value.txt", "1\n");
+    std::string c1 = repo_.Commit("one");
+    repo_.Write("value.txt", "2\n");
+    repo_.Write("tests/expected.txt", "2\n");
+    std::string c2 = repo_.Commit("two");
+    repo_.Write("value.txt", "3\n");
+    repo_.Write("tests/expected.txt", "3\n");
+    std::string c3 = repo_.Commit("three");
+    std::vector<v1::GoldenTask> tasks(2);
+    const std::string commits[] = {c1, c2, c3};
+    for (int i = 0; i < 2; ++i) {
+      auto& t = tasks[i];
+      t.set_suite(name);
+      t.set_id("t" + std::to_string(i));
+      t.set_repo_path(repo_.path());
+      t.set_base_commit(commits[i]);
+      t.set_merged_commit(commits[i + 1]);
+      t.set_intent("Increment the value.");
+      t.set_source_patch(ValuePatch(i + 1, i + 2));
+      t.set_test_patch(
+          i == 0 ? "diff --git a/tests/expected.txt b/tests/expected.txt\nnew file mode 100644\n"
+                   "--- /dev/null\n+++ b/tests/expected.txt\n@@ -0,0 +1 @@\n+2\n"
+                 : "diff --git a/tests/expected.txt b/tests/expected.txt\n--- "
+                   "a/tests/expected.txt\n+++ b/tests/expected.txt\n@@ -1 +1 @@\n-2\n+3\n");
+      t.add_fail_to_pass("tests.check::test_value");
+      t.set_test_cmd("sh run_tests.sh {junit}");
+      t.set_test_timeout_s(30);
+    }
+    v1::Suite suite;
+    suite.set_name(name);
+    suite.set_repo_path(repo_.path());
+    ASSERT_TRUE(store_->PutSuite(suite, tasks));
+  }
+
+  // Runs the oracle on both tasks with one runner; returns its status line.
+  v1::RunnerStatus RunWith(const RunnerOptions& extra,
+                           coordinator::CoordinatorOptions coptions = {}) {
+    coptions.listen = "ipc://" + dir_->path() + "/c.sock";
+    auto c = coordinator::Coordinator::Create(*store_, coptions);
+    EXPECT_TRUE(c) << c.error().ToString();
+    if (!c) return {};
+    coordinator_ = std::move(*c);
+    v1::AgentSpec oracle;
+    oracle.set_name("oracle");
+    oracle.set_command("builtin:oracle");
+    auto run = coordinator_->SubmitRun("s", {oracle}, 1);
+    EXPECT_TRUE(run) << run.error().ToString();
+    if (!run) return {};
+    RunnerOptions options = extra;
+    options.coordinator = "ipc://" + dir_->path() + "/c.sock";
+    options.name = "r1";
+    options.workdir = workdir();
+    options.slots = 1;
+    options.stop = &stop_;
+    std::thread runner([&] { EXPECT_TRUE(RunRunner(options)); });
+    auto served = coordinator_->ServeUntilFinished(run->id(), {}, {});
+    EXPECT_TRUE(served) << served.error().ToString();
+    auto snapshot = coordinator_->Snapshot();
+    stop_ = true;
+    runner.join();
+    auto attempts = store_->ListAttempts(run->id());
+    EXPECT_TRUE(attempts);
+    attempts_ = *attempts;
+    for (const auto& a : *attempts) {
+      if (!expect_done_) continue;
+      EXPECT_EQ(a.state(), v1::Attempt::DONE) << a.error();
+      auto score = store_->GetScore(run->id(), a.number());
+      EXPECT_TRUE(score);
+      if (score) {
+        EXPECT_TRUE(score->completed()) << "attempt " << a.number() << ": " << score->reason();
+      }
+    }
+    EXPECT_TRUE(snapshot);
+    if (!snapshot || snapshot->runners_size() != 1) {
+      ADD_FAILURE() << "expected one runner in status";
+      return {};
+    }
+    return snapshot->runners(0);
+  }
+
+  std::string workdir() const { return dir_->path() + "/runner"; }
+
+  GitRepo repo_;
+  std::unique_ptr<TempDir> dir_;
+  storage::StorePtr store_;
+  std::unique_ptr<coordinator::Coordinator> coordinator_;
+  std::atomic<bool> stop_{false};
+  bool expect_done_ = true;
+  std::vector<v1::Attempt> attempts_;
+};
+
+TEST_F(DistributionTest, RunnerChecksOutFromItsCacheFilledByOnePack) {
+  auto status = RunWith({});
+  const std::string id = vcs::RepoId(repo_.path());
+  // Two attempts on two different commits, one pack: the coordinator sent
+  // the commits of every task of the repository the first time.
+  EXPECT_EQ(status.pack_requests(), 1);
+  EXPECT_EQ(std::vector<std::string>(status.repos().begin(), status.repos().end()),
+            std::vector<std::string>{id});
+  const std::string cache = workdir() + "/repos/" + id + ".git";
+  auto held = vcs::HeldCommits(cache);
+  ASSERT_TRUE(held) << held.error().ToString();
+  EXPECT_FALSE(held->empty());
+}
+
+TEST_F(DistributionTest, RunnerGivenACloneUrlFetchesInsteadOfAskingForPacks) {
+  RunnerOptions options;
+  options.repo_urls["s"] = "file://" + repo_.path();
+  auto status = RunWith(options);
+  EXPECT_EQ(status.pack_requests(), 0);
+  auto has =
+      vcs::HasCommit(workdir() + "/repos/" + vcs::RepoId(repo_.path()) + ".git", repo_.Head());
+  ASSERT_TRUE(has) << has.error().ToString();
+  EXPECT_TRUE(*has);
+}
+
+TEST_F(DistributionTest, PackOverTheMessageLimitIsAnErrorNamingItsSize) {
+  // The pack of the three commits is about 1 KiB; the limit leaves 4 KiB
+  // for the envelope, so 4500 bytes leave no room for it.
+  coordinator::CoordinatorOptions small;
+  small.max_message_bytes = 4500;
+  small.max_tries = 1;
+  expect_done_ = false;
+  auto status = RunWith({}, small);
+  EXPECT_GE(status.pack_requests(), 1);
+  ASSERT_EQ(attempts_.size(), 2u);
+  for (const auto& a : attempts_) {
+    EXPECT_EQ(a.state(), v1::Attempt::FAILED);
+    EXPECT_NE(a.error().find("over the coordinator's max message size of 4500 bytes"),
+              std::string::npos)
+        << a.error();
+  }
+}
+
+// Two repositories, two runners whose caches (from an earlier session, kept
+// in their work directories) hold one each: each keeps to its own.
+TEST_F(DistributionTest, RunnersPreferTheRepositoryTheirCacheHolds) {
+  GitRepo other;
+  AddSuite(other, "s2");
+  coordinator::CoordinatorOptions options;
+  options.listen = "ipc://" + dir_->path() + "/c.sock";
+  auto c = coordinator::Coordinator::Create(*store_, options);
+  ASSERT_TRUE(c) << c.error().ToString();
+  coordinator_ = std::move(*c);
+  v1::AgentSpec oracle;
+  oracle.set_name("oracle");
+  oracle.set_command("builtin:oracle");
+  auto start = [&](const std::string& name, std::atomic<bool>& stop) {
+    RunnerOptions o;
+    o.coordinator = "ipc://" + dir_->path() + "/c.sock";
+    o.name = name;
+    o.workdir = dir_->path() + "/" + name;
+    o.stop = &stop;
+    return std::thread([o] { EXPECT_TRUE(RunRunner(o)); });
+  };
+  // The earlier session: runner a alone on s, runner b alone on s2.
+  for (const auto& [suite, name] : {std::pair{"s", "a"}, std::pair{"s2", "b"}}) {
+    auto run = coordinator_->SubmitRun(suite, {oracle}, 1);
+    ASSERT_TRUE(run);
+    std::atomic<bool> stop{false};
+    auto t = start(name, stop);
+    EXPECT_TRUE(coordinator_->ServeUntilFinished(run->id(), {}, {}));
+    stop = true;
+    t.join();
+  }
+  // Both together on both suites (four attempts each), queued s first.
+  auto run1 = coordinator_->SubmitRun("s", {oracle}, 2);
+  auto run2 = coordinator_->SubmitRun("s2", {oracle}, 2);
+  ASSERT_TRUE(run1 && run2);
+  std::atomic<bool> stop{false};
+  auto ta = start("a", stop);
+  auto tb = start("b", stop);
+  EXPECT_TRUE(coordinator_->ServeUntilFinished(run1->id(), {}, {}));
+  EXPECT_TRUE(coordinator_->ServeUntilFinished(run2->id(), {}, {}));
+  auto snapshot = coordinator_->Snapshot();
+  stop = true;
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(snapshot);
+  const std::string id1 = vcs::RepoId(repo_.path()), id2 = vcs::RepoId(other.path());
+  for (const auto& r : snapshot->runners()) {
+    // Each announced its cache; at most one pack each, when it took over
+    // the other's repository at the end instead of idling.
+    EXPECT_LE(r.pack_requests(), 1) << r.name();
+    EXPECT_NE(std::find(r.repos().begin(), r.repos().end(), r.name() == "a" ? id1 : id2),
+              r.repos().end())
+        << r.name();
+  }
+  auto own = [&](const std::string& run_id, const std::string& runner) {
+    auto attempts = store_->ListAttempts(run_id);
+    EXPECT_TRUE(attempts);
+    int n = 0;
+    for (const auto& a : *attempts) {
+      EXPECT_EQ(a.state(), v1::Attempt::DONE);
+      n += a.runner() == runner ? 1 : 0;
+    }
+    return n;
+  };
+  EXPECT_GE(own(run1->id(), "a"), 3);
+  EXPECT_GE(own(run2->id(), "b"), 3);
+}
+
+}  // namespace
+}  // namespace crucible::runner
