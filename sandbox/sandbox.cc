@@ -3,6 +3,7 @@
 // until it is reaped. See child.cc for the other side.
 #include "sandbox/sandbox.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -16,9 +17,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
@@ -86,14 +90,40 @@ Status MakePipe(Fd& read_end, Fd& write_end) {
   return {};
 }
 
+constexpr std::string_view kRootDirPrefix = "crucible-sandbox-";
+
+// Removes the empty root directories that processes killed while a sandbox
+// ran left in `base` ("crucible-sandbox-<pid>-XXXXXX" of a pid that is gone).
+// rmdir only: a directory that is not empty stays.
+void SweepDeadRootDirs(const std::string& base) {
+  DIR* d = ::opendir(base.c_str());
+  if (d == nullptr) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    if (!name.starts_with(kRootDirPrefix)) continue;
+    name.remove_prefix(kRootDirPrefix.size());
+    pid_t pid = 0;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (ec != std::errc() || end == name.data() || *end != '-' || pid <= 0) continue;
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to judge)
+    ::rmdir(fmt::format("{}/{}", base, e->d_name).c_str());
+  }
+  ::closedir(d);
+}
+
 // The host directory the sandbox's root tmpfs is mounted on (in the child's
 // mount namespace only: the host always sees it empty). Removed with rmdir,
-// never recursively.
+// never recursively. Its name carries the pid of the process that made it, so
+// that the first sandbox of a later process can remove it if that process
+// was killed before it could.
 class RootDir {
  public:
   static Result<RootDir> Create() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = fmt::format("{}/crucible-sandbox-XXXXXX", base && *base ? base : "/tmp");
+    const char* env = std::getenv("TMPDIR");
+    std::string base = env && *env ? env : "/tmp";
+    static std::once_flag swept;
+    std::call_once(swept, [&] { SweepDeadRootDirs(base); });
+    std::string tmpl = fmt::format("{}/{}{}-XXXXXX", base, kRootDirPrefix, ::getpid());
     if (::mkdtemp(tmpl.data()) == nullptr) {
       return FailErrno(fmt::format("sandbox: cannot create {}", tmpl));
     }

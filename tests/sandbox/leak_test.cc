@@ -104,6 +104,17 @@ TEST(SandboxLeakTest, AThousandSandboxesLeaveNothingBehind) {
     ASSERT_EQ(::mkdir(leftover.c_str(), 0755), 0) << leftover;
   }
 
+  // And the root directory such a runner left (the pid of a child that is
+  // gone), and one that is not empty, which must stay.
+  pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  std::string dead_root = fmt::format("{}/crucible-sandbox-{}-AbC123", tmpdir->path(), dead);
+  std::string kept_root = fmt::format("{}/crucible-sandbox-{}-DeF456", tmpdir->path(), dead);
+  ASSERT_EQ(::mkdir(dead_root.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir(kept_root.c_str(), 0700), 0);
+  ASSERT_TRUE(WriteFile(kept_root + "/file", "x"));
+
   Spec spec;
   spec.argv = {"/bin/true"};
   spec.timeout = std::chrono::seconds(10);
@@ -132,6 +143,9 @@ TEST(SandboxLeakTest, AThousandSandboxesLeaveNothingBehind) {
     EXPECT_FALSE(Exists(leftover)) << "a dead runner's cgroup was not removed";
     ::rmdir(leftover.c_str());
   }
+  EXPECT_FALSE(Exists(dead_root)) << "a dead runner's root directory was not removed";
+  EXPECT_TRUE(Exists(kept_root + "/file")) << "a directory that was not empty was removed";
+  ASSERT_TRUE(RemoveAll(kept_root));
   EXPECT_EQ(ReadFile("/proc/self/mountinfo").value_or(""), *mounts_before);
   EXPECT_EQ(CountEntries(tmpdir->path()), 0) << "a sandbox root directory was left behind";
   EXPECT_EQ(CountOurCgroups("/sys/fs/cgroup", 0), 0) << "a cgroup was left behind";
