@@ -160,5 +160,13 @@ TEST(PolicyTest, SizesAndDurations) {
   EXPECT_FALSE(ParseDuration("x", "s").has_value());
 }
 
+TEST(PolicyTest, TheShippedExamplePolicyLoads) {
+  auto p = LoadPolicyFile(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/policies/tests.yaml");
+  ASSERT_TRUE(p) << p.error().ToString();
+  EXPECT_EQ(p->network, Network::kNone);
+  EXPECT_EQ(p->memory_limit_bytes, uint64_t{2} << 30);
+  EXPECT_EQ(p->env, std::vector<std::string>{"CI=1"});
+}
+
 }  // namespace
 }  // namespace crucible::sandbox
