@@ -488,11 +488,16 @@ class RunnerSession {
         if (env.welcome().max_unacked_batches() > 0) {
           max_unacked_ = env.welcome().max_unacked_batches();
         }
-        if (!welcomed_) spdlog::info("runner {}: joined {}", options_.name, options_.coordinator);
-        welcomed_ = true;
-        ever_welcomed_ = true;
-        backoff_ms_ = 250;
-        Resend();
+        // Hellos repeated while the link was down all arrive together once it
+        // is back, each answered: only the first Welcome resends what waits
+        // for an acknowledgement, the others would send it all again.
+        if (!welcomed_) {
+          spdlog::info("runner {}: joined {}", options_.name, options_.coordinator);
+          welcomed_ = true;
+          ever_welcomed_ = true;
+          backoff_ms_ = 250;
+          Resend();
+        }
         SendHeartbeat();
         break;
       case v1::Envelope::kLease: {
