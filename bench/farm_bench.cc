@@ -371,8 +371,8 @@ void Ingest(const std::string& binary, int attempts, int batches) {
   const int events_per_batch = 256;
   std::printf("\n== ingest: trace events from 4 runners into RocksDB (%d events per batch)\n",
               events_per_batch);
-  std::printf("| attempts | events | seconds | events/s | coordinator RSS after |\n");
-  std::printf("|---|---|---|---|---|\n");
+  std::printf("| attempts | events | seconds | events/s | coordinator CPU | RSS after |\n");
+  std::printf("|---|---|---|---|---|---|\n");
   for (int scale : {1, 2, 4}) {
     Daemon d(binary, attempts * scale);
     zmq::context_t ctx;
@@ -384,14 +384,15 @@ void Ingest(const std::string& binary, int attempts, int batches) {
     o.events_per_batch = events_per_batch;
     Fleet fleet(ctx, d.endpoint(), o);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Usage before = ReadUsage(d.pid());
     auto t0 = Clock::now();
     std::string run = c.Submit(1);
     c.Wait(run);
     double s = Seconds(Clock::now() - t0);
     Usage u = ReadUsage(d.pid());
-    std::printf("| %d | %llu | %.2f | %.0f | %.1f MiB |\n", attempts * scale,
+    std::printf("| %d | %llu | %.2f | %.0f | %.0f%% of a core | %.1f MiB |\n", attempts * scale,
                 static_cast<unsigned long long>(fleet.events_sent()), s, fleet.events_sent() / s,
-                u.rss_mib);
+                100 * (u.cpu_s - before.cpu_s) / s, u.rss_mib);
     std::fflush(stdout);
   }
 }

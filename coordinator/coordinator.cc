@@ -1007,26 +1007,31 @@ class ZmqCoordinator : public Coordinator {
       ack.mutable_ack()->set_ignored(true);
     } else {
       leases_[batch.lease_id()].deadline = Clock::now() + Ms(options_.lease_ms);
-      std::vector<v1::TraceEvent> events;
-      events.reserve(batch.events_size());
-      for (const auto& ev : batch.events()) {
-        // A runner that ignores the budget cannot fill the database.
-        if (options_.agent_event_budget > 0 &&
-            ev.seq() > options_.agent_event_budget + kRunnerEventMargin) {
-          ++counters_.trace_events_dropped;
-          continue;
+      // A runner that ignores the budget cannot fill the database.
+      auto over_budget = [&](const v1::TraceEvent& ev) {
+        return options_.agent_event_budget > 0 &&
+               ev.seq() > options_.agent_event_budget + kRunnerEventMargin;
+      };
+      size_t stored = 0;
+      Status st;
+      if (std::none_of(batch.events().begin(), batch.events().end(), over_budget)) {
+        stored = batch.events_size();
+        st = store_.AppendEvents(a->run_id(), a->number(), batch.events());
+      } else {
+        std::vector<v1::TraceEvent> events;
+        for (const auto& ev : batch.events()) {
+          if (!over_budget(ev)) events.push_back(ev);
         }
-        events.push_back(ev);
-      }
-      if (events.size() < static_cast<size_t>(batch.events_size())) {
+        stored = events.size();
+        counters_.trace_events_dropped += batch.events_size() - stored;
         spdlog::warn("{}/{}: {} trace events beyond the budget dropped", a->run_id(), a->number(),
-                     batch.events_size() - events.size());
+                     batch.events_size() - stored);
+        st = store_.AppendEvents(a->run_id(), a->number(), events);
       }
-      auto st = store_.AppendEvents(a->run_id(), a->number(), events);
       if (!st) spdlog::error("cannot store trace events: {}", st.error().ToString());
       ++counters_.trace_batches;
-      if (st) counters_.trace_events_stored += events.size();
-      ack.mutable_ack()->set_count(events.size());
+      if (st) counters_.trace_events_stored += stored;
+      ack.mutable_ack()->set_count(stored);
     }
     ReplyAfterSync(peer, std::move(ack));
   }

@@ -369,17 +369,12 @@ class RocksStore final : public Store {
 
   Status AppendEvents(std::string_view run_id, uint64_t attempt,
                       const std::vector<v1::TraceEvent>& events) override {
-    if (run_id.empty()) return Fail(Code::kInvalidArgument, "trace events have no run id");
-    if (events.empty()) return {};
-    rocksdb::WriteBatch batch;
-    for (const v1::TraceEvent& event : events) {
-      CRUCIBLE_ASSIGN_OR_RETURN(std::string value, Serialize(event));
-      CRUCIBLE_RETURN_IF_ERROR(FromRocksStatus(
-          batch.Put(cfs_[kEvents], EventKey(run_id, attempt, event.seq()), value), "AppendEvents"));
-    }
-    return Write(batch, /*sync=*/false,
-                 fmt::format("appending {} trace events of attempt {} of run '{}'", events.size(),
-                             attempt, Printable(run_id)));
+    return AppendEventRange(run_id, attempt, events);
+  }
+
+  Status AppendEvents(std::string_view run_id, uint64_t attempt,
+                      const google::protobuf::RepeatedPtrField<v1::TraceEvent>& events) override {
+    return AppendEventRange(run_id, attempt, events);
   }
 
   Result<std::vector<v1::TraceEvent>> ListEvents(std::string_view run_id,
@@ -441,6 +436,29 @@ class RocksStore final : public Store {
     if (!unsynced_) return {};
     unsynced_ = false;
     return FromRocksStatus(db_->SyncWAL(), "syncing the write-ahead log");
+  }
+
+  // One batch of events, serialized through one reused buffer (trace
+  // ingestion is the coordinator's hottest path).
+  template <typename Events>
+  Status AppendEventRange(std::string_view run_id, uint64_t attempt, const Events& events) {
+    if (run_id.empty()) return Fail(Code::kInvalidArgument, "trace events have no run id");
+    if (events.empty()) return {};
+    rocksdb::WriteBatch batch;
+    std::string value;
+    for (const v1::TraceEvent& event : events) {
+      value.clear();
+      if (!event.SerializeToString(&value)) {
+        return Fail(Code::kInvalidArgument,
+                    fmt::format("cannot serialize trace event {} ({} bytes)", event.seq(),
+                                event.ByteSizeLong()));
+      }
+      CRUCIBLE_RETURN_IF_ERROR(FromRocksStatus(
+          batch.Put(cfs_[kEvents], EventKey(run_id, attempt, event.seq()), value), "AppendEvents"));
+    }
+    return Write(batch, /*sync=*/false,
+                 fmt::format("appending {} trace events of attempt {} of run '{}'", events.size(),
+                             attempt, Printable(run_id)));
   }
 
   Status Write(rocksdb::WriteBatch& batch, bool sync, std::string_view what) {

@@ -112,6 +112,9 @@ class Store {
   // writing the same seq twice keeps one copy. Not synced.
   virtual Status AppendEvents(std::string_view run_id, uint64_t attempt,
                               const std::vector<v1::TraceEvent>& events) = 0;
+  // The same for the events of a received message, without copying them.
+  virtual Status AppendEvents(std::string_view run_id, uint64_t attempt,
+                              const google::protobuf::RepeatedPtrField<v1::TraceEvent>& events) = 0;
   // Events of one attempt in seq order; empty when there are none (the
   // attempt's existence is not checked).
   virtual Result<std::vector<v1::TraceEvent>> ListEvents(std::string_view run_id,

@@ -360,12 +360,16 @@ TEST_F(StoreTest, PutRunAndUpdateAttempt) {
 TEST_F(StoreTest, EventsInSeqOrderPerAttempt) {
   ASSERT_TRUE(store_->CreateRun(Run("a"), {Attempt("a", 1), Attempt("a", 10)}));
   ASSERT_TRUE(store_->AppendEvents("a", 1, {Event(2, "edit"), Event(0, "plan")}));
-  ASSERT_TRUE(store_->AppendEvents("a", 1, {Event(256, "late"), Event(1, "read")}));
+  // The events of a received batch, as the coordinator stores them.
+  v1::TraceBatch received;
+  *received.add_events() = Event(256, "late");
+  *received.add_events() = Event(1, "read");
+  ASSERT_TRUE(store_->AppendEvents("a", 1, received.events()));
   // The same seq twice keeps one copy (the last written).
   ASSERT_TRUE(store_->AppendEvents("a", 1, {Event(2, "edit-again")}));
   ASSERT_TRUE(store_->AppendEvents("a", 10, {Event(0, "other-attempt")}));
   ASSERT_TRUE(store_->AppendEvents("ab", 1, {Event(0, "other-run")}));
-  ASSERT_TRUE(store_->AppendEvents("a", 1, {}));
+  ASSERT_TRUE(store_->AppendEvents("a", 1, std::vector<v1::TraceEvent>{}));
 
   auto events = store_->ListEvents("a", 1);
   ASSERT_TRUE(events.has_value()) << events.error().ToString();
