@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/write_batch.h>
@@ -525,6 +526,18 @@ rocksdb::DBOptions MakeDbOptions() {
   options.create_if_missing = false;
   options.create_missing_column_families = false;
   options.keep_log_file_num = 4;
+  // The events memtable (below) does not take concurrent inserts.
+  options.allow_concurrent_memtable_write = false;
+  return options;
+}
+
+// Trace events arrive by the hundred thousand per second and are read back
+// rarely, in order: their memtable is a vector, appended to in O(1) and
+// sorted once when flushed, instead of a skip list that pays a search per
+// insert (a third of the coordinator's time when ingesting traces).
+rocksdb::ColumnFamilyOptions CfOptions(std::string_view name) {
+  rocksdb::ColumnFamilyOptions options;
+  if (name == kCfNames[kEvents]) options.memtable_factory.reset(new rocksdb::VectorRepFactory());
   return options;
 }
 
@@ -593,7 +606,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
     db_options.create_missing_column_families = true;
     db_options.error_if_exists = true;
     for (const char* name : kCfNames) {
-      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+      descriptors.emplace_back(name, CfOptions(name));
     }
   } else {
     if (!fs::exists(fs::path(dir) / "CURRENT", ec)) {
@@ -606,7 +619,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
     // Open exactly the existing column families: a foreign database is not
     // changed before its schema version is checked.
     for (const std::string& name : names) {
-      descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+      descriptors.emplace_back(name, CfOptions(name));
     }
   }
 
@@ -668,7 +681,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
                                       dir, name)));
       }
       rocksdb::ColumnFamilyHandle* h = nullptr;
-      s = db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), name, &h);
+      s = db->CreateColumnFamily(CfOptions(name), name, &h);
       if (!s.ok()) {
         return fail(FromRocks(s, fmt::format("database {}: creating column family {}", dir, name)));
       }
