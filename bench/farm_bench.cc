@@ -13,7 +13,7 @@
 //             coordinator CPU and memory; and its memory with 10,000 and
 //             100,000 queued attempts
 //
-// Usage: farm_bench [CRUCIBLE_BINARY] [--quick]
+// Usage: farm_bench [CRUCIBLE_BINARY] [--quick] [--only dispatch|ingest|fleet]
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -445,17 +445,23 @@ void FleetBench(const std::string& binary, int attempts) {
 int main(int argc, char** argv) {
   std::string binary = "build/cli/crucible";
   bool quick = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") {
       quick = true;
+    } else if (a == "--only" && i + 1 < argc) {
+      only = argv[++i];
     } else {
       binary = a;
     }
   }
+  if (!only.empty() && only != "dispatch" && only != "ingest" && only != "fleet") {
+    Die("--only takes dispatch, ingest or fleet, not '" + only + "'");
+  }
   if (::access(binary.c_str(), X_OK) != 0) Die(binary + " is not an executable crucible binary");
-  Dispatch(binary, quick ? 2000 : 20000);
-  Ingest(binary, quick ? 16 : 64, quick ? 50 : 120);
-  FleetBench(binary, quick ? 2000 : 10000);
+  if (only.empty() || only == "dispatch") Dispatch(binary, quick ? 2000 : 20000);
+  if (only.empty() || only == "ingest") Ingest(binary, quick ? 16 : 64, quick ? 50 : 120);
+  if (only.empty() || only == "fleet") FleetBench(binary, quick ? 2000 : 10000);
   return 0;
 }
