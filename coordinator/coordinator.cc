@@ -1161,6 +1161,19 @@ std::string NewRunId() {
   return fmt::format("r{}-{}", buf, RandomHex(4));
 }
 
+std::string RunStateName(v1::Run::State state) {
+  switch (state) {
+    case v1::Run::RUNNING:
+      return "running";
+    case v1::Run::FINISHED:
+      return "finished";
+    case v1::Run::CANCELLED:
+      return "cancelled";
+    default:
+      return "unknown";
+  }
+}
+
 bool IsLocalEndpoint(const std::string& endpoint) {
   if (endpoint.starts_with("ipc://") || endpoint.starts_with("inproc://")) return true;
   if (!endpoint.starts_with("tcp://")) return false;

@@ -89,19 +89,6 @@ class Metrics {
   std::string out_;
 };
 
-std::string RunState(const v1::Run& run) {
-  switch (run.state()) {
-    case v1::Run::RUNNING:
-      return "running";
-    case v1::Run::FINISHED:
-      return "finished";
-    case v1::Run::CANCELLED:
-      return "cancelled";
-    default:
-      return "unknown";
-  }
-}
-
 class HttplibStatusServer : public StatusServer {
  public:
   ~HttplibStatusServer() override {
@@ -362,8 +349,8 @@ std::string StatusHtml(const StatusPage& page) {
       h += fmt::format(
           "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
           "<td>{}</td></tr>\n",
-          Html(r.run().id()), Html(r.run().suite()), RunState(r.run()), r.run().attempt_count(),
-          r.done(), r.failed(), r.leased(), r.queued());
+          Html(r.run().id()), Html(r.run().suite()), RunStateName(r.run().state()),
+          r.run().attempt_count(), r.done(), r.failed(), r.leased(), r.queued());
     }
     h += "</table>\n";
   }

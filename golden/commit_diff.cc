@@ -14,10 +14,7 @@ namespace {
 using vcs::internal::CommitPtr;
 using vcs::internal::DiffPtr;
 using vcs::internal::FailGit;
-using vcs::internal::GitBuf;
-using vcs::internal::PatchPtr;
 using vcs::internal::RepoPtr;
-using vcs::internal::StatusLetter;
 using vcs::internal::TreePtr;
 
 // Git's order of tree entries: by name, a subtree's name compared as if it
@@ -158,44 +155,7 @@ Result<std::vector<vcs::FilePatch>> CommitDiffer::Diff(const std::string& parent
     return FailGit(Code::kInternal, fmt::format("cannot diff {} against {}", commit, parent));
   }
   DiffPtr diff(raw);
-  git_diff_find_options find = GIT_DIFF_FIND_OPTIONS_INIT;
-  find.flags = GIT_DIFF_FIND_RENAMES;
-  if (git_diff_find_similar(diff.get(), &find) < 0) {
-    return FailGit(Code::kInternal, fmt::format("cannot detect renames in {}", commit));
-  }
-
-  std::vector<vcs::FilePatch> files;
-  const size_t n = git_diff_num_deltas(diff.get());
-  files.reserve(n);
-  GitBuf buf;
-  for (size_t i = 0; i < n; ++i) {
-    git_patch* raw_patch = nullptr;
-    if (git_patch_from_diff(&raw_patch, diff.get(), i) < 0) {
-      return FailGit(Code::kInternal, fmt::format("cannot build patch {} of {}", i, commit));
-    }
-    PatchPtr patch(raw_patch);
-    const git_diff_delta* delta =
-        patch ? git_patch_get_delta(patch.get()) : git_diff_get_delta(diff.get(), i);
-    vcs::FilePatch file;
-    file.status = StatusLetter(delta->status);
-    file.old_path = delta->old_file.path ? delta->old_file.path : "";
-    file.path = delta->status == GIT_DELTA_DELETED
-                    ? file.old_path
-                    : (delta->new_file.path ? delta->new_file.path : "");
-    if (file.old_path.empty()) file.old_path = file.path;
-    file.binary = (delta->flags & GIT_DIFF_FLAG_BINARY) != 0;
-    file.submodule =
-        delta->old_file.mode == GIT_FILEMODE_COMMIT || delta->new_file.mode == GIT_FILEMODE_COMMIT;
-    if (patch) {
-      git_buf_dispose(&buf.buf);
-      if (git_patch_to_buf(&buf.buf, patch.get()) < 0) {
-        return FailGit(Code::kInternal, fmt::format("cannot format the patch of {}", file.path));
-      }
-      file.patch.assign(buf.buf.ptr ? buf.buf.ptr : "", buf.buf.size);
-    }
-    files.push_back(std::move(file));
-  }
-  return files;
+  return vcs::internal::FilePatchesWithRenames(diff.get(), commit);
 }
 
 }  // namespace crucible::golden::internal

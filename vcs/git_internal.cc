@@ -115,4 +115,44 @@ std::vector<std::string> DeltaPaths(git_diff* diff) {
   return paths;
 }
 
+Result<std::vector<FilePatch>> FilePatchesWithRenames(git_diff* diff, std::string_view commit) {
+  git_diff_find_options find = GIT_DIFF_FIND_OPTIONS_INIT;
+  find.flags = GIT_DIFF_FIND_RENAMES;
+  if (git_diff_find_similar(diff, &find) < 0) {
+    return FailGit(Code::kInternal, fmt::format("cannot detect renames in {}", commit));
+  }
+  std::vector<FilePatch> files;
+  const size_t n = git_diff_num_deltas(diff);
+  files.reserve(n);
+  GitBuf buf;
+  for (size_t i = 0; i < n; ++i) {
+    git_patch* raw_patch = nullptr;
+    if (git_patch_from_diff(&raw_patch, diff, i) < 0) {
+      return FailGit(Code::kInternal, fmt::format("cannot build patch {} of {}", i, commit));
+    }
+    PatchPtr patch(raw_patch);
+    const git_diff_delta* delta =
+        patch ? git_patch_get_delta(patch.get()) : git_diff_get_delta(diff, i);
+    FilePatch file;
+    file.status = StatusLetter(delta->status);
+    file.old_path = delta->old_file.path ? delta->old_file.path : "";
+    file.path = delta->status == GIT_DELTA_DELETED
+                    ? file.old_path
+                    : (delta->new_file.path ? delta->new_file.path : "");
+    if (file.old_path.empty()) file.old_path = file.path;
+    file.binary = (delta->flags & GIT_DIFF_FLAG_BINARY) != 0;
+    file.submodule =
+        delta->old_file.mode == GIT_FILEMODE_COMMIT || delta->new_file.mode == GIT_FILEMODE_COMMIT;
+    if (patch) {
+      git_buf_dispose(&buf.buf);
+      if (git_patch_to_buf(&buf.buf, patch.get()) < 0) {
+        return FailGit(Code::kInternal, fmt::format("cannot format the patch of {}", file.path));
+      }
+      file.patch.assign(buf.buf.ptr ? buf.buf.ptr : "", buf.buf.size);
+    }
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
 }  // namespace crucible::vcs::internal

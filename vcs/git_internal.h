@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "vcs/repo.h"
 
 namespace crucible::vcs::internal {
 
@@ -67,5 +68,9 @@ std::vector<std::string> DeltaPaths(git_diff* diff);
 // A delta's status as one letter, as in `git diff --name-status`: A (added,
 // copied), D, R, T (type change) or M.
 char StatusLetter(git_delta_t status);
+
+// Detects renames in `diff` (a tree-to-tree diff of `commit`, named in
+// errors) and returns its files with their patches.
+Result<std::vector<FilePatch>> FilePatchesWithRenames(git_diff* diff, std::string_view commit);
 
 }  // namespace crucible::vcs::internal
