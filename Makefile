@@ -46,7 +46,8 @@ bench: deps
 	bash bench/run.sh
 
 asan:
-	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS=-DCRUCIBLE_SANITIZE=ON
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  $(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_ARGS=-DCRUCIBLE_SANITIZE=ON
 
 format:
 	find . -path ./build -prune -o -path './build-*' -prune -o \( -name '*.cc' -o -name '*.h' \) -print | xargs clang-format -i
