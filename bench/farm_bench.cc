@@ -40,6 +40,7 @@
 #include "base/fs.h"
 #include "protocol/framing.h"
 #include "storage/store.h"
+#include "tests/support/free_port.h"
 
 extern char** environ;
 
@@ -53,18 +54,6 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 [[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "farm_bench: %s\n", what.c_str());
   std::exit(1);
-}
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 // CPU seconds (user + system) and resident bytes of process `pid`.
@@ -116,7 +105,7 @@ class Daemon {
       }
       if (auto st = (*store)->PutSuite(suite, ts); !st) Die(st.error().ToString());
     }
-    endpoint_ = fmt::format("tcp://127.0.0.1:{}", FreePort());
+    endpoint_ = fmt::format("tcp://127.0.0.1:{}", testing::FreePort());
     std::vector<std::string> argv = {binary,
                                      "coordinator",
                                      "--listen",
@@ -342,6 +331,27 @@ class Fleet {
   std::thread thread_;
 };
 
+// A run submitted once the fleet's hellos are in, followed to its end: wall
+// time, and the coordinator's CPU over it and memory after it.
+struct Timed {
+  double seconds = 0;
+  double cpu_s = 0;
+  double rss_mib = 0;
+};
+
+Timed SubmitAndWait(const Daemon& d, Client& c) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // hellos in
+  Usage before = ReadUsage(d.pid());
+  auto t0 = Clock::now();
+  c.Wait(c.Submit(1));
+  Timed t;
+  t.seconds = Seconds(Clock::now() - t0);
+  Usage after = ReadUsage(d.pid());
+  t.cpu_s = after.cpu_s - before.cpu_s;
+  t.rss_mib = after.rss_mib;
+  return t;
+}
+
 void Dispatch(const std::string& binary, int attempts) {
   std::printf("\n== dispatch: %d no-op attempts end to end, persistence on\n", attempts);
   std::printf("| runners | slots each | attempts | seconds | attempts/s | coordinator CPU s |\n");
@@ -354,15 +364,9 @@ void Dispatch(const std::string& binary, int attempts) {
     o.runners = runners;
     o.slots = 8;
     Fleet fleet(ctx, d.endpoint(), o);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // hellos in
-    Usage before = ReadUsage(d.pid());
-    auto t0 = Clock::now();
-    std::string run = c.Submit(1);
-    c.Wait(run);
-    double s = Seconds(Clock::now() - t0);
-    Usage after = ReadUsage(d.pid());
-    std::printf("| %d | %d | %d | %.2f | %.0f | %.2f |\n", runners, o.slots, attempts, s,
-                attempts / s, after.cpu_s - before.cpu_s);
+    Timed t = SubmitAndWait(d, c);
+    std::printf("| %d | %d | %d | %.2f | %.0f | %.2f |\n", runners, o.slots, attempts, t.seconds,
+                attempts / t.seconds, t.cpu_s);
     std::fflush(stdout);
   }
 }
@@ -383,16 +387,10 @@ void Ingest(const std::string& binary, int attempts, int batches) {
     o.batches_per_attempt = batches;
     o.events_per_batch = events_per_batch;
     Fleet fleet(ctx, d.endpoint(), o);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    Usage before = ReadUsage(d.pid());
-    auto t0 = Clock::now();
-    std::string run = c.Submit(1);
-    c.Wait(run);
-    double s = Seconds(Clock::now() - t0);
-    Usage u = ReadUsage(d.pid());
+    Timed t = SubmitAndWait(d, c);
     std::printf("| %d | %llu | %.2f | %.0f | %.0f%% of a core | %.1f MiB |\n", attempts * scale,
-                static_cast<unsigned long long>(fleet.events_sent()), s, fleet.events_sent() / s,
-                100 * (u.cpu_s - before.cpu_s) / s, u.rss_mib);
+                static_cast<unsigned long long>(fleet.events_sent()), t.seconds,
+                fleet.events_sent() / t.seconds, 100 * t.cpu_s / t.seconds, t.rss_mib);
     std::fflush(stdout);
   }
 }

@@ -17,6 +17,7 @@
 
 #include "base/fs.h"
 #include "protocol/framing.h"
+#include "tests/support/free_port.h"
 
 namespace crucible::coordinator {
 namespace {
@@ -552,18 +553,7 @@ TEST_F(CoordinatorTest, CancelledRunHandsOutNothingMore) {
   EXPECT_FALSE(c->CancelRun("r-none"));
 }
 
-// A TCP port that was free a moment ago.
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using testing::FreePort;
 
 TEST_F(CoordinatorTest, BadInputOverTcpIsAnsweredAndEveryoneElseIsServed) {
   auto opts = Fast();

@@ -16,23 +16,14 @@
 #include "coordinator/coordinator.h"
 #include "protocol/curve.h"
 #include "protocol/framing.h"
+#include "tests/support/free_port.h"
 
 namespace crucible::coordinator {
 namespace {
 
 using protocol::HandshakeMonitor;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using testing::FreePort;
 
 mode_t Mode(const std::string& path) {
   struct stat st {};

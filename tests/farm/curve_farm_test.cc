@@ -17,6 +17,7 @@
 
 #include "base/fs.h"
 #include "tests/farm/farm_support.h"
+#include "tests/support/free_port.h"
 #include "tests/support/run_command.h"
 
 namespace crucible {
@@ -28,17 +29,7 @@ using testing::Daemon;
 using testing::Quote;
 using testing::Sh;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using testing::FreePort;
 
 class CurveCli : public ::testing::Test {
  protected:

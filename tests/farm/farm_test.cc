@@ -25,6 +25,7 @@
 #include "base/fs.h"
 #include "storage/store.h"
 #include "tests/farm/farm_support.h"
+#include "tests/support/free_port.h"
 #include "tests/support/run_command.h"
 
 namespace crucible {
@@ -38,19 +39,7 @@ using Output = testing::CommandOutput;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// A TCP port that was free a moment ago (the CLI cannot bind port 0).
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using testing::FreePort;
 
 class Farm : public ::testing::Test {
  protected:

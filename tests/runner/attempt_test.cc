@@ -8,23 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fs.h"
+#include "tests/runner/value_tests.h"
 #include "tests/vcs/git_fixture.h"
 
 namespace crucible::runner {
 namespace {
 
 using crucible::testing::GitRepo;
-
-// A test command with no dependencies: it passes when value.txt matches
-// tests/expected.txt and writes a one-test JUnit report.
-constexpr char kRunTests[] = R"(#!/bin/sh
-if [ -f tests/expected.txt ] && cmp -s value.txt tests/expected.txt; then
-  body='<testcase classname="tests.check" name="test_value"/>'
-else
-  body='<testcase classname="tests.check" name="test_value"><failure message="differs"/></testcase>'
-fi
-printf '<testsuite name="check" tests="1">%s</testsuite>\n' "$body" > "$1"
-)";
 
 class AttemptTest : public ::testing::Test {
  protected:

@@ -13,6 +13,7 @@
 #include "agent-runner/runner.h"
 #include "base/fs.h"
 #include "coordinator/coordinator.h"
+#include "tests/runner/value_tests.h"
 #include "tests/vcs/git_fixture.h"
 #include "vcs/pack.h"
 
@@ -20,16 +21,6 @@ namespace crucible::runner {
 namespace {
 
 using crucible::testing::GitRepo;
-
-// Passes when value.txt matches tests/expected.txt; writes a JUnit report.
-constexpr char kRunTests[] = R"(#!/bin/sh
-if [ -f tests/expected.txt ] && cmp -s value.txt tests/expected.txt; then
-  body='<testcase classname="tests.check" name="test_value"/>'
-else
-  body='<testcase classname="tests.check" name="test_value"><failure message="differs"/></testcase>'
-fi
-printf '<testsuite name="check" tests="1">%s</testsuite>\n' "$body" > "$1"
-)";
 
 std::string ValuePatch(int from, int to) {
   return "diff --git a/value.txt b/value.txt\n--- a/value.txt\n+++ b/value.txt\n@@ -1 +1 @@\n-" +
