@@ -70,16 +70,29 @@ int CountChildren() {
   return count;
 }
 
-// The mount table without the workspace quotas (sandbox::QuotaDir) that
-// other tests running at the same time mount and unmount: sandbox::Run mounts
-// nothing in the caller's namespace, so any other change is a leak.
+// The mount table without what other tests running at the same time mount
+// and unmount: workspace quotas (sandbox::QuotaDir) and the named network
+// namespaces of the multi-host test (`ip netns add` mounts /run/netns and one
+// nsfs per namespace there). sandbox::Run mounts nothing in the caller's
+// namespace, so any other change is a leak.
 std::string SandboxMounts(const std::string& mountinfo) {
   std::string out;
   for (size_t i = 0, j; i < mountinfo.size(); i = j + 1) {
     j = mountinfo.find('\n', i);
     if (j == std::string::npos) j = mountinfo.size();
     std::string line = mountinfo.substr(i, j - i);
-    if (line.find(" - tmpfs crucible-quota ") == std::string::npos) out += line + "\n";
+    // "ID PARENT MAJ:MIN ROOT MOUNTPOINT ...": the fifth field.
+    std::string mount_point;
+    size_t field = 0, start = 0;
+    for (size_t k = 0; k <= line.size() && field < 5; ++k) {
+      if (k == line.size() || line[k] == ' ') {
+        if (++field == 5) mount_point = line.substr(start, k - start);
+        start = k + 1;
+      }
+    }
+    bool quota = line.find(" - tmpfs crucible-quota ") != std::string::npos;
+    bool netns = mount_point == "/run/netns" || mount_point.starts_with("/run/netns/");
+    if (!quota && !netns) out += line + "\n";
   }
   return out;
 }
