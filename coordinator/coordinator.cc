@@ -10,6 +10,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <google/protobuf/arena.h>
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
@@ -395,12 +396,12 @@ class ZmqCoordinator : public Coordinator {
 
   void PollOnce() {
     // Short waits while there is work to hand out, so freed slots fill fast.
-    auto msg = protocol::Receive(socket_, /*router=*/true, 50);
+    auto msg = protocol::ReceiveRaw(socket_, /*router=*/true, 50);
     if (msg) {
       Handle(*msg);
       // Drain what is already waiting before the periodic work.
       for (int i = 0; i < 256; ++i) {
-        auto more = protocol::Receive(socket_, true, 0);
+        auto more = protocol::ReceiveRaw(socket_, true, 0);
         if (!more) break;
         Handle(*more);
       }
@@ -838,48 +839,57 @@ class ZmqCoordinator : public Coordinator {
     Reply(peer, err);
   }
 
-  void Handle(const protocol::Received& msg) {
+  // Decodes one message onto arena_, handles it and frees the arena: a trace
+  // batch of hundreds of events is parsed without a heap allocation per
+  // string. Handlers copy what they keep.
+  void Handle(const protocol::RawMessage& raw) {
+    auto* env = google::protobuf::Arena::CreateMessage<v1::Envelope>(&arena_);
+    Status decoded = protocol::DecodeInto(raw.frames, env);
+    Handle(raw.peer, decoded, *env);
+    arena_.Reset();
+  }
+
+  void Handle(const std::string& peer, const Status& decoded, const v1::Envelope& env) {
     ++counters_.messages_received;
-    if (!msg.envelope) {
+    if (!decoded) {
       ++counters_.malformed_messages;
-      spdlog::warn("malformed message from '{}' (#{}): {}", msg.peer, counters_.malformed_messages,
-                   msg.envelope.error().message());
-      ReplyError(msg.peer, msg.envelope.error().message());
+      spdlog::warn("malformed message from '{}' (#{}): {}", peer, counters_.malformed_messages,
+                   decoded.error().message());
+      ReplyError(peer, decoded.error().message());
       return;
     }
-    const v1::Envelope& env = *msg.envelope;
     switch (env.body_case()) {
       case v1::Envelope::kHello:
-        HandleHello(msg.peer, env.hello());
+        HandleHello(peer, env.hello());
         return;
       case v1::Envelope::kSubmitRun:
-        HandleSubmit(msg.peer, env.submit_run());
+        HandleSubmit(peer, env.submit_run());
         return;
       case v1::Envelope::kStatusRequest:
-        HandleStatus(msg.peer, env.status_request());
+        HandleStatus(peer, env.status_request());
         return;
       case v1::Envelope::kCancelRun: {
         auto st = CancelRun(env.cancel_run().run_id());
         if (!st) {
-          ReplyError(msg.peer, st.error().message());
+          ReplyError(peer, st.error().message());
         } else {
           auto s = GetRunStatus(env.cancel_run().run_id());
           v1::Envelope reply;
           if (s) *reply.mutable_run_update()->mutable_status() = *s;
           reply.mutable_run_update()->set_finished(true);
-          ReplyAfterSync(msg.peer, std::move(reply));
+          ReplyAfterSync(peer, std::move(reply));
         }
         return;
       }
       case v1::Envelope::kWatchRun:
-        HandleWatch(msg.peer, env.watch_run());
+        HandleWatch(peer, env.watch_run());
         return;
       default:
         break;
     }
-    auto it = runners_.find(msg.peer);
+    auto it = runners_.find(peer);
     if (it == runners_.end()) {
-      ReplyError(msg.peer, "unknown runner: send hello first");
+      ReplyError(peer, "unknown runner: send hello first");
       return;
     }
     it->second.last_seen = Clock::now();
@@ -887,30 +897,30 @@ class ZmqCoordinator : public Coordinator {
     switch (env.body_case()) {
       case v1::Envelope::kHeartbeat:
         if (env.heartbeat().leaving()) {
-          spdlog::info("runner {} leaves", msg.peer);
-          RunnerLost(msg.peer);
+          spdlog::info("runner {} leaves", peer);
+          RunnerLost(peer);
           break;
         }
-        Renew(msg.peer, env.heartbeat().lease_ids());
+        Renew(peer, env.heartbeat().lease_ids());
         if (env.heartbeat().repos_size() > 0) {
           it->second.repos.insert(env.heartbeat().repos().begin(), env.heartbeat().repos().end());
         }
         break;
       case v1::Envelope::kObjectsRequest:
-        HandleObjects(msg.peer, it->second, env.objects_request());
+        HandleObjects(peer, it->second, env.objects_request());
         break;
       case v1::Envelope::kTrace:
-        HandleTrace(msg.peer, env.trace());
+        HandleTrace(peer, env.trace());
         break;
       case v1::Envelope::kResult:
-        HandleResult(msg.peer, env.result());
+        HandleResult(peer, env.result());
         break;
       case v1::Envelope::kAck:
       case v1::Envelope::kError:
         break;
       default:
         ++counters_.malformed_messages;
-        ReplyError(msg.peer, "unexpected message from a runner: " + protocol::BodyName(env));
+        ReplyError(peer, "unexpected message from a runner: " + protocol::BodyName(env));
         break;
     }
   }
@@ -1148,6 +1158,16 @@ class ZmqCoordinator : public Coordinator {
   Clock::time_point last_heartbeat_ = Clock::now();
   CoordinatorCounters counters_;
   std::vector<std::pair<std::string, v1::Envelope>> outbox_;  // sent after the next Sync()
+  // Received messages are parsed here; its first block is reused for every
+  // message and only an unusually large one allocates more.
+  static constexpr size_t kArenaBlock = size_t{1} << 20;
+  std::unique_ptr<char[]> arena_block_{new char[kArenaBlock]};
+  google::protobuf::Arena arena_{[this] {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = arena_block_.get();
+    o.initial_block_size = kArenaBlock;
+    return o;
+  }()};
 };
 
 }  // namespace

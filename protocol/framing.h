@@ -35,6 +35,11 @@ std::vector<zmq::message_t> Encode(const v1::Envelope& envelope,
 // Decodes the two frames of one message (without a routing id).
 Result<v1::Envelope> Decode(const std::vector<zmq::message_t>& frames);
 
+// The same into `out` (cleared first), which may live on an arena so that a
+// hot receive loop parses without a heap allocation per field. `out` holds a
+// partial message when this fails.
+Status DecodeInto(const std::vector<zmq::message_t>& frames, v1::Envelope* out);
+
 // Name of the body case, e.g. "hello", "lease"; "empty" when none is set.
 std::string BodyName(const v1::Envelope& envelope);
 
@@ -52,9 +57,18 @@ struct Received {
   Result<v1::Envelope> envelope;
 };
 
-// Receives one message without blocking longer than `timeout_ms` (-1: forever).
-// Returns nullopt when nothing arrived in time. With `router`, the first frame
-// is taken as the routing id.
+// Receives one message without blocking longer than `timeout_ms` (-1: forever;
+// 0: only what is already queued, without a poll). Returns nullopt when nothing
+// arrived in time. With `router`, the first frame is taken as the routing id.
 std::optional<Received> Receive(zmq::socket_t& socket, bool router, int timeout_ms);
+
+// One received message, not decoded yet.
+struct RawMessage {
+  std::string peer;
+  std::vector<zmq::message_t> frames;  // without the routing id
+};
+
+// Receive without the decoding, for a caller that decodes with DecodeInto.
+std::optional<RawMessage> ReceiveRaw(zmq::socket_t& socket, bool router, int timeout_ms);
 
 }  // namespace crucible::protocol

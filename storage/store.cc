@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <filesystem>
 #include <mutex>
 #include <set>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/memtablerep.h>
@@ -158,7 +162,14 @@ Result<std::string> Serialize(const Msg& msg) {
 template <typename Msg>
 Result<Msg> Parse(Cf cf, std::string_view key, std::string_view value) {
   Msg msg;
-  if (!msg.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+  bool ok = msg.ParseFromArray(value.data(), static_cast<int>(value.size()));
+  if constexpr (std::is_same_v<Msg, v1::TraceChunk>) {
+    // Schema version 1 stored one TraceEvent per key; it has no field 15.
+    if (ok && msg.events_size() == 0) {
+      ok = msg.add_events()->ParseFromArray(value.data(), static_cast<int>(value.size()));
+    }
+  }
+  if (!ok) {
     return Fail(
         Code::kCorruption,
         fmt::format("corrupt record in column family '{}' ({}): {} bytes do not parse as {}",
@@ -169,11 +180,20 @@ Result<Msg> Parse(Cf cf, std::string_view key, std::string_view value) {
 
 class RocksStore final : public Store {
  public:
-  RocksStore(std::string dir, rocksdb::DB* db, std::vector<rocksdb::ColumnFamilyHandle*> handles,
+  RocksStore(std::string dir, rocksdb::DB* db, bool read_only,
+             std::vector<rocksdb::ColumnFamilyHandle*> handles,
              std::array<rocksdb::ColumnFamilyHandle*, kCfCount> cfs)
-      : dir_(std::move(dir)), db_(db), handles_(std::move(handles)), cfs_(cfs) {}
+      : dir_(std::move(dir)),
+        db_(db),
+        read_only_(read_only),
+        handles_(std::move(handles)),
+        cfs_(cfs) {}
 
-  ~RocksStore() override { CloseDb(db_, handles_); }
+  ~RocksStore() override {
+    // What group commit left in the log buffer.
+    if (!read_only_) (void)db_->FlushWAL(/*sync=*/true);
+    CloseDb(db_, handles_);
+  }
 
   RocksStore(const RocksStore&) = delete;
   RocksStore& operator=(const RocksStore&) = delete;
@@ -380,7 +400,25 @@ class RocksStore final : public Store {
 
   Result<std::vector<v1::TraceEvent>> ListEvents(std::string_view run_id,
                                                  uint64_t attempt) override {
-    return Scan<v1::TraceEvent>(kEvents, AttemptKey(run_id, attempt));
+    CRUCIBLE_ASSIGN_OR_RETURN(std::vector<v1::TraceChunk> chunks,
+                              Scan<v1::TraceChunk>(kEvents, AttemptKey(run_id, attempt)));
+    std::vector<v1::TraceEvent> events;
+    for (v1::TraceChunk& chunk : chunks) {
+      for (v1::TraceEvent& event : *chunk.mutable_events()) events.push_back(std::move(event));
+    }
+    // Batches arrive in order and do not overlap, so this is usually sorted
+    // already. Where two batches hold the same seq, the one stored under the
+    // greater key (the later batch) wins.
+    std::stable_sort(
+        events.begin(), events.end(),
+        [](const v1::TraceEvent& a, const v1::TraceEvent& b) { return a.seq() < b.seq(); });
+    std::vector<v1::TraceEvent> unique;
+    unique.reserve(events.size());
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (i + 1 < events.size() && events[i + 1].seq() == events[i].seq()) continue;
+      unique.push_back(std::move(events[i]));
+    }
+    return unique;
   }
 
   Status FinishAttempt(const v1::Attempt& attempt, const v1::Evidence& evidence,
@@ -431,42 +469,76 @@ class RocksStore final : public Store {
     return Fail(FromRocks(s, fmt::format("database {}: {}", dir_, what)));
   }
 
-  void SetGroupCommit(bool on) override { group_commit_ = on; }
-
-  Status Sync() override {
-    if (!unsynced_) return {};
-    unsynced_ = false;
-    return FromRocksStatus(db_->SyncWAL(), "syncing the write-ahead log");
+  void SetGroupCommit(bool on) override {
+    if (!on) (void)Sync();
+    group_commit_ = on;
   }
 
-  // One batch of events, serialized through one reused buffer (trace
-  // ingestion is the coordinator's hottest path).
+  Status Sync() override {
+    bool sync = unsynced_.exchange(false);
+    if (!unflushed_.exchange(false) && !sync) return {};
+    return FromRocksStatus(db_->FlushWAL(sync),
+                           sync ? "syncing the write-ahead log" : "writing the write-ahead log");
+  }
+
+  // One batch of events is one value, a TraceChunk, under the seq of its
+  // first event: trace ingestion is the coordinator's hottest path, and a key
+  // per event cost a key, a memtable entry and a log record header for every
+  // event. The chunk is written field by field, without copying the events
+  // into a message first.
   template <typename Events>
   Status AppendEventRange(std::string_view run_id, uint64_t attempt, const Events& events) {
     if (run_id.empty()) return Fail(Code::kInvalidArgument, "trace events have no run id");
     if (events.empty()) return {};
-    rocksdb::WriteBatch batch;
-    std::string value;
+    using google::protobuf::internal::WireFormatLite;
+    size_t total = 0;
     for (const v1::TraceEvent& event : events) {
-      value.clear();
-      if (!event.SerializeToString(&value)) {
+      size_t size = event.ByteSizeLong();
+      if (size > static_cast<size_t>(INT32_MAX)) {
         return Fail(Code::kInvalidArgument,
-                    fmt::format("cannot serialize trace event {} ({} bytes)", event.seq(),
-                                event.ByteSizeLong()));
+                    fmt::format("trace event {} is too large ({} bytes)", event.seq(), size));
       }
-      CRUCIBLE_RETURN_IF_ERROR(FromRocksStatus(
-          batch.Put(cfs_[kEvents], EventKey(run_id, attempt, event.seq()), value), "AppendEvents"));
+      total += WireFormatLite::TagSize(v1::TraceChunk::kEventsFieldNumber,
+                                       WireFormatLite::TYPE_MESSAGE) +
+               WireFormatLite::LengthDelimitedSize(size);
     }
+    std::string value(total, '\0');
+    auto* out = reinterpret_cast<uint8_t*>(value.data());
+    for (const v1::TraceEvent& event : events) {
+      out = WireFormatLite::WriteTagToArray(v1::TraceChunk::kEventsFieldNumber,
+                                            WireFormatLite::WIRETYPE_LENGTH_DELIMITED, out);
+      out = google::protobuf::io::CodedOutputStream::WriteVarint32ToArray(
+          static_cast<uint32_t>(event.GetCachedSize()), out);
+      out = event.SerializeWithCachedSizesToArray(out);
+    }
+    rocksdb::WriteBatch batch;
+    CRUCIBLE_RETURN_IF_ERROR(FromRocksStatus(
+        batch.Put(cfs_[kEvents], EventKey(run_id, attempt, events.begin()->seq()), value),
+        "AppendEvents"));
     return Write(batch, /*sync=*/false,
                  fmt::format("appending {} trace events of attempt {} of run '{}'", events.size(),
                              attempt, Printable(run_id)));
   }
 
+  // Writes `batch` to the memtables and the write-ahead log's buffer in
+  // memory (the database runs with manual_wal_flush). Without group commit the
+  // buffer then goes to the file at once, and with `sync` to the disk. Under
+  // group commit it stays in memory until Sync(), which writes what the loop
+  // iteration gathered with one write(2) and, if any of it asked for `sync`,
+  // one fsync.
   Status Write(rocksdb::WriteBatch& batch, bool sync, std::string_view what) {
     rocksdb::WriteOptions wo;
-    wo.sync = sync && !group_commit_;
-    if (sync && group_commit_) unsynced_ = true;
+    bool deferred = group_commit_;
+    wo.sync = sync && !deferred;
     rocksdb::Status s = db_->Write(wo, &batch);
+    if (s.ok()) {
+      if (deferred) {
+        unflushed_ = true;
+        if (sync) unsynced_ = true;
+      } else if (!wo.sync) {
+        s = db_->FlushWAL(/*sync=*/false);
+      }
+    }
     if (s.IsNotSupported()) {
       return Fail(Code::kFailedPrecondition,
                   fmt::format("{}: the database is open read-only", what));
@@ -511,8 +583,12 @@ class RocksStore final : public Store {
 
   const std::string dir_;
   rocksdb::DB* db_;
-  bool group_commit_ = false;
-  bool unsynced_ = false;  // a write under group commit waits for Sync()
+  const bool read_only_;
+  std::atomic<bool> group_commit_ = false;
+  // Under group commit: a write waits in the log buffer for Sync() (unflushed_),
+  // and one of them asked to be synced (unsynced_).
+  std::atomic<bool> unflushed_ = false;
+  std::atomic<bool> unsynced_ = false;
   // Every open column family, including ones this build does not know.
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   // Crucible's column families, indexed by Cf; owned through handles_.
@@ -526,6 +602,10 @@ rocksdb::DBOptions MakeDbOptions() {
   options.create_if_missing = false;
   options.create_missing_column_families = false;
   options.keep_log_file_num = 4;
+  // The write-ahead log is written by Write() or Sync() (see there), not by
+  // every write: under group commit the coordinator's loop iteration then
+  // costs one write(2) instead of one per state change and trace batch.
+  options.manual_wal_flush = true;
   // The events memtable (below) does not take concurrent inserts.
   options.allow_concurrent_memtable_write = false;
   return options;
@@ -687,6 +767,18 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
       }
       handles.push_back(h);
     }
+    // Version 1 stored one trace event per key; version 2 one trace batch per
+    // key (TraceChunk). This build reads both, so upgrading is only marking
+    // the database, after which older builds refuse it instead of misreading
+    // its batches.
+    if (*version < kSchemaVersion && !options.read_only) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      s = db->Put(wo, meta, kSchemaVersionKey, std::to_string(kSchemaVersion));
+      if (!s.ok()) {
+        return fail(FromRocks(s, fmt::format("database {}: upgrading the schema version", dir)));
+      }
+    }
   }
 
   std::array<rocksdb::ColumnFamilyHandle*, kCfCount> cfs{};
@@ -697,7 +789,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
                         fmt::format("database {}: column family {} missing", dir, kCfNames[i])));
     }
   }
-  return std::unique_ptr<Store>(new RocksStore(dir, db, std::move(handles), cfs));
+  return std::unique_ptr<Store>(
+      new RocksStore(dir, db, options.read_only, std::move(handles), cfs));
 }
 
 }  // namespace crucible::storage

@@ -24,8 +24,12 @@
 
 namespace crucible::storage {
 
-// Version of the on-disk layout this build reads and writes.
-inline constexpr uint32_t kSchemaVersion = 1;
+// Version of the on-disk layout this build writes. It reads every older one
+// too, and opening an older database for writing marks it with this version.
+//  1: one trace event per key of the events column family;
+//  2: one trace batch per key (v1::TraceChunk), under the seq of its first
+//     event.
+inline constexpr uint32_t kSchemaVersion = 2;
 
 struct OpenOptions {
   // Create the database when `dir` does not exist or is empty.
@@ -47,7 +51,7 @@ class Store {
   //    RocksDB files)", "DIR is a RocksDB database but not a Crucible one (no
   //    schema version)"); the data in such a directory is not changed;
   //  - kVersionMismatch: the stored schema version is newer than kSchemaVersion
-  //    ("database DIR has schema version 7, newer than this build's 1; upgrade
+  //    ("database DIR has schema version 7, newer than this build's 2; upgrade
   //    crucible");
   //  - kCorruption: the stored schema version is not a number, or RocksDB
   //    found its files corrupt;
@@ -108,15 +112,17 @@ class Store {
   virtual Status RestartAttempt(const v1::Attempt& attempt) = 0;
 
   // ---- evidence
-  // Appends trace events of one attempt. Each event's `seq` is its key, so
-  // writing the same seq twice keeps one copy. Not synced.
+  // Appends trace events of one attempt, as one record keyed by the seq of
+  // the first event: writing a batch again (a runner's resend) replaces it.
+  // Not synced.
   virtual Status AppendEvents(std::string_view run_id, uint64_t attempt,
                               const std::vector<v1::TraceEvent>& events) = 0;
   // The same for the events of a received message, without copying them.
   virtual Status AppendEvents(std::string_view run_id, uint64_t attempt,
                               const google::protobuf::RepeatedPtrField<v1::TraceEvent>& events) = 0;
-  // Events of one attempt in seq order; empty when there are none (the
-  // attempt's existence is not checked).
+  // Events of one attempt in seq order, one per seq (where two batches hold
+  // the same seq, the batch with the greater first seq wins); empty when there
+  // are none (the attempt's existence is not checked).
   virtual Result<std::vector<v1::TraceEvent>> ListEvents(std::string_view run_id,
                                                          uint64_t attempt) = 0;
   // Stores the final state of an attempt with its evidence and score in one
@@ -130,14 +136,17 @@ class Store {
   virtual Result<v1::Score> GetScore(std::string_view run_id, uint64_t attempt) = 0;
 
   // ---- group commit
-  // With group commit on, writes documented as synced above are written
-  // without waiting for the disk, and Sync() makes every write so far durable
-  // with one fsync of the write-ahead log. A caller that acknowledges a write
-  // to someone else (the coordinator acknowledging a result) calls Sync()
-  // first; it then pays one fsync per batch of writes instead of one per
-  // write. Off by default.
+  // With group commit on, writes are applied at once (reads see them) but
+  // their write-ahead log records wait in memory: Sync() writes them all to
+  // the log file with one write(2) and, when one of them is documented as
+  // synced above, makes them durable with one fsync. A caller that
+  // acknowledges a write to someone else (the coordinator acknowledging a
+  // result) calls Sync() first; it then pays one fsync per batch of writes
+  // instead of one per write. A process killed before Sync() loses the writes
+  // since the last one. Off by default; turning it off calls Sync().
   virtual void SetGroupCommit(bool on) = 0;
-  // Makes every write so far durable. Cheap when nothing is waiting.
+  // Writes (and, for synced writes, makes durable) every write so far. Cheap
+  // when nothing is waiting.
   virtual Status Sync() = 0;
 };
 

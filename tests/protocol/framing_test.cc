@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <google/protobuf/arena.h>
 #include <zmq.hpp>
 
 namespace crucible::protocol {
@@ -125,6 +126,61 @@ TEST(Framing, RouterAndDealerTalkOverRealSockets) {
   ASSERT_TRUE(bad.has_value());
   ASSERT_FALSE(bad->envelope);
   EXPECT_EQ(bad->envelope.error().code(), Code::kVersionMismatch);
+}
+
+// The coordinator's receive path: raw frames, decoded onto an arena that is
+// reset between messages; a bad message leaves the next one unaffected.
+TEST(Framing, RawReceiveDecodesOntoAnArena) {
+  zmq::context_t ctx;
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  router.bind("inproc://framing-raw");
+  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::routing_id, "runner-b");
+  dealer.connect("inproc://framing-raw");
+
+  // Nothing queued: a zero wait returns at once.
+  EXPECT_FALSE(ReceiveRaw(router, true, 0).has_value());
+
+  v1::Envelope batch;
+  batch.mutable_trace()->set_lease_id("l-1");
+  for (uint64_t seq = 0; seq < 300; ++seq) {
+    auto* ev = batch.mutable_trace()->add_events();
+    ev->set_seq(seq);
+    ev->set_name("read_file");
+    ev->set_attrs_json(R"({"path":"src/a/rather/long/path/name.py"})");
+  }
+  ASSERT_TRUE(Send(dealer, batch));
+  std::vector<zmq::message_t> garbage;
+  garbage.emplace_back("junk", 4);
+  ASSERT_TRUE(dealer.send(garbage[0], zmq::send_flags::none));
+  ASSERT_TRUE(Send(dealer, SampleLease()));
+
+  google::protobuf::Arena arena;
+  auto first = ReceiveRaw(router, true, 5000);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->peer, "runner-b");
+  auto* env = google::protobuf::Arena::CreateMessage<v1::Envelope>(&arena);
+  ASSERT_TRUE(DecodeInto(first->frames, env));
+  EXPECT_EQ(env->GetArena(), &arena);
+  ASSERT_EQ(env->trace().events_size(), 300);
+  EXPECT_EQ(env->trace().events(299).seq(), 299u);
+  EXPECT_EQ(env->SerializeAsString(), batch.SerializeAsString());
+  arena.Reset();
+
+  // Already queued: taken with a zero wait.
+  auto second = ReceiveRaw(router, true, 0);
+  ASSERT_TRUE(second.has_value());
+  env = google::protobuf::Arena::CreateMessage<v1::Envelope>(&arena);
+  auto bad = DecodeInto(second->frames, env);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Code::kCorruption);
+  arena.Reset();
+
+  auto third = ReceiveRaw(router, true, 5000);
+  ASSERT_TRUE(third.has_value());
+  env = google::protobuf::Arena::CreateMessage<v1::Envelope>(&arena);
+  ASSERT_TRUE(DecodeInto(third->frames, env));
+  EXPECT_EQ(env->lease().attempt().number(), 7u);
 }
 
 TEST(Framing, ReceiveTimesOutWithNothing) {

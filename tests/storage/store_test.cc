@@ -55,6 +55,31 @@ void RawPut(const std::string& dir, const std::string& cf, const std::string& ke
   delete db;
 }
 
+// Reads `key` of column family `cf` through a raw read-only handle, which
+// works beside an open Store too. "" when missing.
+std::string RawGet(const std::string& dir, const std::string& cf, const std::string& key) {
+  rocksdb::DBOptions options;
+  std::vector<std::string> names;
+  if (!rocksdb::DB::ListColumnFamilies(options, dir, &names).ok()) return "";
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : names) descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::OpenForReadOnly(options, dir, descriptors, &handles, &db);
+  if (!s.ok()) {
+    ADD_FAILURE() << s.ToString();
+    return "";
+  }
+  std::string value;
+  for (auto* h : handles) {
+    if (h->GetName() == cf) (void)db->Get(rocksdb::ReadOptions(), h, key, &value);
+  }
+  for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+  (void)db->Close();
+  delete db;
+  return value;
+}
+
 // Bytes that no protobuf parser accepts: a tag varint that never ends.
 const std::string kGarbage = "\xff\xff\xff\xff\xff";
 
@@ -365,8 +390,10 @@ TEST_F(StoreTest, EventsInSeqOrderPerAttempt) {
   *received.add_events() = Event(256, "late");
   *received.add_events() = Event(1, "read");
   ASSERT_TRUE(store_->AppendEvents("a", 1, received.events()));
-  // The same seq twice keeps one copy (the last written).
-  ASSERT_TRUE(store_->AppendEvents("a", 1, {Event(2, "edit-again")}));
+  // A batch written again (a runner's resend) replaces the stored one.
+  ASSERT_TRUE(store_->AppendEvents("a", 1, {Event(2, "edit"), Event(0, "plan")}));
+  // A seq held by two batches is listed once, from the later batch.
+  ASSERT_TRUE(store_->AppendEvents("a", 1, {Event(3, "test"), Event(2, "edit-again")}));
   ASSERT_TRUE(store_->AppendEvents("a", 10, {Event(0, "other-attempt")}));
   ASSERT_TRUE(store_->AppendEvents("ab", 1, {Event(0, "other-run")}));
   ASSERT_TRUE(store_->AppendEvents("a", 1, std::vector<v1::TraceEvent>{}));
@@ -379,8 +406,8 @@ TEST_F(StoreTest, EventsInSeqOrderPerAttempt) {
     names.push_back(e.name());
     seqs.push_back(e.seq());
   }
-  EXPECT_EQ(seqs, (std::vector<uint64_t>{0, 1, 2, 256}));
-  EXPECT_EQ(names, (std::vector<std::string>{"plan", "read", "edit-again", "late"}));
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{0, 1, 2, 3, 256}));
+  EXPECT_EQ(names, (std::vector<std::string>{"plan", "read", "edit-again", "test", "late"}));
 
   auto ten = store_->ListEvents("a", 10);
   ASSERT_TRUE(ten.has_value());
@@ -587,16 +614,77 @@ TEST_F(StoreTest, CorruptValueIsReportedAndOtherRecordsStayReadable) {
 
 TEST_F(StoreTest, NewerSchemaIsAVersionMismatch) {
   store_.reset();
-  RawPut(dir_, "default", "schema_version", "2");
+  RawPut(dir_, "default", "schema_version", "3");
   auto store = Store::Open(dir_);
   ASSERT_FALSE(store.has_value());
   EXPECT_EQ(store.error().code(), Code::kVersionMismatch);
   EXPECT_EQ(store.error().message(), "database " + dir_ +
-                                         " has schema version 2, newer than this build's 1; "
+                                         " has schema version 3, newer than this build's 2; "
                                          "upgrade crucible");
   // The refused open left the database openable by a build that knows it.
-  RawPut(dir_, "default", "schema_version", "1");
+  EXPECT_EQ(RawGet(dir_, "default", "schema_version"), "3");
+  RawPut(dir_, "default", "schema_version", "2");
   Reopen();
+}
+
+// Schema version 1 stored one TraceEvent per key. Such a database keeps its
+// traces readable, takes new batches beside them, and is marked version 2 when
+// opened for writing (so that a version-1 build refuses it rather than
+// misreading batches); opening it read-only leaves it as it is.
+TEST_F(StoreTest, SchemaVersion1TracesStayReadableAndTheDatabaseIsUpgraded) {
+  store_.reset();
+  auto tmp = TempDir::Create("crucible-store-v1-");
+  ASSERT_TRUE(tmp.has_value());
+  std::string old_dir = tmp->path() + "/db";
+  ASSERT_TRUE(Store::Open(old_dir).has_value());  // every column family
+  RawPut(old_dir, "default", "schema_version", "1");
+  RawPut(old_dir, "runs", KeyEncoder().Str("old").Take(), Run("old").SerializeAsString());
+  for (uint64_t seq : {0, 1, 2}) {
+    RawPut(old_dir, "events", KeyEncoder().Str("old").U64(0).U64(seq).Take(),
+           Event(seq, "v1-" + std::to_string(seq)).SerializeAsString());
+  }
+  // A version-1 event with every field at its default is an empty value.
+  RawPut(old_dir, "events", KeyEncoder().Str("old").U64(1).U64(0).Take(), "");
+
+  {
+    auto ro = Store::Open(old_dir, OpenOptions{.read_only = true});
+    ASSERT_TRUE(ro.has_value()) << ro.error().ToString();
+    auto events = (*ro)->ListEvents("old", 0);
+    ASSERT_TRUE(events.has_value()) << events.error().ToString();
+    EXPECT_EQ(events->size(), 3u);
+  }
+  EXPECT_EQ(RawGet(old_dir, "default", "schema_version"), "1");
+
+  auto store = Store::Open(old_dir);
+  ASSERT_TRUE(store.has_value()) << store.error().ToString();
+  EXPECT_EQ(RawGet(old_dir, "default", "schema_version"), "2");
+  ASSERT_TRUE((*store)->AppendEvents("old", 0, {Event(3, "v2-3"), Event(4, "v2-4")}));
+  auto events = (*store)->ListEvents("old", 0);
+  ASSERT_TRUE(events.has_value()) << events.error().ToString();
+  std::vector<std::string> names;
+  for (const auto& e : *events) names.push_back(e.name());
+  EXPECT_EQ(names, (std::vector<std::string>{"v1-0", "v1-1", "v1-2", "v2-3", "v2-4"}));
+  auto empty = (*store)->ListEvents("old", 1);
+  ASSERT_TRUE(empty.has_value()) << empty.error().ToString();
+  ASSERT_EQ(empty->size(), 1u);
+  EXPECT_EQ((*empty)[0].seq(), 0u);
+}
+
+TEST_F(StoreTest, CorruptTraceBatchIsCorruptionNamingItsKey) {
+  ASSERT_TRUE(store_->AppendEvents("r", 0, {Event(0, "plan")}));
+  ASSERT_TRUE(store_->AppendEvents("r", 1, {Event(0, "plan")}));
+  store_.reset();
+  RawPut(dir_, "events", KeyEncoder().Str("r").U64(0).U64(7).Take(), kGarbage);
+  Reopen();
+  auto events = store_->ListEvents("r", 0);
+  ASSERT_FALSE(events.has_value());
+  EXPECT_EQ(events.error().code(), Code::kCorruption);
+  EXPECT_THAT(events.error().message(), HasSubstr("events"));
+  EXPECT_THAT(events.error().message(), HasSubstr("run 'r' attempt 0 seq 7"));
+  // The other attempt's trace is untouched.
+  auto other = store_->ListEvents("r", 1);
+  ASSERT_TRUE(other.has_value()) << other.error().ToString();
+  EXPECT_EQ(other->size(), 1u);
 }
 
 TEST_F(StoreTest, UnreadableSchemaVersionIsCorruption) {
