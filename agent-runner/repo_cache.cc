@@ -123,6 +123,41 @@ Result<std::string> RepoCache::Ensure(const std::string& repo_id, const std::str
   return path;
 }
 
+std::optional<v1::ObjectsPack> PackAssembler::Add(v1::ObjectsPack part) {
+  const std::string id = part.repo_id();
+  if (!part.error().empty() || part.total_size() == 0 ||
+      (part.offset() == 0 && part.pack().size() >= part.total_size())) {
+    partial_.erase(id);
+    return part;
+  }
+  if (part.offset() == 0) {
+    v1::ObjectsPack& p = partial_[id];
+    p = std::move(part);
+    p.mutable_pack()->reserve(p.total_size());
+    return std::nullopt;
+  }
+  auto it = partial_.find(id);
+  if (it == partial_.end() || it->second.pack().size() != part.offset() ||
+      it->second.total_size() != part.total_size()) {
+    if (it != partial_.end()) partial_.erase(it);
+    return std::nullopt;  // out of order: wait for the pack to be sent again
+  }
+  it->second.mutable_pack()->append(part.pack());
+  if (it->second.pack().size() < it->second.total_size()) return std::nullopt;
+  v1::ObjectsPack whole = std::move(it->second);
+  partial_.erase(it);
+  if (whole.pack().size() > whole.total_size()) {
+    whole.clear_pack();
+    whole.set_error("the coordinator sent more pack bytes than it announced");
+  }
+  return whole;
+}
+
+size_t PackAssembler::held(const std::string& repo_id) const {
+  auto it = partial_.find(repo_id);
+  return it == partial_.end() ? 0 : it->second.pack().size();
+}
+
 Result<std::map<std::string, std::string>> ParseRepoUrls(const std::vector<std::string>& entries) {
   std::map<std::string, std::string> out;
   for (const auto& e : entries) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -55,6 +56,24 @@ class RepoCache {
   std::set<std::string> repos_;
   std::map<std::string, std::unique_ptr<std::mutex>> locks_;
   std::atomic<uint64_t> pack_requests_{0};
+};
+
+// Puts a pack sent in chunks (ObjectsPack with total_size) back together, per
+// repository. Chunks of one answer arrive in order; a chunk at offset 0
+// starts the repository's pack over (a new answer, after a reconnect), and a
+// chunk that does not continue the bytes held is dropped with them (the
+// runner's request is sent again after a reconnect, and the worker waiting for
+// the pack times out otherwise).
+class PackAssembler {
+ public:
+  // The whole pack once `part` completes it (or when `part` is whole: an
+  // error, or a pack in one message); nullopt while chunks are missing.
+  std::optional<v1::ObjectsPack> Add(v1::ObjectsPack part);
+  // Bytes held of the repository's unfinished pack.
+  size_t held(const std::string& repo_id) const;
+
+ private:
+  std::map<std::string, v1::ObjectsPack> partial_;
 };
 
 // Splits "ID_OR_NAME=URL" entries (`--repo-url`) into a map; kInvalidArgument

@@ -97,19 +97,36 @@ class PackMailbox {
     }
     cv_.notify_all();
   }
+  // A chunk of the repository's pack arrived: the wait for it goes on.
+  void Progress(const std::string& repo_id) {
+    {
+      std::lock_guard lock(mu_);
+      progress_[repo_id] = Clock::now();
+    }
+    cv_.notify_all();
+  }
   void Forget(const std::string& repo_id) {
     std::lock_guard lock(mu_);
     arrived_.erase(repo_id);
+    progress_.erase(repo_id);
   }
+  // Waits until the pack of `repo_id` is whole, giving up after `timeout`
+  // passes without any of it arriving.
   Result<v1::ObjectsPack> Wait(const std::string& repo_id, Ms timeout) {
     std::unique_lock lock(mu_);
-    bool got = cv_.wait_for(lock, timeout, [&] { return closed_ || arrived_.count(repo_id); });
-    if (closed_) return Fail(Code::kUnavailable, "runner stopping");
-    if (!got) {
-      return Fail(Code::kUnavailable,
-                  fmt::format("repository {}: no pack from the coordinator within {} s", repo_id,
-                              timeout.count() / 1000));
+    auto last = Clock::now();  // the start, or the last chunk
+    for (;;) {
+      if (closed_) return Fail(Code::kUnavailable, "runner stopping");
+      if (arrived_.count(repo_id)) break;
+      if (auto p = progress_.find(repo_id); p != progress_.end()) last = std::max(last, p->second);
+      if (Clock::now() >= last + timeout) {
+        return Fail(Code::kUnavailable,
+                    fmt::format("repository {}: no pack from the coordinator within {} s", repo_id,
+                                timeout.count() / 1000));
+      }
+      cv_.wait_until(lock, last + timeout);
     }
+    progress_.erase(repo_id);
     v1::ObjectsPack pack = std::move(arrived_[repo_id]);
     arrived_.erase(repo_id);
     return pack;
@@ -126,6 +143,7 @@ class PackMailbox {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, v1::ObjectsPack> arrived_;
+  std::map<std::string, Clock::time_point> progress_;  // last chunk of an unfinished pack
   bool closed_ = false;
 };
 
@@ -507,10 +525,17 @@ class RunnerSession {
         work_.Push(lease);
         break;
       }
-      case v1::Envelope::kObjectsPack:
-        pending_objects_.erase(env.objects_pack().repo_id());
-        mailbox_.Deliver(env.objects_pack());
+      case v1::Envelope::kObjectsPack: {
+        const std::string repo_id = env.objects_pack().repo_id();
+        auto whole = packs_.Add(env.objects_pack());
+        if (whole) {
+          pending_objects_.erase(repo_id);
+          mailbox_.Deliver(std::move(*whole));
+        } else {
+          mailbox_.Progress(repo_id);
+        }
         break;
+      }
       case v1::Envelope::kAck: {
         const v1::Ack& ack = env.ack();
         auto h = held_.find(ack.lease_id());
@@ -643,6 +668,7 @@ class RunnerSession {
   // ObjectsRequests sent and not answered, by repository: sent again after
   // a reconnect.
   std::map<std::string, v1::Envelope> pending_objects_;
+  PackAssembler packs_;  // chunked ObjectsPack answers being put together
   std::vector<std::thread> workers_;
   std::map<std::string, Held> held_;
   std::atomic<uint64_t> agent_event_budget_{0};  // from Welcome; read by workers

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <ctime>
 #include <deque>
+#include <list>
 #include <map>
 #include <random>
 #include <set>
@@ -14,6 +15,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "coordinator/pack_builder.h"
 #include "coordinator/zap.h"
 #include "protocol/framing.h"
 #include "scoring/score.h"
@@ -418,6 +420,7 @@ class ZmqCoordinator : public Coordinator {
     // The lease writes become durable with the next iteration's fsync.
     FlushOutbox();
     Dispatch();
+    SendPacks();
     PublishUpdates();
   }
 
@@ -758,22 +761,33 @@ class ZmqCoordinator : public Coordinator {
   }
 
   // An ObjectsRequest: a packfile of the wanted commits minus what the
-  // runner has, built inline (see docs/architecture.md for its cost). The
-  // commits of every active task of the repository go in too, so a runner
-  // asks once per repository rather than once per task.
+  // runner has, built on the pack builder's thread and sent in chunks by
+  // SendPacks (coordinator/pack_builder.h). The commits of every active task
+  // of the repository go in too, so a runner asks once per repository rather
+  // than once per task. A request again for a pack under way (a runner that
+  // reconnected) starts its transfer over.
   void HandleObjects(const std::string& peer, RunnerState& runner, const v1::ObjectsRequest& req) {
     ++runner.pack_requests;
-    v1::Envelope reply;
-    auto* out = reply.mutable_objects_pack();
-    out->set_repo_id(req.repo_id());
     auto path = repos_.find(req.repo_id());
     if (path == repos_.end()) {
-      out->set_error("unknown repository id '" + req.repo_id() + "'");
+      v1::Envelope reply;
+      reply.mutable_objects_pack()->set_repo_id(req.repo_id());
+      reply.mutable_objects_pack()->set_error("unknown repository id '" + req.repo_id() + "'");
+      spdlog::warn("objects of {} for runner {}: {}", req.repo_id(), peer,
+                   reply.objects_pack().error());
       Reply(peer, reply);
       return;
     }
-    std::vector<std::string> asked(req.want().begin(), req.want().end());
-    std::set<std::string> wide(asked.begin(), asked.end());
+    std::erase_if(transfers_, [&](const PackTransfer& t) {
+      return t.peer() == peer && t.repo_id() == req.repo_id();
+    });
+    PackBuilder::Job job{.peer = peer,
+                         .repo_id = req.repo_id(),
+                         .path = path->second,
+                         .wide = {},
+                         .asked = {req.want().begin(), req.want().end()},
+                         .have = {req.have().begin(), req.have().end()}};
+    std::set<std::string> wide(job.asked.begin(), job.asked.end());
     for (const auto& [id, rs] : runs_) {
       for (const auto& [task_id, repo] : rs.task_repos) {
         if (repo != req.repo_id()) continue;
@@ -782,33 +796,54 @@ class ZmqCoordinator : public Coordinator {
         if (!t.merged_commit().empty()) wide.insert(t.merged_commit());
       }
     }
-    std::vector<std::string> have(req.have().begin(), req.have().end());
-    const auto limit = static_cast<size_t>(std::max<int64_t>(0, options_.max_message_bytes - 4096));
-    auto start = Clock::now();
-    auto pack = vcs::BuildPack(path->second, {wide.begin(), wide.end()}, have,
-                               /*skip_missing=*/true);
-    if (!pack || pack->data.size() > limit) {
-      pack = vcs::BuildPack(path->second, asked, have);  // just what the runner needs now
+    job.wide.assign(wide.begin(), wide.end());
+    packs_.Submit(std::move(job));
+  }
+
+  // Bytes of pack per ObjectsPack message: 1 MiB, less when the message size
+  // limit (which runners are assumed to share) is smaller.
+  size_t PackChunkBytes() const {
+    constexpr int64_t kChunk = 1 << 20;
+    return static_cast<size_t>(std::clamp<int64_t>(options_.max_message_bytes - 4096, 256, kChunk));
+  }
+
+  // Turns finished builds into transfers (or errors) and sends each transfer
+  // a few chunks further: 16 MiB per transfer and loop iteration at most, so
+  // that heartbeats and leases go out in between. A chunk that cannot be
+  // queued (the runner's pipe is full) is tried again next iteration; the
+  // transfer is dropped when its runner is gone.
+  void SendPacks() {
+    for (auto& done : packs_.TakeDone()) {
+      const auto& job = done.job;
+      if (!done.pack) {
+        v1::Envelope reply;
+        reply.mutable_objects_pack()->set_repo_id(job.repo_id);
+        reply.mutable_objects_pack()->set_error(done.pack.error().message());
+        spdlog::warn("objects of {} for runner {}: {}", job.repo_id, job.peer,
+                     done.pack.error().message());
+        Reply(job.peer, reply);
+        continue;
+      }
+      PackTransfer t(job.peer, job.repo_id, std::move(*done.pack), PackChunkBytes());
+      spdlog::info("pack of {} for runner {}: {} objects, {} bytes in {} chunk(s), built in {} ms",
+                   job.repo_id, job.peer, t.objects(), t.size(), t.chunks(), done.build_ms);
+      transfers_.push_back(std::move(t));
     }
-    auto ms = std::chrono::duration_cast<Ms>(Clock::now() - start).count();
-    if (!pack) {
-      out->set_error(pack.error().message());
-    } else if (pack->data.size() > limit) {
-      out->set_error(fmt::format(
-          "the pack of repository {} is {} bytes, over the coordinator's max message size of {} "
-          "bytes (give the runner a clone URL with --repo-url)",
-          req.repo_id(), pack->data.size(), options_.max_message_bytes));
-    } else {
-      out->set_objects(pack->objects);
-      out->set_pack(std::move(pack->data));
+    const size_t per_iteration = std::max<size_t>(1, (size_t{16} << 20) / PackChunkBytes());
+    for (auto it = transfers_.begin(); it != transfers_.end();) {
+      PackTransfer& t = *it;
+      for (size_t i = 0; i < per_iteration && !t.finished(); ++i) {
+        if (!protocol::SendTo(socket_, t.peer(), t.Next())) break;
+        t.Advance();
+      }
+      if (t.finished() || !runners_.contains(t.peer())) {
+        if (!t.finished())
+          spdlog::info("pack of {} for {} dropped: runner gone", t.repo_id(), t.peer());
+        it = transfers_.erase(it);
+      } else {
+        ++it;
+      }
     }
-    if (!out->error().empty()) {
-      spdlog::warn("objects of {} for runner {}: {}", req.repo_id(), peer, out->error());
-    } else {
-      spdlog::info("pack of {} for runner {}: {} objects, {} bytes, built in {} ms", req.repo_id(),
-                   peer, out->objects(), out->pack().size(), ms);
-    }
-    Reply(peer, reply);
   }
 
   // -------------------------------------------------------- messages --
@@ -1158,6 +1193,8 @@ class ZmqCoordinator : public Coordinator {
   Clock::time_point last_heartbeat_ = Clock::now();
   CoordinatorCounters counters_;
   std::vector<std::pair<std::string, v1::Envelope>> outbox_;  // sent after the next Sync()
+  std::list<PackTransfer> transfers_;                         // packs on their way to runners
+  PackBuilder packs_;
   // Received messages are parsed here; its first block is reused for every
   // message and only an unusually large one allocates more.
   static constexpr size_t kArenaBlock = size_t{1} << 20;

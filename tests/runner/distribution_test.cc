@@ -8,11 +8,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <random>
 #include <thread>
 
+#include <zmq.hpp>
+
+#include "agent-runner/repo_cache.h"
 #include "agent-runner/runner.h"
 #include "base/fs.h"
 #include "coordinator/coordinator.h"
+#include "protocol/framing.h"
 #include "tests/runner/value_tests.h"
 #include "tests/vcs/git_fixture.h"
 #include "vcs/pack.h"
@@ -25,6 +33,75 @@ using crucible::testing::GitRepo;
 std::string ValuePatch(int from, int to) {
   return "diff --git a/value.txt b/value.txt\n--- a/value.txt\n+++ b/value.txt\n@@ -1 +1 @@\n-" +
          std::to_string(from) + "\n+" + std::to_string(to) + "\n";
+}
+
+v1::ObjectsPack Part(const std::string& repo, const std::string& bytes, uint64_t offset,
+                     uint64_t total) {
+  v1::ObjectsPack p;
+  p.set_repo_id(repo);
+  p.set_pack(bytes);
+  p.set_offset(offset);
+  p.set_total_size(total);
+  p.set_objects(3);
+  return p;
+}
+
+TEST(PackAssembler, PutsChunksTogetherPerRepository) {
+  PackAssembler a;
+  EXPECT_FALSE(a.Add(Part("x", "PA", 0, 6)));
+  EXPECT_FALSE(a.Add(Part("y", "ab", 0, 3)));  // another repository in between
+  EXPECT_FALSE(a.Add(Part("x", "CK", 2, 6)));
+  EXPECT_EQ(a.held("x"), 4u);
+  auto x = a.Add(Part("x", "!!", 4, 6));
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->pack(), "PACK!!");
+  EXPECT_EQ(x->objects(), 3u);
+  EXPECT_EQ(a.held("x"), 0u);
+  auto y = a.Add(Part("y", "c", 2, 3));
+  ASSERT_TRUE(y);
+  EXPECT_EQ(y->pack(), "abc");
+}
+
+TEST(PackAssembler, WholeAnswersAndErrorsPassStraightThrough) {
+  PackAssembler a;
+  auto old = a.Add(Part("x", "PACK", 0, 0));  // a coordinator that does not chunk
+  ASSERT_TRUE(old);
+  EXPECT_EQ(old->pack(), "PACK");
+  auto one = a.Add(Part("x", "PACK", 0, 4));
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->pack(), "PACK");
+  EXPECT_FALSE(a.Add(Part("x", "PA", 0, 4)));
+  v1::ObjectsPack error;
+  error.set_repo_id("x");
+  error.set_error("unknown repository id 'x'");
+  auto e = a.Add(error);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->error(), "unknown repository id 'x'");
+  EXPECT_EQ(a.held("x"), 0u);  // the error ended the unfinished pack
+}
+
+TEST(PackAssembler, ARestartBeginsAgainAndAGapDropsThePack) {
+  PackAssembler a;
+  EXPECT_FALSE(a.Add(Part("x", "OL", 0, 6)));
+  // The coordinator answered again (after a reconnect): start over.
+  EXPECT_FALSE(a.Add(Part("x", "PA", 0, 6)));
+  EXPECT_FALSE(a.Add(Part("x", "CK", 2, 6)));
+  auto x = a.Add(Part("x", "!!", 4, 6));
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->pack(), "PACK!!");
+  // A chunk that does not continue what is held drops it; so does a chunk
+  // of an answer never started.
+  EXPECT_FALSE(a.Add(Part("x", "PA", 0, 6)));
+  EXPECT_FALSE(a.Add(Part("x", "!!", 4, 6)));
+  EXPECT_EQ(a.held("x"), 0u);
+  EXPECT_FALSE(a.Add(Part("x", "CK", 2, 6)));
+  EXPECT_EQ(a.held("x"), 0u);
+  // More bytes than announced is an error, not a pack.
+  EXPECT_FALSE(a.Add(Part("x", "PA", 0, 3)));
+  auto over = a.Add(Part("x", "CK", 2, 3));
+  ASSERT_TRUE(over);
+  EXPECT_TRUE(over->pack().empty());
+  EXPECT_NE(over->error().find("more pack bytes than it announced"), std::string::npos);
 }
 
 class DistributionTest : public ::testing::Test {
@@ -159,22 +236,111 @@ TEST_F(DistributionTest, RunnerGivenACloneUrlFetchesInsteadOfAskingForPacks) {
   EXPECT_TRUE(*has);
 }
 
-TEST_F(DistributionTest, PackOverTheMessageLimitIsAnErrorNamingItsSize) {
-  // The pack of the three commits is about 1 KiB; the limit leaves 4 KiB
-  // for the envelope, so 4500 bytes leave no room for it.
+TEST_F(DistributionTest, PackOverTheMessageLimitArrivesInChunks) {
+  // The pack of the three commits is about 1 KiB; a 4500-byte message limit
+  // leaves 404 bytes of pack per message, so it comes in several chunks.
   coordinator::CoordinatorOptions small;
   small.max_message_bytes = 4500;
   small.max_tries = 1;
-  expect_done_ = false;
   auto status = RunWith({}, small);
-  EXPECT_GE(status.pack_requests(), 1);
+  EXPECT_EQ(status.pack_requests(), 1);
   ASSERT_EQ(attempts_.size(), 2u);
-  for (const auto& a : attempts_) {
-    EXPECT_EQ(a.state(), v1::Attempt::FAILED);
-    EXPECT_NE(a.error().find("over the coordinator's max message size of 4500 bytes"),
-              std::string::npos)
-        << a.error();
+}
+
+// A large repository: its pack is built off the coordinator's loop (a status
+// request sent after the pack request is answered first, and heartbeats are
+// served meanwhile) and comes in chunks of at most 1 MiB that, put together,
+// index into a cache holding the commit.
+TEST_F(DistributionTest, LargePackIsBuiltOffTheLoopAndSentInChunks) {
+  GitRepo big;
+  std::mt19937_64 rng(7);
+  std::string blob(24 << 20, '\0');  // incompressible: the pack is as large
+  for (size_t i = 0; i + 8 <= blob.size(); i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&blob[i], &v, 8);
   }
+  big.Write("blob.bin", blob);
+  const std::string c1 = big.Commit("big");
+  big.Write("value.txt", "1\n");
+  const std::string c2 = big.Commit("small");
+  v1::GoldenTask task;
+  task.set_suite("big");
+  task.set_id("t0");
+  task.set_repo_path(big.path());
+  task.set_base_commit(c1);
+  task.set_merged_commit(c2);
+  task.add_fail_to_pass("tests.check::test_value");
+  task.set_test_cmd("true");
+  v1::Suite suite;
+  suite.set_name("big");
+  suite.set_repo_path(big.path());
+  ASSERT_TRUE(store_->PutSuite(suite, {task}));
+
+  coordinator::CoordinatorOptions options;
+  options.listen = "ipc://" + dir_->path() + "/big.sock";
+  auto c = coordinator::Coordinator::Create(*store_, options);
+  ASSERT_TRUE(c) << c.error().ToString();
+  v1::AgentSpec oracle;
+  oracle.set_name("oracle");
+  oracle.set_command("builtin:oracle");
+  ASSERT_TRUE((*c)->SubmitRun("big", {oracle}, 1));
+  std::atomic<bool> stop{false};
+  std::thread server([&] { EXPECT_TRUE((*c)->Serve([&] { return stop.load(); })); });
+
+  zmq::context_t ctx;
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  s.set(zmq::sockopt::routing_id, "fake-runner");
+  s.set(zmq::sockopt::linger, 0);
+  s.connect(options.listen);
+  v1::Envelope hello;
+  hello.mutable_hello()->set_runner_name("fake-runner");
+  hello.mutable_hello()->set_slots(1);
+  ASSERT_TRUE(protocol::Send(s, hello));
+  v1::Envelope ask;
+  ask.mutable_objects_request()->set_repo_id(vcs::RepoId(big.path()));
+  ask.mutable_objects_request()->add_want(c1);
+  ASSERT_TRUE(protocol::Send(s, ask));
+  v1::Envelope status;
+  status.mutable_status_request();
+  ASSERT_TRUE(protocol::Send(s, status));
+
+  PackAssembler assembler;
+  std::optional<v1::ObjectsPack> whole;
+  int chunks = 0;
+  int status_before_chunk = -1;  // chunks received when the status reply came
+  size_t largest = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!whole && std::chrono::steady_clock::now() < deadline) {
+    auto msg = protocol::Receive(s, false, 250);
+    if (!msg) {
+      v1::Envelope hb;  // stay alive while the pack is built
+      hb.mutable_heartbeat()->set_free_slots(0);
+      ASSERT_TRUE(protocol::Send(s, hb));
+      continue;
+    }
+    ASSERT_TRUE(msg->envelope) << msg->envelope.error().ToString();
+    if (msg->envelope->has_status_reply() && status_before_chunk < 0) status_before_chunk = chunks;
+    if (!msg->envelope->has_objects_pack()) continue;
+    const auto& part = msg->envelope->objects_pack();
+    ASSERT_TRUE(part.error().empty()) << part.error();
+    ++chunks;
+    largest = std::max(largest, part.pack().size());
+    whole = assembler.Add(part);
+  }
+  stop = true;
+  server.join();
+  ASSERT_TRUE(whole) << "the pack did not arrive whole (" << chunks << " chunks)";
+  EXPECT_EQ(status_before_chunk, 0) << "the status reply waited for the pack";
+  EXPECT_GE(chunks, 24);
+  EXPECT_LE(largest, size_t{1} << 20);
+  EXPECT_EQ(whole->pack().size(), whole->total_size());
+  const std::string cache = dir_->path() + "/cache.git";
+  ASSERT_TRUE(vcs::InitBareRepository(cache));
+  auto indexed = vcs::IndexPack(cache, whole->pack());
+  ASSERT_TRUE(indexed) << indexed.error().ToString();
+  auto has = vcs::HasCommit(cache, c1);
+  ASSERT_TRUE(has) << has.error().ToString();
+  EXPECT_TRUE(*has);
 }
 
 // Two repositories, two runners whose caches (from an earlier session, kept
