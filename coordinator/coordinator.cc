@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "coordinator/background_sync.h"
 #include "coordinator/pack_builder.h"
 #include "coordinator/zap.h"
 #include "protocol/framing.h"
@@ -270,9 +271,18 @@ class ZmqCoordinator : public Coordinator {
       report();
       if (Clock::now() - last_check >= Ms(100)) {
         last_check = Clock::now();
-        if (check) CRUCIBLE_RETURN_IF_ERROR(check());
+        if (check) {
+          auto st = check();
+          if (!st) {
+            FlushOutbox();
+            return st;
+          }
+        }
       }
     }
+    // The acknowledgements still waiting for a sync (the last result's, say)
+    // go out before the caller stops serving.
+    FlushOutbox();
     report();
     if (finished_[run_id].run().state() == v1::Run::CANCELLED) {
       return Fail(Code::kFailedPrecondition, "run " + run_id + " was cancelled");
@@ -286,7 +296,10 @@ class ZmqCoordinator : public Coordinator {
       PollOnce();
       if (Clock::now() - last_check >= Ms(100)) {
         last_check = Clock::now();
-        if (stop && stop()) return {};
+        if (stop && stop()) {
+          FlushOutbox();
+          return {};
+        }
       }
     }
   }
@@ -398,14 +411,20 @@ class ZmqCoordinator : public Coordinator {
 
   void PollOnce() {
     // Short waits while there is work to hand out, so freed slots fill fast.
-    auto msg = protocol::ReceiveRaw(socket_, /*router=*/true, 50);
-    if (msg) {
-      Handle(*msg);
-      // Drain what is already waiting before the periodic work.
-      for (int i = 0; i < 256; ++i) {
-        auto more = protocol::ReceiveRaw(socket_, true, 0);
-        if (!more) break;
-        Handle(*more);
+    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                               {sync_.wake_socket().handle(), 0, ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 2, Ms(50));
+    } catch (const zmq::error_t&) {
+      items[0].revents = items[1].revents = 0;  // interrupted: poll again
+    }
+    if (items[1].revents & ZMQ_POLLIN) SyncDone();
+    if (items[0].revents & ZMQ_POLLIN) {
+      // Everything already waiting (up to 257 messages) before the periodic work.
+      for (int i = 0; i < 257; ++i) {
+        auto msg = protocol::ReceiveRaw(socket_, true, 0);
+        if (!msg) break;
+        Handle(*msg);
       }
     }
     auto now = Clock::now();
@@ -415,10 +434,11 @@ class ZmqCoordinator : public Coordinator {
       ExpireLeases();
       SendHeartbeats();
     }
-    // Acknowledgements first (after one fsync), then new leases: a runner
-    // hears that its result is stored before it is given the next attempt.
-    // The lease writes become durable with the next iteration's fsync.
-    FlushOutbox();
+    // The acknowledgements of this iteration go out once the sync thread has
+    // made their writes durable (one fsync for all of them), while the loop
+    // goes on; leases go out at once, their writes made durable by a later
+    // sync (docs/architecture.md, Storage).
+    StartSync();
     Dispatch();
     SendPacks();
     PublishUpdates();
@@ -849,12 +869,37 @@ class ZmqCoordinator : public Coordinator {
   // -------------------------------------------------------- messages --
 
   // Group commit: acknowledgements of results and trace batches wait until
-  // the writes they acknowledge are durable, one fsync per loop iteration.
+  // the writes they acknowledge are durable, one fsync for all those gathered
+  // while the previous one ran (coordinator/background_sync.h).
   void ReplyAfterSync(const std::string& peer, v1::Envelope env) {
     outbox_.emplace_back(peer, std::move(env));
   }
 
+  // Hands this iteration's acknowledgements to the sync thread, unless a sync
+  // is under way (they wait for the next).
+  void StartSync() {
+    if (outbox_.empty() || !syncing_.empty()) return;
+    if (!sync_.Request()) return;
+    syncing_.swap(outbox_);
+  }
+
+  // The sync thread made the writes behind `syncing_` durable: send them.
+  void SyncDone() {
+    auto st = sync_.TakeResult();
+    if (!st) return;
+    if (!*st) spdlog::error("cannot make the database durable: {}", st->error().ToString());
+    for (const auto& [peer, env] : syncing_) Reply(peer, env);
+    syncing_.clear();
+    StartSync();
+  }
+
+  // Everything waiting for a sync, now (shutting down).
   void FlushOutbox() {
+    while (sync_.busy()) {
+      zmq::pollitem_t item{sync_.wake_socket().handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, Ms(100));
+      SyncDone();
+    }
     if (auto st = store_.Sync(); !st) {
       spdlog::error("cannot make the database durable: {}", st.error().ToString());
     }
@@ -1192,8 +1237,10 @@ class ZmqCoordinator : public Coordinator {
   Clock::time_point last_housekeeping_ = Clock::now();
   Clock::time_point last_heartbeat_ = Clock::now();
   CoordinatorCounters counters_;
-  std::vector<std::pair<std::string, v1::Envelope>> outbox_;  // sent after the next Sync()
-  std::list<PackTransfer> transfers_;                         // packs on their way to runners
+  std::vector<std::pair<std::string, v1::Envelope>> outbox_;   // wait for the next sync
+  std::vector<std::pair<std::string, v1::Envelope>> syncing_;  // wait for the one under way
+  BackgroundSync sync_{store_, context_, Ms(50)};
+  std::list<PackTransfer> transfers_;  // packs on their way to runners
   PackBuilder packs_;
   // Received messages are parsed here; its first block is reused for every
   // message and only an unusually large one allocates more.
