@@ -688,8 +688,10 @@ class ZmqCoordinator : public Coordinator {
     v1::Attempt* a = FindAttempt(key);
     RunState& rs = runs_[key.first];
     std::string lease_id = fmt::format("{}-{}-{}", key.first, key.second, RandomHex(6));
-    v1::Envelope env;
-    auto* lease = env.mutable_lease();
+    // Built on the arena (the task's copy costs no heap allocation per
+    // field), sent, then freed.
+    auto* env = google::protobuf::Arena::CreateMessage<v1::Envelope>(&out_arena_);
+    auto* lease = env->mutable_lease();
     lease->set_lease_id(lease_id);
     lease->set_deadline_ms(NowMs() + options_.lease_ms);
     *lease->mutable_task() = rs.tasks.at(a->task_id());
@@ -703,15 +705,21 @@ class ZmqCoordinator : public Coordinator {
     }
     // The path is ours; the runner checks out from its cache (repo_id).
     lease->mutable_task()->clear_repo_path();
-    v1::Attempt leased = *a;
-    leased.set_state(v1::Attempt::LEASED);
-    leased.set_lease_id(lease_id);
-    leased.set_runner(name);
-    leased.set_leased_at_ms(NowMs());
-    *lease->mutable_attempt() = leased;
-    if (!protocol::SendTo(socket_, name, env)) return false;
+    const int64_t now = NowMs();
+    auto* leased = lease->mutable_attempt();
+    *leased = *a;
+    leased->set_state(v1::Attempt::LEASED);
+    leased->set_lease_id(lease_id);
+    leased->set_runner(name);
+    leased->set_leased_at_ms(now);
+    bool sent = static_cast<bool>(protocol::SendTo(socket_, name, *env));
+    out_arena_.Reset();
+    if (!sent) return false;
     Count(rs.status, *a, -1);
-    *a = std::move(leased);
+    a->set_state(v1::Attempt::LEASED);
+    a->set_lease_id(lease_id);
+    a->set_runner(name);
+    a->set_leased_at_ms(now);
     Count(rs.status, *a, +1);
     rs.dirty = true;
     if (a->tries() > 0) {
@@ -1250,6 +1258,14 @@ class ZmqCoordinator : public Coordinator {
     google::protobuf::ArenaOptions o;
     o.initial_block = arena_block_.get();
     o.initial_block_size = kArenaBlock;
+    return o;
+  }()};
+  // Leases are built here, sent and freed (see LeaseTo).
+  std::unique_ptr<char[]> out_block_{new char[kArenaBlock / 4]};
+  google::protobuf::Arena out_arena_{[this] {
+    google::protobuf::ArenaOptions o;
+    o.initial_block = out_block_.get();
+    o.initial_block_size = kArenaBlock / 4;
     return o;
   }()};
 };
