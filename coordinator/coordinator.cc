@@ -410,7 +410,8 @@ class ZmqCoordinator : public Coordinator {
   // ------------------------------------------------------------ the loop --
 
   void PollOnce() {
-    // Short waits while there is work to hand out, so freed slots fill fast.
+    // Waits up to 50 ms for a message or the sync thread's report, so that
+    // the periodic work (expiries, heartbeats, pack chunks) runs even when idle.
     zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
                                {sync_.wake_socket().handle(), 0, ZMQ_POLLIN, 0}};
     try {
