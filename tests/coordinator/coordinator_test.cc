@@ -18,6 +18,7 @@
 
 #include "base/fs.h"
 #include "protocol/framing.h"
+#include "tests/coordinator/fake_peer.h"
 #include "tests/support/free_port.h"
 
 namespace crucible::coordinator {
@@ -62,49 +63,13 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   // A runner played by the test.
-  struct FakeRunner {
-    FakeRunner(zmq::context_t& ctx, const std::string& endpoint, const std::string& name)
-        : socket(ctx, zmq::socket_type::dealer) {
-      socket.set(zmq::sockopt::routing_id, name);
-      socket.set(zmq::sockopt::linger, 0);
-      socket.connect(endpoint);
-    }
-    void Send(const v1::Envelope& env) { ASSERT_TRUE(protocol::Send(socket, env)); }
-    // Waits up to 10 s for a message of type `what`, heartbeating while idle
-    // once joined, as a real runner does. A lease that arrives meanwhile is
-    // kept for the next Expect(kLease): the coordinator hands out the next
-    // lease without waiting for the fsync behind the previous result's Ack,
-    // so a lease may overtake that Ack.
-    v1::Envelope Expect(v1::Envelope::BodyCase what) {
-      if (what == v1::Envelope::kLease && !leases.empty()) {
-        v1::Envelope env = std::move(leases.front());
-        leases.pop_front();
-        return env;
-      }
-      for (int i = 0; i < 100; ++i) {
-        auto msg = protocol::Receive(socket, false, 100);
-        if (!msg) {
-          if (joined) {
-            v1::Envelope hb;
-            hb.mutable_heartbeat()->set_free_slots(0);
-            Send(hb);
-          }
-          continue;
-        }
-        EXPECT_TRUE(msg->envelope);
-        if (msg->envelope && msg->envelope->body_case() == what) return *msg->envelope;
-        if (msg->envelope && msg->envelope->has_lease()) leases.push_back(*msg->envelope);
-      }
-      ADD_FAILURE() << "no message of type " << what;
-      return {};
-    }
+  struct FakeRunner : testing::FakePeer {
+    using FakePeer::FakePeer;
     void Hello(int slots, const std::vector<std::string>& held = {}) {
       v1::Envelope env;
       env.mutable_hello()->set_slots(slots);
       for (const auto& h : held) env.mutable_hello()->add_held_leases(h);
-      Send(env);
-      Expect(v1::Envelope::kWelcome);
-      joined = true;
+      Join(env);
     }
     // Sends the result of `lease` and returns the coordinator's Ack.
     v1::Ack Result(const v1::Lease& lease, bool pass, const std::string& infra_error = "") {
@@ -134,9 +99,6 @@ class CoordinatorTest : public ::testing::Test {
       Send(result);
       Expect(v1::Envelope::kAck);
     }
-    zmq::socket_t socket;
-    bool joined = false;
-    std::deque<v1::Envelope> leases;  // arrived while waiting for something else
   };
 
   std::unique_ptr<TempDir> dir_;

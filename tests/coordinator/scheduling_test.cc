@@ -14,62 +14,22 @@
 #include "base/fs.h"
 #include "coordinator/coordinator.h"
 #include "protocol/framing.h"
+#include "tests/coordinator/fake_peer.h"
 #include "vcs/pack.h"
 
 namespace crucible::coordinator {
 namespace {
 
 // A runner (or client) played by the test.
-struct Peer {
-  Peer(zmq::context_t& ctx, const std::string& endpoint, const std::string& name)
-      : socket(ctx, zmq::socket_type::dealer) {
-    socket.set(zmq::sockopt::routing_id, name);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.connect(endpoint);
-  }
-  void Send(const v1::Envelope& env) { ASSERT_TRUE(protocol::Send(socket, env)); }
-  // Waits up to `tries` x 100 ms for a message of type `what`, heartbeating
-  // while idle once joined.
-  // Messages of other types that arrive meanwhile are kept for later (an
-  // Ack may come after the next Lease).
-  std::optional<v1::Envelope> Wait(v1::Envelope::BodyCase what, int tries = 100) {
-    for (auto it = early.begin(); it != early.end(); ++it) {
-      if (it->body_case() == what) {
-        v1::Envelope env = std::move(*it);
-        early.erase(it);
-        return env;
-      }
-    }
-    for (int i = 0; i < tries; ++i) {
-      auto msg = protocol::Receive(socket, false, 100);
-      if (!msg) {
-        if (joined) {
-          v1::Envelope hb;
-          hb.mutable_heartbeat();
-          Send(hb);
-        }
-        continue;
-      }
-      if (!msg->envelope) continue;
-      if (msg->envelope->body_case() == what) return *msg->envelope;
-      if (msg->envelope->body_case() != v1::Envelope::kHeartbeat) early.push_back(*msg->envelope);
-    }
-    return std::nullopt;
-  }
-  v1::Envelope Expect(v1::Envelope::BodyCase what) {
-    auto env = Wait(what);
-    EXPECT_TRUE(env) << "no message of type " << what;
-    return env ? *env : v1::Envelope{};
-  }
+struct Peer : testing::FakePeer {
+  using FakePeer::FakePeer;
   void Hello(int slots, const std::vector<std::string>& labels,
              const std::vector<std::string>& repos) {
     v1::Envelope env;
     env.mutable_hello()->set_slots(slots);
     for (const auto& l : labels) env.mutable_hello()->add_labels(l);
     for (const auto& r : repos) env.mutable_hello()->add_repos(r);
-    Send(env);
-    Expect(v1::Envelope::kWelcome);
-    joined = true;
+    Join(env);
   }
   void Finish(const v1::Lease& lease) {
     v1::Envelope result;
@@ -86,9 +46,6 @@ struct Peer {
     Send(req);
     return Expect(v1::Envelope::kStatusReply).status_reply();
   }
-  zmq::socket_t socket;
-  bool joined = false;
-  std::deque<v1::Envelope> early;
 };
 
 class SchedulingTest : public ::testing::Test {
