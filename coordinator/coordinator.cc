@@ -799,12 +799,7 @@ class ZmqCoordinator : public Coordinator {
     ++runner.pack_requests;
     auto path = repos_.find(req.repo_id());
     if (path == repos_.end()) {
-      v1::Envelope reply;
-      reply.mutable_objects_pack()->set_repo_id(req.repo_id());
-      reply.mutable_objects_pack()->set_error("unknown repository id '" + req.repo_id() + "'");
-      spdlog::warn("objects of {} for runner {}: {}", req.repo_id(), peer,
-                   reply.objects_pack().error());
-      Reply(peer, reply);
+      ReplyPackError(peer, req.repo_id(), "unknown repository id '" + req.repo_id() + "'");
       return;
     }
     std::erase_if(transfers_, [&](const PackTransfer& t) {
@@ -829,6 +824,16 @@ class ZmqCoordinator : public Coordinator {
     packs_.Submit(std::move(job));
   }
 
+  // An ObjectsPack that says why there is no pack.
+  void ReplyPackError(const std::string& peer, const std::string& repo_id,
+                      const std::string& error) {
+    spdlog::warn("objects of {} for runner {}: {}", repo_id, peer, error);
+    v1::Envelope reply;
+    reply.mutable_objects_pack()->set_repo_id(repo_id);
+    reply.mutable_objects_pack()->set_error(error);
+    Reply(peer, reply);
+  }
+
   // Bytes of pack per ObjectsPack message: 1 MiB, less when the message size
   // limit (which runners are assumed to share) is smaller.
   size_t PackChunkBytes() const {
@@ -845,12 +850,7 @@ class ZmqCoordinator : public Coordinator {
     for (auto& done : packs_.TakeDone()) {
       const auto& job = done.job;
       if (!done.pack) {
-        v1::Envelope reply;
-        reply.mutable_objects_pack()->set_repo_id(job.repo_id);
-        reply.mutable_objects_pack()->set_error(done.pack.error().message());
-        spdlog::warn("objects of {} for runner {}: {}", job.repo_id, job.peer,
-                     done.pack.error().message());
-        Reply(job.peer, reply);
+        ReplyPackError(job.peer, job.repo_id, done.pack.error().message());
         continue;
       }
       PackTransfer t(job.peer, job.repo_id, std::move(*done.pack), PackChunkBytes());
@@ -887,8 +887,7 @@ class ZmqCoordinator : public Coordinator {
   // Hands this iteration's acknowledgements to the sync thread, unless a sync
   // is under way (they wait for the next).
   void StartSync() {
-    if (outbox_.empty() || !syncing_.empty()) return;
-    if (!sync_.Request()) return;
+    if (outbox_.empty() || !sync_.Request()) return;
     syncing_.swap(outbox_);
   }
 

@@ -32,11 +32,6 @@ std::vector<PackBuilder::Done> PackBuilder::TakeDone() {
   return out;
 }
 
-size_t PackBuilder::pending() const {
-  std::lock_guard lock(mu_);
-  return jobs_.size() + building_;
-}
-
 void PackBuilder::Loop() {
   for (;;) {
     Job job;
@@ -46,7 +41,6 @@ void PackBuilder::Loop() {
       if (stop_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
-      ++building_;
     }
     auto start = std::chrono::steady_clock::now();
     auto pack = vcs::BuildPack(job.path, job.wide, job.have, /*skip_missing=*/true);
@@ -55,7 +49,6 @@ void PackBuilder::Loop() {
                   std::chrono::steady_clock::now() - start)
                   .count();
     std::lock_guard lock(mu_);
-    --building_;
     done_.push_back(Done{std::move(job), std::move(pack), ms});
   }
 }

@@ -52,17 +52,14 @@ class PackBuilder {
   void Submit(Job job);
   // The builds finished since the last call, in the order submitted.
   std::vector<Done> TakeDone();
-  // Jobs queued or under way.
-  size_t pending() const;
 
  private:
   void Loop();
 
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;
   std::vector<Done> done_;
-  size_t building_ = 0;
   bool stop_ = false;
   std::thread thread_;
 };
