@@ -265,7 +265,8 @@ class RocksStore final : public Store {
       return Fail(FromRocks(it->status(), fmt::format("database {}: scanning tasks of suite '{}'",
                                                       dir_, Printable(suite.name()))));
     }
-    return Write(batch, /*sync=*/true, fmt::format("storing suite '{}'", Printable(suite.name())));
+    return Write(batch, /*sync=*/true,
+                 [&] { return fmt::format("storing suite '{}'", Printable(suite.name())); });
   }
 
   Result<v1::Suite> GetSuite(std::string_view name) override {
@@ -321,7 +322,8 @@ class RocksStore final : public Store {
       return Fail(
           FromRocks(s, fmt::format("database {}: reading run '{}'", dir_, Printable(run.id()))));
     }
-    return Write(batch, /*sync=*/true, fmt::format("creating run '{}'", Printable(run.id())));
+    return Write(batch, /*sync=*/true,
+                 [&] { return fmt::format("creating run '{}'", Printable(run.id())); });
   }
 
   Status PutRun(const v1::Run& run) override {
@@ -330,7 +332,8 @@ class RocksStore final : public Store {
     rocksdb::WriteBatch batch;
     CRUCIBLE_RETURN_IF_ERROR(
         FromRocksStatus(batch.Put(cfs_[kRuns], RunKey(run.id()), value), "PutRun"));
-    return Write(batch, /*sync=*/true, fmt::format("storing run '{}'", Printable(run.id())));
+    return Write(batch, /*sync=*/true,
+                 [&] { return fmt::format("storing run '{}'", Printable(run.id())); });
   }
 
   Result<v1::Run> GetRun(std::string_view run_id) override {
@@ -365,9 +368,10 @@ class RocksStore final : public Store {
     CRUCIBLE_RETURN_IF_ERROR(FromRocksStatus(
         batch.Put(cfs_[kAttempts], AttemptKey(attempt.run_id(), attempt.number()), value),
         "UpdateAttempt"));
-    return Write(batch, /*sync=*/true,
-                 fmt::format("storing attempt {} of run '{}'", attempt.number(),
-                             Printable(attempt.run_id())));
+    return Write(batch, /*sync=*/true, [&] {
+      return fmt::format("storing attempt {} of run '{}'", attempt.number(),
+                         Printable(attempt.run_id()));
+    });
   }
 
   Status RestartAttempt(const v1::Attempt& attempt) override {
@@ -382,9 +386,10 @@ class RocksStore final : public Store {
         FromRocksStatus(batch.Put(cfs_[kAttempts], prefix, value), "RestartAttempt"));
     CRUCIBLE_RETURN_IF_ERROR(
         FromRocksStatus(batch.DeleteRange(cfs_[kEvents], prefix, end), "RestartAttempt"));
-    return Write(batch, /*sync=*/true,
-                 fmt::format("restarting attempt {} of run '{}'", attempt.number(),
-                             Printable(attempt.run_id())));
+    return Write(batch, /*sync=*/true, [&] {
+      return fmt::format("restarting attempt {} of run '{}'", attempt.number(),
+                         Printable(attempt.run_id()));
+    });
   }
 
   // ---- evidence
@@ -436,9 +441,10 @@ class RocksStore final : public Store {
         FromRocksStatus(batch.Put(cfs_[kEvidence], key, evidence_value), "FinishAttempt"));
     CRUCIBLE_RETURN_IF_ERROR(
         FromRocksStatus(batch.Put(cfs_[kScores], key, score_value), "FinishAttempt"));
-    return Write(batch, /*sync=*/true,
-                 fmt::format("finishing attempt {} of run '{}'", attempt.number(),
-                             Printable(attempt.run_id())));
+    return Write(batch, /*sync=*/true, [&] {
+      return fmt::format("finishing attempt {} of run '{}'", attempt.number(),
+                         Printable(attempt.run_id()));
+    });
   }
 
   Status PutScore(std::string_view run_id, uint64_t attempt, const v1::Score& score) override {
@@ -447,9 +453,9 @@ class RocksStore final : public Store {
     rocksdb::WriteBatch batch;
     CRUCIBLE_RETURN_IF_ERROR(
         FromRocksStatus(batch.Put(cfs_[kScores], AttemptKey(run_id, attempt), value), "PutScore"));
-    return Write(
-        batch, /*sync=*/true,
-        fmt::format("storing the score of attempt {} of run '{}'", attempt, Printable(run_id)));
+    return Write(batch, /*sync=*/true, [&] {
+      return fmt::format("storing the score of attempt {} of run '{}'", attempt, Printable(run_id));
+    });
   }
 
   Result<v1::Evidence> GetEvidence(std::string_view run_id, uint64_t attempt) override {
@@ -516,9 +522,10 @@ class RocksStore final : public Store {
     CRUCIBLE_RETURN_IF_ERROR(FromRocksStatus(
         batch.Put(cfs_[kEvents], EventKey(run_id, attempt, events.begin()->seq()), value),
         "AppendEvents"));
-    return Write(batch, /*sync=*/false,
-                 fmt::format("appending {} trace events of attempt {} of run '{}'", events.size(),
-                             attempt, Printable(run_id)));
+    return Write(batch, /*sync=*/false, [&] {
+      return fmt::format("appending {} trace events of attempt {} of run '{}'", events.size(),
+                         attempt, Printable(run_id));
+    });
   }
 
   // Writes `batch` to the memtables and the write-ahead log's buffer in
@@ -527,7 +534,11 @@ class RocksStore final : public Store {
   // group commit it stays in memory until Sync(), which writes what the loop
   // iteration gathered with one write(2) and, if any of it asked for `sync`,
   // one fsync.
-  Status Write(rocksdb::WriteBatch& batch, bool sync, std::string_view what) {
+  // `what()` names the write in an error ("storing run 'r1'"); a callable, so
+  // that the text is built only when the write fails (attempt state changes
+  // and trace batches are the coordinator's hot path).
+  template <typename Describe>
+  Status Write(rocksdb::WriteBatch& batch, bool sync, const Describe& what) {
     rocksdb::WriteOptions wo;
     bool deferred = group_commit_;
     wo.sync = sync && !deferred;
@@ -540,11 +551,12 @@ class RocksStore final : public Store {
         s = db_->FlushWAL(/*sync=*/false);
       }
     }
+    if (s.ok()) return {};
     if (s.IsNotSupported()) {
       return Fail(Code::kFailedPrecondition,
-                  fmt::format("{}: the database is open read-only", what));
+                  fmt::format("{}: the database is open read-only", what()));
     }
-    return FromRocksStatus(s, what);
+    return FromRocksStatus(s, what());
   }
 
   template <typename Msg>
