@@ -94,13 +94,22 @@ TEST(Framing, RandomBytesNeverCrashTheDecoder) {
   }
 }
 
+// A ROUTER bound at `endpoint` and a DEALER named `id` connected to it.
+struct Link {
+  Link(zmq::context_t& ctx, const std::string& endpoint, const std::string& id)
+      : router(ctx, zmq::socket_type::router), dealer(ctx, zmq::socket_type::dealer) {
+    router.bind(endpoint);
+    dealer.set(zmq::sockopt::routing_id, id);
+    dealer.connect(endpoint);
+  }
+  zmq::socket_t router;
+  zmq::socket_t dealer;
+};
+
 TEST(Framing, RouterAndDealerTalkOverRealSockets) {
   zmq::context_t ctx;
-  zmq::socket_t router(ctx, zmq::socket_type::router);
-  router.bind("inproc://framing-test");
-  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-  dealer.set(zmq::sockopt::routing_id, "runner-a");
-  dealer.connect("inproc://framing-test");
+  Link link(ctx, "inproc://framing-test", "runner-a");
+  auto& [router, dealer] = link;
 
   v1::Envelope hello;
   hello.mutable_hello()->set_runner_name("runner-a");
@@ -132,11 +141,8 @@ TEST(Framing, RouterAndDealerTalkOverRealSockets) {
 // reset between messages; a bad message leaves the next one unaffected.
 TEST(Framing, RawReceiveDecodesOntoAnArena) {
   zmq::context_t ctx;
-  zmq::socket_t router(ctx, zmq::socket_type::router);
-  router.bind("inproc://framing-raw");
-  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
-  dealer.set(zmq::sockopt::routing_id, "runner-b");
-  dealer.connect("inproc://framing-raw");
+  Link link(ctx, "inproc://framing-raw", "runner-b");
+  auto& [router, dealer] = link;
 
   // Nothing queued: a zero wait returns at once.
   EXPECT_FALSE(ReceiveRaw(router, true, 0).has_value());
