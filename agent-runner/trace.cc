@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -21,8 +23,15 @@ Result<std::string> IdField(const json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return std::string();
   if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_unsigned()) return std::to_string(it->get<uint64_t>());
   if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
   return Fail(Code::kInvalidArgument, fmt::format("\"{}\" must be a string or an integer", key));
+}
+
+std::unexpected<Error> TsOutOfRange(const json& ts) {
+  return Fail(Code::kInvalidArgument,
+              fmt::format("\"ts\" {} is out of range (nanoseconds from 1970 to 2262)",
+                          ts.dump(-1, ' ', false, json::error_handler_t::replace)));
 }
 
 int Digits(std::string_view s, size_t pos, size_t n, bool* ok) {
@@ -81,8 +90,12 @@ Result<int64_t> ParseRfc3339(std::string_view s) {
     return bad();
   }
   if (pos != s.size()) return bad();
-  time_t t = timegm(&tm);
-  return (static_cast<int64_t>(t) - offset_s) * 1'000'000'000 + frac_ns;
+  const int64_t t = static_cast<int64_t>(timegm(&tm)) - offset_s;
+  // Nanoseconds since the epoch fit an int64 until 2262-04-11.
+  if (t < 0 || t >= INT64_MAX / 1'000'000'000) {
+    return Fail(Code::kInvalidArgument, fmt::format("\"{}\" is out of range (1970 to 2262)", s));
+  }
+  return t * 1'000'000'000 + frac_ns;
 }
 
 Result<v1::TraceEvent> ParseTraceLine(std::string_view line, int64_t now_ns) {
@@ -116,12 +129,20 @@ Result<v1::TraceEvent> ParseTraceLine(std::string_view line, int64_t now_ns) {
   auto ts = obj.find("ts");
   if (ts == obj.end() || ts->is_null()) {
     ev.set_ts_ns(now_ns);
+  } else if (ts->is_number_unsigned()) {
+    if (ts->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return TsOutOfRange(*ts);
+    ev.set_ts_ns(ts->get<int64_t>());
   } else if (ts->is_number_integer()) {
+    if (ts->get<int64_t>() < 0) return TsOutOfRange(*ts);
     ev.set_ts_ns(ts->get<int64_t>());
   } else if (ts->is_number_float()) {
-    ev.set_ts_ns(static_cast<int64_t>(ts->get<double>()));
+    // 2^63 is the first double past the int64 range.
+    const double v = ts->get<double>();
+    if (!std::isfinite(v) || v < 0 || v >= 9223372036854775808.0) return TsOutOfRange(*ts);
+    ev.set_ts_ns(static_cast<int64_t>(v));
   } else if (ts->is_string()) {
     CRUCIBLE_ASSIGN_OR_RETURN(int64_t t, ParseRfc3339(ts->get<std::string>()));
+    if (t < 0) return TsOutOfRange(*ts);
     ev.set_ts_ns(t);
   } else {
     return Fail(Code::kInvalidArgument, "\"ts\" must be nanoseconds or an RFC 3339 string");
@@ -141,8 +162,7 @@ Result<v1::TraceEvent> ParseTraceLine(std::string_view line, int64_t now_ns) {
   return ev;
 }
 
-std::vector<std::string> TraceTailer::ReadNewLines(bool final) {
-  std::vector<std::string> lines;
+void TraceTailer::ReadNewLines(bool final, const std::function<void(std::string_view)>& on_line) {
   // The file lives in a directory the agent can write: refuse symlinks (which
   // could point at host files) and anything that is not a regular file (a FIFO
   // would block the runner).
@@ -154,36 +174,51 @@ std::vector<std::string> TraceTailer::ReadNewLines(bool final) {
   }
   if (fd >= 0) {
     std::array<char, 64 * 1024> buf;
-    for (;;) {
-      ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(offset_));
+    uint64_t budget = final ? UINT64_MAX : kMaxTraceBytesPerRead;
+    while (budget > 0) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), budget));
+      ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset_));
       if (n <= 0) break;
       offset_ += static_cast<uint64_t>(n);
-      for (ssize_t i = 0; i < n; ++i) {
-        char c = buf[static_cast<size_t>(i)];
-        if (c == '\n') {
-          if (skipping_) {
-            skipping_ = false;
+      budget -= static_cast<uint64_t>(n);
+      std::string_view chunk(buf.data(), static_cast<size_t>(n));
+      while (!chunk.empty()) {
+        const size_t nl = chunk.find('\n');
+        const std::string_view piece = chunk.substr(0, nl);
+        if (!skipping_) {
+          const size_t room = kMaxTraceLineBytes + 1 - partial_.size();
+          if (piece.size() >= room) {
+            // over-long: handed on cut (the parser rejects it), the rest skipped
+            partial_.append(piece.substr(0, room));
+            on_line(partial_);
+            partial_.clear();
+            skipping_ = true;
+          } else if (nl != std::string_view::npos && partial_.empty()) {
+            on_line(piece);  // the common case: a whole line inside the chunk
           } else {
-            lines.push_back(std::move(partial_));
+            partial_.append(piece);
+            if (nl != std::string_view::npos) {
+              on_line(partial_);
+              partial_.clear();
+            }
           }
-          partial_.clear();
-          continue;
         }
-        if (skipping_) continue;
-        partial_.push_back(c);
-        if (partial_.size() > kMaxTraceLineBytes) {
-          lines.push_back(std::move(partial_));  // over-long: the parser rejects it
-          partial_.clear();
-          skipping_ = true;
-        }
+        if (nl == std::string_view::npos) break;
+        skipping_ = false;
+        chunk.remove_prefix(nl + 1);
       }
     }
     ::close(fd);
   }
   if (final && !partial_.empty()) {
-    lines.push_back(std::move(partial_));
+    on_line(partial_);
     partial_.clear();
   }
+}
+
+std::vector<std::string> TraceTailer::ReadNewLines(bool final) {
+  std::vector<std::string> lines;
+  ReadNewLines(final, [&](std::string_view line) { lines.emplace_back(line); });
   return lines;
 }
 

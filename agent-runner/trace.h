@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -17,6 +18,10 @@ namespace crucible::runner {
 
 // Longest trace line accepted; longer lines are rejected as a whole.
 inline constexpr size_t kMaxTraceLineBytes = 64 * 1024;
+// Bytes of the trace read per call while the agent runs, so a fast writer
+// cannot keep the runner from its other duties (the rest waits for the next
+// call; the final call reads to the end).
+inline constexpr uint64_t kMaxTraceBytesPerRead = uint64_t{16} << 20;
 
 // Parses one trace line (one JSON object, as the agent contract describes):
 //   {"ts": <ns since the epoch, or an RFC 3339 string>, "kind": "AGENT|CHAIN|TOOL|LLM",
@@ -35,11 +40,18 @@ class TraceTailer {
  public:
   explicit TraceTailer(std::string path) : path_(std::move(path)) {}
 
-  // Returns the complete lines appended since the last call (without their
-  // newlines). A trailing partial line is kept for the next call unless
-  // `final` is true. Lines longer than kMaxTraceLineBytes are returned
-  // truncated to that length plus one byte, so the parser rejects them. A file
-  // that does not exist yet yields no lines.
+  // Hands `on_line` each complete line appended since the last call (without
+  // its newline; the view is valid during the call only), reading at most
+  // kMaxTraceBytesPerRead unless `final`. Memory stays bounded (one buffer and
+  // at most one line) whatever the file holds. A trailing partial line is kept
+  // for the next call unless `final` is true. Lines longer than
+  // kMaxTraceLineBytes are handed on truncated to that length plus one byte,
+  // so the parser rejects them. A file that does not exist yet, a symbolic
+  // link or anything but a regular file yields no lines.
+  void ReadNewLines(bool final, const std::function<void(std::string_view)>& on_line);
+
+  // The same, collected (for tests and small files: memory grows with the
+  // number of lines).
   std::vector<std::string> ReadNewLines(bool final = false);
 
  private:

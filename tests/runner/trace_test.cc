@@ -67,6 +67,54 @@ TEST(ParseTraceLine, GarbageIsRejectedWithTheReason) {
   EXPECT_FALSE(ParseTraceLine(huge, 0));
 }
 
+TEST(ParseTraceLine, TimestampsAndIdsOutOfRangeAreRejectedNotWrapped) {
+  const char* out_of_range[] = {
+      R"({"kind": "TOOL", "name": "x", "ts": 1e308})",
+      R"({"kind": "TOOL", "name": "x", "ts": -1e308})",
+      R"({"kind": "TOOL", "name": "x", "ts": 18446744073709551615})",
+      R"({"kind": "TOOL", "name": "x", "ts": 9223372036854775808})",
+      R"({"kind": "TOOL", "name": "x", "ts": -5})",
+      R"({"kind": "TOOL", "name": "x", "ts": "9999-12-31T23:59:59Z"})",
+      R"({"kind": "TOOL", "name": "x", "ts": "1900-01-01T00:00:00Z"})",
+  };
+  for (const char* line : out_of_range) {
+    auto ev = ParseTraceLine(line, 0);
+    ASSERT_FALSE(ev) << line << " stored as ts " << ev->ts_ns();
+    EXPECT_NE(ev.error().message().find("out of range"), std::string::npos)
+        << line << " -> " << ev.error().message();
+  }
+  auto max = ParseTraceLine(R"({"kind": "TOOL", "name": "x", "ts": 9223372036854775807})", 0);
+  ASSERT_TRUE(max);
+  EXPECT_EQ(max->ts_ns(), INT64_MAX);
+  auto ids = ParseTraceLine(
+      R"({"kind": "TOOL", "name": "x", "span_id": 18446744073709551615, "parent_id": -3})", 0);
+  ASSERT_TRUE(ids) << ids.error().ToString();
+  EXPECT_EQ(ids->span_id(), "18446744073709551615");
+  EXPECT_EQ(ids->parent_id(), "-3");
+}
+
+TEST(TraceTailer, HandsOnLinesWithoutKeepingThem) {
+  auto dir = TempDir::Create("crucible-trace-test-");
+  ASSERT_TRUE(dir);
+  const std::string path = dir->path() + "/trace.jsonl";
+  // 4 MiB of empty lines, then a line cut over two reads.
+  ASSERT_TRUE(WriteFile(path, std::string(4 << 20, '\n') + "{\"a\""));
+  TraceTailer tailer(path);
+  size_t lines = 0, empty = 0;
+  std::string last;
+  auto count = [&](std::string_view line) {
+    ++lines;
+    if (line.empty()) ++empty;
+    last = line;
+  };
+  tailer.ReadNewLines(false, count);
+  EXPECT_EQ(lines, size_t{4} << 20);
+  EXPECT_EQ(empty, lines);
+  std::ofstream(path, std::ios::app) << ":1}\n";
+  tailer.ReadNewLines(false, count);
+  EXPECT_EQ(last, "{\"a\":1}");
+}
+
 TEST(TraceTailer, ReturnsOnlyCompleteNewLines) {
   auto dir = TempDir::Create("crucible-trace-test-");
   ASSERT_TRUE(dir);
