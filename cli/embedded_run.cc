@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 #include <fmt/format.h>
@@ -29,13 +30,26 @@ struct RunnerProcess {
   bool exited = false;
 };
 
+// Starts a runner whose temporary files (sandbox roots among them) go below
+// `tmpdir`, inside the run's own directory: whatever a runner stopped in the
+// middle of an attempt leaves there goes when the run's directory does.
 Result<pid_t> SpawnRunner(const std::string& self, const std::string& endpoint,
-                          const std::string& workdir, const std::string& name) {
+                          const std::string& workdir, const std::string& name,
+                          const std::string& tmpdir) {
   std::vector<std::string> argv = {self,        "runner", "--coordinator", endpoint,
                                    "--workdir", workdir,  "--name",        name};
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
+  CRUCIBLE_RETURN_IF_ERROR(MakeDirs(tmpdir));
+  std::vector<std::string> env_strings = {"TMPDIR=" + tmpdir};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).starts_with("TMPDIR=")) continue;
+    env_strings.emplace_back(*e);
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) return FailErrno("fork runner");
@@ -43,11 +57,15 @@ Result<pid_t> SpawnRunner(const std::string& self, const std::string& endpoint,
     // A runner never outlives the process that started it.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);
-    ::execv(args[0], args.data());
+    ::execve(args[0], args.data(), envp.data());
     ::_exit(127);
   }
   return pid;
 }
+
+// Set by SIGTERM/SIGINT: the run stops serving, its runners are shut down and
+// its temporary directory removed; the run can be resumed.
+volatile std::sig_atomic_t g_stop_signal = 0;
 
 std::string DescribeStatus(int status) {
   if (WIFSIGNALED(status)) return fmt::format("killed by signal {}", WTERMSIG(status));
@@ -85,7 +103,8 @@ Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions&
   std::vector<RunnerProcess> runners;
   for (int i = 0; i < options.runners; ++i) {
     RunnerProcess r{.name = fmt::format("local-{}", i + 1)};
-    auto pid = SpawnRunner(self, endpoint, fmt::format("{}/{}", dir.path(), r.name), r.name);
+    auto pid = SpawnRunner(self, endpoint, fmt::format("{}/{}", dir.path(), r.name), r.name,
+                           fmt::format("{}/tmp-{}", dir.path(), r.name));
     if (!pid) {
       for (auto& started : runners) ::kill(started.pid, SIGKILL);
       return Fail(pid.error());
@@ -94,8 +113,21 @@ Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions&
     runners.push_back(std::move(r));
   }
 
+  struct sigaction sa {};
+  sa.sa_handler = [](int sig) { g_stop_signal = sig; };
+  ::sigemptyset(&sa.sa_mask);
+  struct sigaction old_term {
+  }, old_int{};
+  ::sigaction(SIGTERM, &sa, &old_term);
+  ::sigaction(SIGINT, &sa, &old_int);
+
   auto start = Clock::now();
   auto check = [&]() -> Status {
+    if (g_stop_signal != 0) {
+      return Fail(Code::kUnavailable,
+                  fmt::format("stopped by signal {}; resume with `crucible run --resume {}`",
+                              static_cast<int>(g_stop_signal), run.id()));
+    }
     size_t alive = 0;
     for (auto& r : runners) {
       if (!r.exited && ::waitpid(r.pid, &r.status, WNOHANG) == r.pid) {
@@ -137,6 +169,8 @@ Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions&
       ::waitpid(r.pid, &r.status, 0);
     }
   }
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  ::sigaction(SIGINT, &old_int, nullptr);
   if (!served) return Fail(served.error().Wrap("run " + run.id()));
   return run.id();
 }

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -134,6 +135,22 @@ TEST_F(SampleRepoEndToEnd, EmbeddedRunScoresOracleFullAndNoopZero) {
   }
   EXPECT_GT(agent_events, 0u);
   EXPECT_GT(runner_events, 0u);
+}
+
+TEST_F(SampleRepoEndToEnd, RunStoppedBySigtermLeavesNoTemporaryDirectory) {
+  auto tmp = TempDir::Create("crucible-e2e-tmpdir-");
+  ASSERT_TRUE(tmp);
+  // SIGTERM 5 s in, while the agents sleep; SIGKILL 30 s later if it is ignored.
+  auto run = Sh("TMPDIR=" + Quote(tmp->path()) + " timeout -k 30 -s TERM 5 " +
+                std::string(CRUCIBLE_BIN) + " run --suite sample --agent " +
+                Quote("sleeper=sleep 600") + " --runners 1 --db " + Quote(db_));
+  EXPECT_EQ(run.status, 124) << run.text;  // timeout's status: it sent the signal
+  EXPECT_NE(run.text.find("--resume"), std::string::npos) << run.text;
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(tmp->path())) {
+    left.push_back(entry.path().filename().string());
+  }
+  EXPECT_TRUE(left.empty()) << "left behind: " << left.front();
 }
 
 TEST(CliErrors, PathThatIsNotAGitRepository) {
