@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -12,7 +13,9 @@
 
 #include "agent-runner/trace.h"
 #include "base/fs.h"
+#include "golden/test_infra.h"
 #include "golden/test_run.h"
+#include "golden/utf8.h"
 #include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
 #include "vcs/repo.h"
@@ -23,6 +26,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
+
+// Stored diffs have a size limit; a larger change is not measured.
+constexpr size_t kMaxDiffBytes = size_t{10} << 20;
+// File names kept in Evidence.files_touched.
+constexpr size_t kMaxFilesListed = 10000;
 
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -41,7 +49,8 @@ v1::TraceEvent RunnerEvent(std::string name, const json& attrs) {
   ev.set_kind("RUNNER");
   ev.set_name(std::move(name));
   ev.set_source("runner");
-  ev.set_attrs_json(attrs.dump());
+  // Values may carry bytes of the agent's choosing (file names): never throw.
+  ev.set_attrs_json(attrs.dump(-1, ' ', false, json::error_handler_t::replace));
   return ev;
 }
 
@@ -49,7 +58,7 @@ std::string Tail(const std::string& s, size_t n) {
   return s.size() <= n ? s : s.substr(s.size() - n);
 }
 
-bool IsBlank(const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; }
+bool IsBlank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
 
 // Host files the agent command names by absolute path (its script, say) are
 // bound read-only at the same path, unless a system directory already shows them.
@@ -74,14 +83,14 @@ struct TraceForwarder {
   uint64_t line_no = 0;
 
   void Pump(bool final) {
-    for (auto& line : tailer.ReadNewLines(final)) {
+    tailer.ReadNewLines(final, [this](std::string_view line) {
       ++line_no;
-      if (IsBlank(line)) continue;
+      if (IsBlank(line)) return;
       auto ev = ParseTraceLine(line, NowNs());
       if (ev) {
         ++accepted;
         ctx.emit(std::move(*ev));
-        continue;
+        return;
       }
       // Every rejection is reported, up to a point: an agent that writes
       // garbage must not flood the trace with our complaints either.
@@ -89,14 +98,13 @@ struct TraceForwarder {
         ctx.emit(
             RunnerEvent("trace_rejected", {{"line", line_no}, {"error", ev.error().message()}}));
       }
-    }
+    });
   }
 };
 
 Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
-                        const std::string& workspace, const AttemptContext& ctx,
-                        v1::Evidence* evidence) {
-  std::string io_dir = ctx.workdir + "/io";
+                        const std::string& workspace, const std::string& io_dir,
+                        const AttemptContext& ctx, v1::Evidence* evidence) {
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(io_dir));
   json task_json = {{"intent", task.intent()},
                     {"repo", !ctx.repo_name.empty()
@@ -167,6 +175,86 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   return {};
 }
 
+// A directory of the attempt that sandboxed code writes into: a tmpfs of at
+// most `quota_bytes` when the runner has a quota (so every place the sandbox
+// can write counts against it), else a plain directory.
+Result<std::optional<sandbox::QuotaDir>> WritableBox(const std::string& dir, uint64_t quota_bytes) {
+  CRUCIBLE_RETURN_IF_ERROR(MakeDirs(dir));
+  if (::chmod(dir.c_str(), 0700) != 0) return FailErrno("cannot restrict " + dir);
+  if (quota_bytes == 0) return std::optional<sandbox::QuotaDir>();
+  auto q = sandbox::QuotaDir::Mount(dir, quota_bytes);
+  if (!q) return Fail(q.error().Wrap("workspace quota"));
+  return std::optional<sandbox::QuotaDir>(std::move(*q));
+}
+
+// Takes the agent's change from its workspace into `evidence`: the diff and
+// the files it touches (file names are data: bytes that are not UTF-8 are
+// escaped). Whatever the agent left behind is its own result, so a change
+// that cannot be read or is too large is evidence (diff_error), not an
+// infrastructure failure. Returns the touched paths as they are on disk.
+std::vector<std::string> TakeChange(vcs::Workspace& ws, v1::Evidence& evidence) {
+  auto diff = ws.Diff();
+  auto files = diff ? ws.ChangedFiles() : Result<std::vector<std::string>>(Fail(diff.error()));
+  if (!files) {
+    evidence.set_diff_error(golden::internal::ToValidUtf8(
+        "the agent's workspace could not be read as a change: " + files.error().message()));
+    return {};
+  }
+  evidence.set_diff_bytes(diff->size());
+  for (size_t i = 0; i < files->size() && i < kMaxFilesListed; ++i) {
+    evidence.add_files_touched(golden::internal::EscapeInvalidUtf8((*files)[i]));
+  }
+  if (diff->size() > kMaxDiffBytes) {
+    evidence.set_diff_error(fmt::format(
+        "the agent's diff is {} bytes, more than the limit of {}: not stored, not tested",
+        diff->size(), kMaxDiffBytes));
+    return {};
+  }
+  evidence.set_final_diff(std::move(*diff));
+  return std::move(*files);
+}
+
+// Builds the tree the hidden tests run in, from evidence only: the base
+// commit, the agent's stored diff, the base versions of the hidden test
+// files and of any test infrastructure the agent changed (outside the golden
+// source change), then the hidden test patch. Nothing else of the agent's
+// workspace (caches, ignored files) reaches it. Returns the error to record
+// as the agent's when its diff does not apply.
+Status RebuildForScoring(const v1::GoldenTask& task, vcs::Workspace& tree,
+                         const std::vector<std::string>& touched, v1::Evidence& evidence,
+                         bool* agent_fault) {
+  *agent_fault = false;
+  if (auto applied = tree.Apply(evidence.final_diff()); !applied) {
+    *agent_fault = true;
+    return Fail(Code::kInvalidArgument,
+                "the agent's diff does not apply to a clean checkout of the base commit: " +
+                    applied.error().message());
+  }
+  const std::vector<std::string> infra = golden::TestInfrastructureOf(task);
+  auto source_paths = vcs::PatchPaths(task.source_patch());
+  std::set<std::string> in_source;
+  if (source_paths) in_source.insert(source_paths->begin(), source_paths->end());
+  std::vector<std::string> restore;
+  for (const auto& path : touched) {
+    if (!in_source.contains(path) && golden::IsTestInfrastructure(path, infra)) {
+      restore.push_back(path);
+      evidence.add_test_tampering(golden::internal::EscapeInvalidUtf8(path));
+    }
+  }
+  CRUCIBLE_ASSIGN_OR_RETURN(auto test_paths, vcs::PatchPaths(task.test_patch()));
+  restore.insert(restore.end(), test_paths.begin(), test_paths.end());
+  // The hidden tests go in over the base versions of their files, whatever the
+  // agent did to them (SWE-bench does the same), so an agent that edited or
+  // added the same test files cannot make the patch fail to apply.
+  if (auto restored = tree.Restore(restore); !restored) {
+    *agent_fault = true;  // the paths come from the agent's diff
+    return restored;
+  }
+  auto applied = tree.Apply(task.test_patch());
+  if (!applied) evidence.set_test_patch_error(applied.error().message());
+  return {};
+}
+
 }  // namespace
 
 Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentSpec& agent,
@@ -174,14 +262,11 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
   auto start = Clock::now();
   v1::Evidence evidence;
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(ctx.workdir));
-  std::string ws_dir = ctx.workdir + "/workspace";
-  std::optional<sandbox::QuotaDir> quota;  // unmounted when the attempt ends
-  if (ctx.workspace_quota_bytes > 0) {
-    CRUCIBLE_RETURN_IF_ERROR(MakeDirs(ws_dir));
-    auto q = sandbox::QuotaDir::Mount(ws_dir, ctx.workspace_quota_bytes);
-    if (!q) return Fail(q.error().Wrap("workspace quota"));
-    quota.emplace(std::move(*q));
-  }
+  // What the agent can write (its workspace and /crucible) lives in one box,
+  // under one quota; the tree the tests run in lives in another.
+  const std::string agent_box = ctx.workdir + "/agent";
+  CRUCIBLE_ASSIGN_OR_RETURN(auto agent_quota, WritableBox(agent_box, ctx.workspace_quota_bytes));
+  const std::string ws_dir = agent_box + "/workspace";
   const std::string& repo = ctx.repo.empty() ? task.repo_path() : ctx.repo;
   CRUCIBLE_ASSIGN_OR_RETURN(
       auto ws, vcs::Workspace::Create(repo, task.base_commit(), ws_dir, ctx.workdir + "/git"));
@@ -196,33 +281,54 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
   } else if (agent.command().starts_with("builtin:")) {
     return Fail(Code::kInvalidArgument, "unknown builtin agent '" + agent.command() + "'");
   } else {
-    CRUCIBLE_RETURN_IF_ERROR(RunExternalAgent(task, agent, ws_dir, ctx, &evidence));
+    CRUCIBLE_RETURN_IF_ERROR(
+        RunExternalAgent(task, agent, ws_dir, agent_box + "/io", ctx, &evidence));
   }
 
-  CRUCIBLE_ASSIGN_OR_RETURN(std::string diff, ws->Diff());
-  CRUCIBLE_ASSIGN_OR_RETURN(auto files, ws->ChangedFiles());
-  evidence.set_final_diff(std::move(diff));
-  for (auto& f : files) evidence.add_files_touched(f);
-  ctx.emit(RunnerEvent("final_diff", {{"files", files}}));
+  const std::vector<std::string> touched = TakeChange(*ws, evidence);
+  ws.reset();
+  agent_quota.reset();  // the agent's workspace is not needed any more
+  {
+    json files = json::array();
+    for (const auto& f : evidence.files_touched()) files.push_back(f);
+    ctx.emit(RunnerEvent(
+        "final_diff",
+        {{"files", files}, {"bytes", evidence.diff_bytes()}, {"error", evidence.diff_error()}}));
+  }
+  if (!evidence.diff_error().empty()) {
+    evidence.set_wall_ms(MsSince(start));
+    return evidence;
+  }
 
-  // The hidden tests go in over the base versions of their files, whatever the
-  // agent did to them (SWE-bench does the same), so an agent that edited or
-  // added the same test files cannot make the patch fail to apply.
-  Status applied = [&]() -> Status {
-    CRUCIBLE_ASSIGN_OR_RETURN(auto test_paths, vcs::PatchPaths(task.test_patch()));
-    CRUCIBLE_RETURN_IF_ERROR(ws->Restore(test_paths));
-    return ws->Apply(task.test_patch());
-  }();
-  if (!applied) {
+  const std::string score_box = ctx.workdir + "/score";
+  CRUCIBLE_ASSIGN_OR_RETURN(auto score_quota, WritableBox(score_box, ctx.workspace_quota_bytes));
+  const std::string tree_dir = score_box + "/workspace";
+  const std::string report_dir = score_box + "/out";
+  CRUCIBLE_ASSIGN_OR_RETURN(auto tree, vcs::Workspace::Create(repo, task.base_commit(), tree_dir,
+                                                              ctx.workdir + "/git-score"));
+  CRUCIBLE_RETURN_IF_ERROR(MakeDirs(report_dir));
+  bool agent_fault = false;
+  if (auto rebuilt = RebuildForScoring(task, *tree, touched, evidence, &agent_fault); !rebuilt) {
+    if (!agent_fault) return Fail(rebuilt.error().Wrap("rebuilding the tree for the tests"));
+    evidence.set_diff_error(golden::internal::ToValidUtf8(rebuilt.error().message()));
+    ctx.emit(RunnerEvent("rebuild", {{"ok", false}, {"error", evidence.diff_error()}}));
+    evidence.set_wall_ms(MsSince(start));
+    return evidence;
+  }
+  if (!evidence.test_tampering().empty()) {
+    json paths = json::array();
+    for (const auto& p : evidence.test_tampering()) paths.push_back(p);
+    ctx.emit(RunnerEvent("test_tampering", {{"paths", paths}}));
+  }
+  if (!evidence.test_patch_error().empty()) {
     // The agent changed the tests so the hidden ones no longer apply: that is
     // evidence about the agent, not an infrastructure failure.
-    evidence.set_test_patch_error(applied.error().message());
-    ctx.emit(RunnerEvent("test_patch", {{"ok", false}, {"error", applied.error().message()}}));
+    ctx.emit(RunnerEvent("test_patch", {{"ok", false}, {"error", evidence.test_patch_error()}}));
   } else {
     ctx.emit(RunnerEvent("test_patch", {{"ok", true}}));
     // The same command, setup and result format that validated the task.
     CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun tests,
-                              golden::RunTests(ws_dir, golden::TestCommandFor(task)));
+                              golden::RunTests(tree_dir, golden::TestCommandFor(task), report_dir));
     int passed = 0, failed = 0;
     for (const auto& t : tests.tests()) {
       if (t.status() == v1::TestOutcome::PASSED) ++passed;
@@ -238,6 +344,42 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
   }
   evidence.set_wall_ms(MsSince(start));
   return evidence;
+}
+
+bool FitEvidence(v1::Evidence& evidence, size_t limit) {
+  if (limit == 0 || evidence.ByteSizeLong() <= limit) return true;
+  const size_t before = evidence.ByteSizeLong();
+  std::vector<std::string> dropped;
+  auto say = [&] {
+    evidence.set_truncated(
+        fmt::format("evidence of {} bytes is over the message limit of {}: {} dropped", before,
+                    limit, fmt::join(dropped, ", ")));
+  };
+  // The note itself takes room: it is written before each measurement.
+  auto fits = [&] {
+    say();
+    return evidence.ByteSizeLong() <= limit;
+  };
+  for (auto& t : *evidence.mutable_tests()->mutable_tests()) t.clear_message();
+  evidence.mutable_tests()->clear_output_tail();
+  dropped.push_back("test messages and output");
+  if (!fits()) {
+    evidence.clear_agent_output_tail();
+    dropped.push_back("the agent's output tail");
+  }
+  if (!fits()) {
+    evidence.clear_final_diff();
+    dropped.push_back("the final diff");
+  }
+  if (!fits()) {
+    evidence.mutable_tests()->clear_tests();
+    dropped.push_back("every test outcome");
+  }
+  if (!fits()) {
+    evidence.clear_files_touched();
+    dropped.push_back("the list of files touched");
+  }
+  return fits();
 }
 
 }  // namespace crucible::runner

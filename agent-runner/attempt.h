@@ -47,4 +47,13 @@ struct AttemptContext {
 Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                                     const AttemptContext& ctx);
 
+// Makes `evidence` small enough to travel in a message of at most `limit`
+// bytes (0: no limit), so a result never waits forever behind a message the
+// coordinator refuses. Drops, as far as needed and in this order: the test
+// messages, the agent's output tail, the final diff (diff_bytes and
+// files_touched stay), then every test outcome (the attempt then cannot
+// count as passing). Each drop is named in evidence.truncated. Returns
+// false when even that is too large (the caller reports an error instead).
+bool FitEvidence(v1::Evidence& evidence, size_t limit);
+
 }  // namespace crucible::runner

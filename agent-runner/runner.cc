@@ -147,6 +147,10 @@ class PackMailbox {
   bool closed_ = false;
 };
 
+// Largest result sent to a coordinator that did not state its message limit
+// (the coordinator's default limit is 256 MiB).
+constexpr size_t kDefaultMaxResultBytes = size_t{192} << 20;
+
 // How long a worker waits for the coordinator's pack.
 constexpr Ms kPackTimeout{120'000};
 
@@ -155,8 +159,8 @@ constexpr Ms kPackTimeout{120'000};
 // repository comes from the cache, filled on demand (ObjectsRequest through
 // the same socket, the answer through `mailbox`).
 void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& work,
-            const std::atomic<uint64_t>& agent_event_budget, RepoCache& cache,
-            PackMailbox& mailbox) {
+            const std::atomic<uint64_t>& agent_event_budget,
+            const std::atomic<int64_t>& max_message_bytes, RepoCache& cache, PackMailbox& mailbox) {
   zmq::socket_t out(context, zmq::socket_type::push);
   out.set(zmq::sockopt::linger, -1);
   out.connect(kOutbox);
@@ -234,7 +238,15 @@ void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& wo
                                {lease->task().base_commit()}, ask, merged);
       if (!repo) return Fail(repo.error().Wrap("repository cache"));
       ctx.repo = *repo;
-      return PerformAttempt(lease->task(), lease->agent(), ctx);
+      // No exception may take the runner down: whatever escapes an attempt
+      // ends that attempt, with what it was.
+      try {
+        return PerformAttempt(lease->task(), lease->agent(), ctx);
+      } catch (const std::exception& e) {
+        return Fail(Code::kInternal, fmt::format("attempt aborted: {}", e.what()));
+      } catch (...) {
+        return Fail(Code::kInternal, "attempt aborted by an unknown exception");
+      }
     }();
     if (dropped > 0) {
       marker("trace_events_dropped",
@@ -250,6 +262,20 @@ void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& wo
     result->set_lease_id(lease->lease_id());
     result->set_run_id(lease->attempt().run_id());
     result->set_attempt(lease->attempt().number());
+    if (evidence) {
+      // Room for the envelope around the evidence.
+      constexpr int64_t kEnvelopeRoom = 64 << 10;
+      const int64_t max = max_message_bytes.load();
+      const size_t limit = max <= 0
+                               ? kDefaultMaxResultBytes
+                               : static_cast<size_t>(std::max<int64_t>(max - kEnvelopeRoom, 1024));
+      if (!FitEvidence(*evidence, limit)) {
+        evidence = Fail(Code::kInternal, evidence->truncated());
+      } else if (!evidence->truncated().empty()) {
+        spdlog::warn("runner {}: attempt {}: {}", options.name, lease->attempt().number(),
+                     evidence->truncated());
+      }
+    }
     if (evidence) {
       *result->mutable_evidence() = std::move(*evidence);
     } else {
@@ -283,8 +309,10 @@ class RunnerSession {
   Status Run(bool* busy_workers) {
     CRUCIBLE_RETURN_IF_ERROR(Connect());
     for (int i = 0; i < std::max(1, options_.slots); ++i) {
-      workers_.emplace_back(
-          [this] { Worker(options_, context_, work_, agent_event_budget_, cache_, mailbox_); });
+      workers_.emplace_back([this] {
+        Worker(options_, context_, work_, agent_event_budget_, max_message_bytes_, cache_,
+               mailbox_);
+      });
     }
     Status status = Loop();
     StopWorkers(busy_workers);
@@ -503,6 +531,7 @@ class RunnerSession {
       case v1::Envelope::kWelcome:
         if (env.welcome().heartbeat_ms() > 0) heartbeat_ms_ = env.welcome().heartbeat_ms();
         agent_event_budget_ = env.welcome().agent_event_budget();
+        max_message_bytes_ = env.welcome().max_message_bytes();
         if (env.welcome().max_unacked_batches() > 0) {
           max_unacked_ = env.welcome().max_unacked_batches();
         }
@@ -672,6 +701,7 @@ class RunnerSession {
   std::vector<std::thread> workers_;
   std::map<std::string, Held> held_;
   std::atomic<uint64_t> agent_event_budget_{0};  // from Welcome; read by workers
+  std::atomic<int64_t> max_message_bytes_{0};    // from Welcome; 0: unknown
   int max_unacked_ = 16;                         // from Welcome
   int inflight_ = 0;                             // trace batches sent and not acknowledged
   // What is to be sent, in order: (lease, first seq of a batch) or (lease,

@@ -1082,6 +1082,7 @@ class ZmqCoordinator : public Coordinator {
     welcome.mutable_welcome()->set_heartbeat_ms(options_.heartbeat_ms);
     welcome.mutable_welcome()->set_agent_event_budget(options_.agent_event_budget);
     welcome.mutable_welcome()->set_max_unacked_batches(options_.max_unacked_batches);
+    welcome.mutable_welcome()->set_max_message_bytes(options_.max_message_bytes);
     Reply(peer, welcome);
   }
 

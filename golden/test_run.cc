@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <unordered_set>
 
 #include "base/fs.h"
@@ -212,13 +213,22 @@ constexpr const char* kSetupThenTest =
 
 }  // namespace
 
-Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cmd) {
-  CRUCIBLE_ASSIGN_OR_RETURN(TempDir tmp, TempDir::Create("crucible-tests-"));
-  // The report directory is writable by whatever uid the sandbox runs as; the
-  // 0700 temporary directory around it keeps other host users out.
-  const std::string out_dir = tmp.path() + "/out";
-  if (::mkdir(out_dir.c_str(), 0700) != 0 || ::chmod(out_dir.c_str(), 0777) != 0) {
-    return FailErrno("cannot create report directory " + out_dir);
+Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cmd,
+                             const std::string& report_dir) {
+  std::optional<TempDir> tmp;
+  std::string out_dir = report_dir;
+  if (out_dir.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(TempDir made, TempDir::Create("crucible-tests-"));
+    tmp.emplace(std::move(made));
+    // The report directory is writable by whatever uid the sandbox runs as;
+    // the 0700 temporary directory around it keeps other host users out.
+    out_dir = tmp->path() + "/out";
+    if (::mkdir(out_dir.c_str(), 0700) != 0) {
+      return FailErrno("cannot create report directory " + out_dir);
+    }
+  }
+  if (::chmod(out_dir.c_str(), 0777) != 0) {
+    return FailErrno("cannot open up report directory " + out_dir);
   }
 
   sandbox::Spec spec;

@@ -68,6 +68,11 @@ TestCommand TestCommandFor(const v1::GoldenTask& task);
 // Runs `cmd` in the sandbox over the host directory `workspace` (read-write)
 // and parses its report.
 //
+// `report_dir`, when set, is the host directory bound at /crucible/out (it
+// must exist, be empty and sit where no other host user can reach it; the
+// runner puts it beside the workspace on the attempt's size-capped tmpfs);
+// otherwise a private temporary directory is used.
+//
 // The command runs as `/bin/sh -c COMMAND` with cwd /workspace, the report
 // directory bound read-write at /crucible/out ({junit} becomes
 // /crucible/out/junit.xml) and PYTHONDONTWRITEBYTECODE=1.
@@ -88,7 +93,8 @@ TestCommand TestCommandFor(const v1::GoldenTask& task);
 // reporting) or a timeout leaves infra_error empty. Returns an Error only when
 // the sandbox could not be set up (kInvalidArgument for a sandbox_policy that
 // does not parse or apply).
-Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cmd);
+Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cmd,
+                             const std::string& report_dir = {});
 
 // True when every test in `ids` passed in `run` and the run itself is
 // trustworthy: a report was found, no timeout and no infra_error.

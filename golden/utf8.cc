@@ -58,6 +58,30 @@ std::string ToValidUtf8(std::string_view s) {
   return out;
 }
 
+std::string EscapeInvalidUtf8(std::string_view s) {
+  if (IsValidUtf8(s) && s.find("\\x") == std::string_view::npos) return std::string(s);
+  std::string out;
+  out.reserve(s.size() + 16);
+  while (!s.empty()) {
+    size_t n = SequenceLength(s);
+    if (n == 0) {
+      constexpr char kHex[] = "0123456789abcdef";
+      const auto byte = static_cast<unsigned char>(s[0]);
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+      n = 1;
+    } else if (s.starts_with("\\x")) {
+      out += "\\\\";
+      n = 1;
+    } else {
+      out.append(s.data(), n);
+    }
+    s.remove_prefix(n);
+  }
+  return out;
+}
+
 std::string_view Utf8Tail(std::string_view s, size_t max_bytes) {
   if (s.size() <= max_bytes) return s;
   s.remove_prefix(s.size() - max_bytes);

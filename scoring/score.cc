@@ -43,7 +43,11 @@ v1::Score ScoreAttempt(const v1::GoldenTask& task, const v1::Evidence& evidence)
   score.set_f2p_passed(CountPassed(task.fail_to_pass(), outcomes, &f2p_failed));
   score.set_p2p_passed(CountPassed(task.pass_to_pass(), outcomes, &p2p_failed));
 
-  if (!evidence.test_patch_error().empty()) {
+  if (!evidence.diff_error().empty()) {
+    score.set_reason("the agent's change was not tested: " + evidence.diff_error());
+  } else if (!evidence.truncated().empty() && evidence.tests().tests().empty()) {
+    score.set_reason(evidence.truncated());
+  } else if (!evidence.test_patch_error().empty()) {
     score.set_reason("hidden test patch did not apply: " + evidence.test_patch_error());
   } else if (!evidence.tests().infra_error().empty()) {
     score.set_reason("test run failed: " + evidence.tests().infra_error());

@@ -4,6 +4,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -202,6 +205,131 @@ TEST_F(AttemptTest, RefusedSyscallsAreEvidenceAndTrace) {
   }
   EXPECT_TRUE(traced);
   EXPECT_TRUE(TestPassed(*e));  // refused, not killed: the agent went on
+}
+
+TEST_F(AttemptTest, WritesToCrucibleDirCountAgainstTheQuota) {
+  // /crucible (task and trace) is as writable as the workspace: it is on the
+  // same size-capped tmpfs.
+  auto e = Perform(
+      "echo 2 > value.txt; i=0; "
+      "while [ $i -lt 64 ]; do head -c 1048576 /dev/zero > /crucible/fill.$i 2>/dev/null || break; "
+      "i=$((i+1)); done; echo wrote $i",
+      60, uint64_t{8} << 20);
+  ASSERT_TRUE(e) << e.error().ToString();
+  auto wrote = e->agent_output_tail().find("wrote ");
+  ASSERT_NE(wrote, std::string::npos) << e->agent_output_tail();
+  EXPECT_LT(std::stoi(e->agent_output_tail().substr(wrote + 6)), 8) << e->agent_output_tail();
+  EXPECT_TRUE(TestPassed(*e));
+}
+
+TEST_F(AttemptTest, TestReportDirCountsAgainstTheQuota) {
+  // The code under test writes into /crucible/out (where its report goes).
+  task_.set_test_cmd(
+      "i=0; while [ $i -lt 64 ]; do head -c 1048576 /dev/zero > /crucible/out/fill.$i "
+      "2>/dev/null || break; i=$((i+1)); done; echo wrote $i; sh run_tests.sh {junit}");
+  auto e = Perform("builtin:oracle", 60, uint64_t{8} << 20);
+  ASSERT_TRUE(e) << e.error().ToString();
+  auto wrote = e->tests().output_tail().find("wrote ");
+  ASSERT_NE(wrote, std::string::npos) << e->tests().output_tail();
+  EXPECT_LT(std::stoi(e->tests().output_tail().substr(wrote + 6)), 8) << e->tests().output_tail();
+}
+
+TEST_F(AttemptTest, DeeplyNestedDirectoriesAreTheAgentsResult) {
+  // 2,000 nested directories: whatever the agent leaves behind is its own
+  // result, never an infrastructure failure to retry.
+  auto e = Perform(
+      "echo 2 > value.txt; python3 -c \"import os\n"
+      "for i in range(2000): os.mkdir('d'); os.chdir('d')\n"
+      "open('leaf.txt', 'w').write('deep')\"");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->agent_exit().exit_code(), 0) << e->agent_output_tail();
+  // Either the change was taken and tested, or it is the agent's stated fault.
+  if (e->diff_error().empty()) {
+    EXPECT_TRUE(TestPassed(*e)) << e->tests().output_tail();
+  } else {
+    EXPECT_FALSE(TestPassed(*e));
+  }
+}
+
+TEST_F(AttemptTest, FileNamesThatAreNotUtf8AreStoredEscaped) {
+  auto e = Perform("echo 2 > value.txt; echo x > \"$(printf 'bad\\377name.txt')\"");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_TRUE(TestPassed(*e)) << e->diff_error() << e->tests().output_tail();
+  std::vector<std::string> files(e->files_touched().begin(), e->files_touched().end());
+  EXPECT_NE(std::find(files.begin(), files.end(), "bad\\xffname.txt"), files.end())
+      << e->DebugString();
+  // The evidence travels and is stored as a protobuf message: it must parse.
+  v1::Evidence copy;
+  EXPECT_TRUE(copy.ParseFromString(e->SerializeAsString()));
+  for (const auto& ev : events_) EXPECT_TRUE(nlohmann::json::accept(ev.attrs_json()));
+}
+
+// The peak resident memory of this process since the last reset.
+int64_t PeakRssKiB() {
+  auto status = ReadFile("/proc/self/status").value_or("");
+  auto at = status.find("VmHWM:");
+  return at == std::string::npos ? -1 : std::stoll(status.substr(at + 6));
+}
+
+TEST_F(AttemptTest, TraceOfEmptyLinesKeepsMemoryBounded) {
+  // 32 MiB of empty lines: 32 million lines, each once kept in memory.
+  {
+    std::ofstream reset("/proc/self/clear_refs");  // "5" resets VmHWM
+    reset << "5";
+  }
+  const int64_t before = PeakRssKiB();
+  auto e = Perform(
+      "head -c 33554432 /dev/zero | tr '\\0' '\\n' >> \"$CRUCIBLE_TRACE\"; "
+      "echo '{\"kind\":\"TOOL\",\"name\":\"edit_file\"}' >> \"$CRUCIBLE_TRACE\"; echo 2 > "
+      "value.txt");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->trace_events(), 1u);
+  EXPECT_TRUE(TestPassed(*e));
+  const int64_t grew = PeakRssKiB() - before;
+  EXPECT_LT(grew, 128 * 1024) << "peak memory grew by " << grew << " KiB";
+}
+
+TEST_F(AttemptTest, DiffOverTheLimitIsNotStoredOrTestedAndSaysWhy) {
+  // 12 MiB of text: over the 10 MiB limit on stored diffs.
+  auto e = Perform(
+      "echo 2 > value.txt; head -c 12582912 /dev/zero | tr '\\0' 'a' | fold -w 100 > big.txt");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_NE(e->diff_error().find("more than the limit"), std::string::npos) << e->diff_error();
+  EXPECT_TRUE(e->final_diff().empty());
+  EXPECT_GT(e->diff_bytes(), uint64_t{10} << 20);
+  EXPECT_FALSE(TestPassed(*e));
+  EXPECT_EQ(e->files_touched_size(), 2);
+}
+
+TEST(FitEvidence, DropsWhatIsLargestLastAndSaysWhat) {
+  v1::Evidence e;
+  e.set_final_diff(std::string(100000, 'x'));
+  e.add_files_touched("a.txt");
+  for (int i = 0; i < 1000; ++i) {
+    auto* t = e.mutable_tests()->add_tests();
+    t->set_id("t" + std::to_string(i));
+    t->set_status(v1::TestOutcome::PASSED);
+    t->set_message(std::string(1000, 'm'));
+  }
+  v1::Evidence small = e;
+  EXPECT_TRUE(FitEvidence(small, 4 << 20));  // fits: untouched
+  EXPECT_TRUE(small.truncated().empty());
+  EXPECT_EQ(small.final_diff().size(), 100000u);
+  EXPECT_FALSE(FitEvidence(small, 10));  // nothing left to drop
+
+  v1::Evidence cut = e;
+  ASSERT_TRUE(FitEvidence(cut, 50000));
+  EXPECT_LE(cut.ByteSizeLong(), 50000u);
+  EXPECT_TRUE(cut.final_diff().empty());
+  EXPECT_EQ(cut.tests().tests_size(), 1000);  // the outcomes were kept
+  EXPECT_NE(cut.truncated().find("the final diff"), std::string::npos) << cut.truncated();
+  EXPECT_EQ(cut.files_touched_size(), 1);
+
+  v1::Evidence tiny = e;
+  ASSERT_TRUE(FitEvidence(tiny, 2000));
+  EXPECT_LE(tiny.ByteSizeLong(), 2000u);
+  EXPECT_EQ(tiny.tests().tests_size(), 0);
+  EXPECT_NE(tiny.truncated().find("every test outcome"), std::string::npos);
 }
 
 TEST_F(AttemptTest, MissingRepositoryIsAnInfrastructureErrorNamingIt) {

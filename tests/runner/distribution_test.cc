@@ -164,7 +164,7 @@ class DistributionTest : public ::testing::Test {
     coordinator_ = std::move(*c);
     v1::AgentSpec oracle;
     oracle.set_name("oracle");
-    oracle.set_command("builtin:oracle");
+    oracle.set_command(agent_command_);
     auto run = coordinator_->SubmitRun("s", {oracle}, 1);
     EXPECT_TRUE(run) << run.error().ToString();
     if (!run) return {};
@@ -175,7 +175,14 @@ class DistributionTest : public ::testing::Test {
     options.slots = 1;
     options.stop = &stop_;
     std::thread runner([&] { EXPECT_TRUE(RunRunner(options)); });
-    auto served = coordinator_->ServeUntilFinished(run->id(), {}, {});
+    // No test waits forever: a run that does not finish in two minutes fails.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+    auto served = coordinator_->ServeUntilFinished(run->id(), {}, [&]() -> Status {
+      if (std::chrono::steady_clock::now() > deadline) {
+        return Fail(Code::kTimeout, "the run did not finish within two minutes");
+      }
+      return {};
+    });
     EXPECT_TRUE(served) << served.error().ToString();
     auto snapshot = coordinator_->Snapshot();
     stop_ = true;
@@ -208,6 +215,7 @@ class DistributionTest : public ::testing::Test {
   std::unique_ptr<coordinator::Coordinator> coordinator_;
   std::atomic<bool> stop_{false};
   bool expect_done_ = true;
+  std::string agent_command_ = "builtin:oracle";
   std::vector<v1::Attempt> attempts_;
 };
 
@@ -245,6 +253,29 @@ TEST_F(DistributionTest, PackOverTheMessageLimitArrivesInChunks) {
   auto status = RunWith({}, small);
   EXPECT_EQ(status.pack_requests(), 1);
   ASSERT_EQ(attempts_.size(), 2u);
+}
+
+TEST_F(DistributionTest, EvidenceOverTheMessageLimitEndsTheAttemptSayingWhy) {
+  // A 300 KiB change against a 64 KiB message limit: the result could never
+  // be delivered, and its lease would stay taken forever.
+  coordinator::CoordinatorOptions small;
+  small.max_message_bytes = 64 << 10;
+  small.max_tries = 1;
+  expect_done_ = false;
+  agent_command_ = "head -c 307200 /dev/zero | tr '\\0' 'a' | fold -w 100 > big.txt";
+  RunWith({}, small);
+  ASSERT_EQ(attempts_.size(), 2u);
+  for (const auto& a : attempts_) {
+    EXPECT_EQ(a.state(), v1::Attempt::DONE) << a.error();
+    auto evidence = store_->GetEvidence(a.run_id(), a.number());
+    ASSERT_TRUE(evidence) << evidence.error().ToString();
+    EXPECT_NE(evidence->truncated().find("the final diff"), std::string::npos)
+        << evidence->truncated();
+    EXPECT_GT(evidence->diff_bytes(), 300000u);
+    auto score = store_->GetScore(a.run_id(), a.number());
+    ASSERT_TRUE(score);
+    EXPECT_FALSE(score->completed());
+  }
 }
 
 // A large repository: its pack is built off the coordinator's loop (a status
