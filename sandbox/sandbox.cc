@@ -463,7 +463,9 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
       what[n] = 1;
       fds[n++] = {rep.fd.get(), POLLIN, 0};
     }
-    if (rep.listener) {
+    // Refused calls are answered at a bounded rate (see ViolationRecorder).
+    const auto refusal_wait = violations.UntilReady(Clock::now());
+    if (rep.listener && refusal_wait.count() == 0) {
       what[n] = 2;
       fds[n++] = {rep.listener.get(), POLLIN, 0};
     }
@@ -477,6 +479,9 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     int64_t wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1;
     if (!exited && !killed && timeout_ms >= 0) {
       wait_ms = std::min(wait_ms, timeout_ms - elapsed_ms());
+    }
+    if (rep.listener && refusal_wait.count() > 0) {
+      wait_ms = std::min<int64_t>(wait_ms, refusal_wait.count());
     }
     int poll_ms = static_cast<int>(std::clamp<int64_t>(wait_ms, 0, 100));
     if (::poll(fds, n, poll_ms) < 0 && errno != EINTR) return FailErrno("sandbox: poll");

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -333,6 +334,105 @@ TEST_P(HostileTest, The32BitAbiIsFilteredToo) {
   EXPECT_EQ(results["x86-mount"], "EPERM");
   EXPECT_EQ(results["x86-unshare"], "EPERM");
   EXPECT_EQ(Violations(r), (std::map<std::string, uint64_t>{{"x86:mount", 1}, {"x86:unshare", 1}}));
+}
+
+TEST_P(HostileTest, VsockSocketsAreRefusedAndRecorded) {
+  // AF_VSOCK is not bound by the network namespace.
+  Report r = RunOk(
+      Hostile("syscalls", {"vsock", "vsock-highbits", "vsock-pair", "unix-socket", "x86-vsock"}));
+  auto results = Results(r.stdout_data);
+  EXPECT_EQ(results["vsock"], "EPERM");
+  EXPECT_EQ(results["vsock-highbits"], "EPERM");  // the kernel reads the domain as an int
+  EXPECT_EQ(results["vsock-pair"], "EPERM");
+  EXPECT_EQ(results["unix-socket"], "ok");
+  std::map<std::string, uint64_t> expected = {{"socket", 2}, {"socketpair", 1}};
+  if (results["x86-vsock"] != "unavailable") {
+    EXPECT_EQ(results["x86-vsock"], "EPERM");
+    expected["x86:socket"] = 1;
+  }
+  EXPECT_EQ(Violations(r), expected);
+}
+
+TEST_P(HostileTest, SyscallsUnknownToTheFilterFailWithEnosysAndAreRecorded) {
+  // 462 (mseal) is newer than this libseccomp; 1000 and 0x3fffffff are above
+  // every known number; 0x400003e8 is 1000 on the x32 ABI.
+  Report r = RunOk(Hostile("syscalls", {"raw=462", "raw=1000", "raw=0x3fffffff", "raw=0x400003e8",
+                                        "x86-raw=462", "x86-raw=1000", "getpid"}));
+  auto results = Results(r.stdout_data);
+  for (const char* call : {"raw=462", "raw=1000", "raw=0x3fffffff", "raw=0x400003e8"}) {
+    EXPECT_EQ(results[call], "ENOSYS") << call;
+  }
+  EXPECT_EQ(results["getpid"], "ok");
+  std::map<std::string, uint64_t> expected = {
+      {"unknown:462", 1}, {"unknown:1000", 1}, {"unknown:1073741823", 1}, {"x32:unknown:1000", 1}};
+  if (results["x86-raw=462"] != "unavailable") {
+    EXPECT_EQ(results["x86-raw=462"], "ENOSYS");
+    EXPECT_EQ(results["x86-raw=1000"], "ENOSYS");
+    expected["x86:unknown:462"] = 1;
+    expected["x86:unknown:1000"] = 1;
+  }
+  EXPECT_EQ(Violations(r), expected);
+}
+
+// Files under `dir` (recursively, not following symlinks) with S_ISUID or S_ISGID.
+std::vector<std::string> SetidFiles(const std::string& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    struct stat st;
+    if (::lstat(e.path().c_str(), &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)) != 0) {
+      found.push_back(e.path().string());
+    }
+  }
+  return found;
+}
+
+TEST_P(HostileTest, SetuidAndSetgidFilesCannotBeMade) {
+  // The workspace outlives the sandbox: a set-uid file made by root inside
+  // would run as root for any host user.
+  Spec spec = Hostile("syscalls");
+  spec.argv = {"/bin/sh", "-c",
+               "cd /workspace && : >a && : >b && : >f && mkdir e && "
+               "chmod 4755 a; echo chmod-4755: $?; chmod g+s b; echo chmod-g+s: $?; "
+               "chmod g+s e; echo chmod-dir-g+s: $?; "
+               "install -m 4755 /bin/true c; echo install: $?; "
+               "/usr/bin/python3 -c 'import os; os.open(\"d\", os.O_CREAT | os.O_WRONLY, 0o6755)'; "
+               "echo python: $?; chmod 755 a; echo chmod-755: $?"};
+  Report r = RunOk(spec);
+  auto results = Results(r.stdout_data);
+  for (const char* what : {"chmod-4755", "chmod-g+s", "chmod-dir-g+s", "install", "python"}) {
+    EXPECT_NE(results[what], "0") << what << "\n" << r.stdout_data << r.stderr_data;
+  }
+  EXPECT_EQ(results["chmod-755"], "0") << r.stderr_data;
+  auto violations = Violations(r);
+  EXPECT_EQ(violations["fchmodat"], 4u) << r.stderr_data;  // chmod(1) x3, install(1)
+  EXPECT_EQ(violations["openat"], 1u);                     // python
+
+  r = RunOk(Hostile("syscalls", {"fchmodat2=/workspace/f", "mknod=/workspace/g"}));
+  results = Results(r.stdout_data);
+  EXPECT_EQ(results["fchmodat2"], "EPERM");
+  EXPECT_EQ(results["mknod"], "EPERM");
+  EXPECT_EQ(Violations(r), (std::map<std::string, uint64_t>{{"fchmodat2", 1}, {"mknodat", 1}}));
+  EXPECT_THAT(SetidFiles(ws()), ::testing::IsEmpty());
+}
+
+int64_t ThreadCpuMs() {
+  struct rusage ru;
+  ::getrusage(RUSAGE_THREAD, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
+
+TEST_P(HostileTest, AFloodOfRefusedCallsCostsTheRunnerLittle) {
+  // Every refused call is answered by the runner (Run, on this thread): a
+  // sandbox looping on one must not cost the runner a core.
+  int64_t cpu_before = ThreadCpuMs();
+  Report r = RunOk(Hostile("syscalls", {"flood=2000"}));
+  int64_t cpu_ms = ThreadCpuMs() - cpu_before;
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_data;
+  uint64_t calls = std::stoull(Results(r.stdout_data)["flood-calls"]);
+  EXPECT_GT(calls, 0u);
+  EXPECT_EQ(Violations(r)["mount"], calls);  // each one still counted
+  EXPECT_LT(cpu_ms, r.wall_ms / 4) << calls << " calls in " << r.wall_ms << " ms";
 }
 
 TEST_P(HostileTest, HostProcessesCannotBeTracedNorSeen) {
