@@ -31,6 +31,7 @@
 #include "sandbox/child.h"
 #include "sandbox/plan.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/setid.h"
 
 namespace crucible::sandbox {
 namespace {
@@ -552,6 +553,22 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     // namespace was torn down, which init's rusage misses.
     if (stats.cpu_usec) {
       report.cpu_ms = std::max(report.cpu_ms, static_cast<int64_t>(*stats.cpu_usec / 1000));
+    }
+  }
+  // Behind the seccomp rules that refuse making set-uid and set-gid files: no
+  // such file is left where host users could run it.
+  std::vector<std::string> writable;
+  if (!spec.workspace.empty()) writable.push_back(spec.workspace);
+  for (const Bind& b : spec.binds) {
+    if (b.writable) writable.push_back(b.host_path);
+  }
+  for (const std::string& dir : writable) {
+    auto cleared = internal::ClearSetidBits(dir);
+    if (!cleared) {
+      report.warnings.push_back(cleared.error().message());
+    } else if (*cleared > 0) {
+      report.warnings.push_back(
+          fmt::format("cleared the set-uid/set-gid bits of {} entries under {}", *cleared, dir));
     }
   }
   if (rep.listener_lost) {

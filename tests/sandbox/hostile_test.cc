@@ -415,6 +415,34 @@ TEST_P(HostileTest, SetuidAndSetgidFilesCannotBeMade) {
   EXPECT_THAT(SetidFiles(ws()), ::testing::IsEmpty());
 }
 
+TEST_P(HostileTest, SetidBitsLeftInTheWorkspaceAreClearedAfterTheRun) {
+  // The second layer: whatever set-uid or set-gid entry is in the workspace
+  // when the sandbox ends loses the bits (not following symlinks out of it).
+  ASSERT_TRUE(WriteFile(ws() + "/suid", "x").has_value());
+  ASSERT_EQ(::chmod((ws() + "/suid").c_str(), 04755), 0);
+  ASSERT_EQ(::mkdir((ws() + "/sgid").c_str(), 0755), 0);
+  ASSERT_EQ(::chmod((ws() + "/sgid").c_str(), 02755), 0);  // mkdir ignores S_ISGID
+  ASSERT_TRUE(WriteFile(ws() + "/sgid/file", "x").has_value());
+  ASSERT_EQ(::chmod((ws() + "/sgid/file").c_str(), 02700), 0);
+  auto outside = TempDir::Create("crucible-hostile-outside-");
+  ASSERT_TRUE(outside.has_value());
+  std::string target = outside->path() + "/suid";
+  ASSERT_TRUE(WriteFile(target, "x").has_value());
+  ASSERT_EQ(::chmod(target.c_str(), 04755), 0);
+  ASSERT_EQ(::symlink(target.c_str(), (ws() + "/link").c_str()), 0);
+
+  Spec spec = Hostile("syscalls", {"getpid"});
+  Report r = RunOk(spec);
+  EXPECT_THAT(SetidFiles(ws()), ::testing::IsEmpty());
+  struct stat st;
+  ASSERT_EQ(::stat((ws() + "/suid").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  ASSERT_EQ(::stat(target.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 04755u) << "the walk followed a symlink out of the workspace";
+  EXPECT_THAT(r.warnings, ::testing::Contains(HasSubstr("cleared the set-uid/set-gid bits of 3")))
+      << ::testing::PrintToString(r.warnings);
+}
+
 int64_t ThreadCpuMs() {
   struct rusage ru;
   ::getrusage(RUSAGE_THREAD, &ru);
