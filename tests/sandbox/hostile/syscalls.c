@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -160,6 +162,33 @@ static long Try(const char* name, const char* arg) {
   if (strcmp(name, "fchmodat2") == 0) return syscall(452, AT_FDCWD, arg, 04755, 0);
   // "mknod=PATH": a regular file with S_ISGID.
   if (strcmp(name, "mknod") == 0) return mknod(arg, S_IFREG | 02755, 0);
+  // "inotify-hold=DIR": takes every inotify instance it can get, prints how
+  // many and why it stopped, creates DIR/held and holds them until DIR/release
+  // exists (at most 10 s).
+  if (strcmp(name, "inotify-hold") == 0) {
+    long count = 0;
+    while (count < 100000 && inotify_init1(IN_CLOEXEC) >= 0) ++count;
+    printf("inotify-instances: %ld\ninotify-stop: %s\n", count, ErrName(errno));
+    fflush(stdout);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/held", arg);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd >= 0) close(fd);
+    snprintf(path, sizeof(path), "%s/release", arg);
+    for (int i = 0; i < 1000 && access(path, F_OK) != 0; ++i) usleep(10000);
+    return count;
+  }
+  // "flock=PATH": opens PATH read-only and takes an exclusive flock on it
+  // (released at once if taken).
+  if (strcmp(name, "flock") == 0) {
+    int fd = open(arg, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long rc = flock(fd, LOCK_EX | LOCK_NB);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+  }
   // "flood=MS": mount() (refused) in a loop for MS milliseconds; prints the count.
   if (strcmp(name, "flood") == 0) {
     struct timespec start, now;
