@@ -420,20 +420,33 @@ void ViolationRecorder::HandleOne(int listener) {
   if (seccomp_notify_receive(listener, req_) != 0) return;  // e.g. the caller was killed
   uint32_t arch = req_->data.arch;
   auto nr = static_cast<uint32_t>(req_->data.nr);
-  std::optional<std::string> name = SyscallName(arch, nr);
+  uint64_t key = (uint64_t{arch} << 32) | nr;
+  auto known = known_.find(key);
+  if (known == known_.end()) known = known_.emplace(key, SyscallName(arch, nr).has_value()).first;
   std::memset(resp_, 0, sizeof(*resp_));
   resp_->id = req_->id;
-  resp_->error = name ? -EPERM : -ENOSYS;         // unknown numbers: as if the kernel lacked them
+  // Unknown numbers: as if this kernel lacked them.
+  resp_->error = known->second ? -EPERM : -ENOSYS;
   (void)seccomp_notify_respond(listener, resp_);  // ENOENT if the caller died meanwhile
+  ++counts_[key];
+}
 
-  std::string prefix;
-  if (arch == AUDIT_ARCH_I386) {
-    prefix = "x86:";
-  } else if (arch == AUDIT_ARCH_X86_64 && (nr & kX32Bit) != 0) {
-    prefix = "x32:";
-    nr &= ~kX32Bit;
+std::map<std::string, uint64_t> ViolationRecorder::counts() const {
+  std::map<std::string, uint64_t> named;
+  for (const auto& [key, count] : counts_) {
+    auto arch = static_cast<uint32_t>(key >> 32);
+    auto nr = static_cast<uint32_t>(key);
+    std::optional<std::string> name = SyscallName(arch, nr);
+    std::string prefix;
+    if (arch == AUDIT_ARCH_I386) {
+      prefix = "x86:";
+    } else if (arch == AUDIT_ARCH_X86_64 && (nr & kX32Bit) != 0) {
+      prefix = "x32:";
+      nr &= ~kX32Bit;
+    }
+    named[prefix + (name ? *name : fmt::format("unknown:{}", nr))] += count;
   }
-  ++counts_[prefix + (name ? *name : fmt::format("unknown:{}", nr))];
+  return named;
 }
 
 }  // namespace crucible::sandbox::internal

@@ -73,12 +73,16 @@ class ViolationRecorder {
   // died meanwhile is ignored.
   void HandleOne(int listener);
 
-  const std::map<std::string, uint64_t>& counts() const { return counts_; }
+  // The calls answered so far, by name.
+  std::map<std::string, uint64_t> counts() const;
 
  private:
   ::seccomp_notif* req_ = nullptr;
   ::seccomp_notif_resp* resp_ = nullptr;
-  std::map<std::string, uint64_t> counts_;
+  // By (audit arch << 32 | nr): how often, and whether libseccomp knows it
+  // (names are looked up once per distinct call, not per notification).
+  std::map<uint64_t, uint64_t> counts_;
+  std::map<uint64_t, bool> known_;
   double tokens_ = kRefusalsPerSecond;  // a token bucket of kRefusalsPerSecond
   Clock::time_point refilled_ = Clock::now();
 };
