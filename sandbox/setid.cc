@@ -43,10 +43,9 @@ struct Walk {
     while (dirent* e = ::readdir(d)) {
       std::string_view name = e->d_name;
       if (name == "." || name == "..") continue;
-      std::string child = fmt::format("{}/{}", path, name);
       struct stat st;
       if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno != ENOENT) Failed(child, errno);
+        if (errno != ENOENT) Failed(fmt::format("{}/{}", path, name), errno);
         continue;
       }
       if (S_ISLNK(st.st_mode) || st.st_dev != dev) continue;
@@ -56,20 +55,20 @@ struct Walk {
         if (::fchmodat(::dirfd(d), e->d_name, st.st_mode & 07777 & ~kSetid, 0) == 0) {
           ++cleared;
         } else {
-          Failed(child, errno);
+          Failed(fmt::format("{}/{}", path, name), errno);
         }
       }
       if (S_ISDIR(st.st_mode)) {
         if (depth >= kMaxDepth) {
-          Failed(child, ELOOP);
+          Failed(fmt::format("{}/{}", path, name), ELOOP);
           continue;
         }
         int sub = ::openat(::dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub < 0) {
-          Failed(child, errno);
+          Failed(fmt::format("{}/{}", path, name), errno);
           continue;
         }
-        Dir(sub, child, depth + 1);
+        Dir(sub, fmt::format("{}/{}", path, name), depth + 1);
       }
     }
     ::closedir(d);
