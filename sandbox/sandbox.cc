@@ -402,6 +402,11 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd_raw = -1;
   const auto start = Clock::now();
+  // File timestamps come from the coarse clock; a second's margin covers a
+  // small step of the clock as well.
+  timespec started_real{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &started_real);
+  started_real.tv_sec -= 1;
   pid_t pid =
       ::clone(internal::InitMain, static_cast<char*>(stack) + kStackSize, flags, &ctx, &pidfd_raw);
   int clone_errno = errno;
@@ -556,14 +561,15 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     }
   }
   // Behind the seccomp rules that refuse making set-uid and set-gid files: no
-  // such file is left where host users could run it.
+  // such file made or changed during the run is left where host users could
+  // run it.
   std::vector<std::string> writable;
   if (!spec.workspace.empty()) writable.push_back(spec.workspace);
   for (const Bind& b : spec.binds) {
     if (b.writable) writable.push_back(b.host_path);
   }
   for (const std::string& dir : writable) {
-    auto cleared = internal::ClearSetidBits(dir);
+    auto cleared = internal::ClearSetidBits(dir, started_real);
     if (!cleared) {
       report.warnings.push_back(cleared.error().message());
     } else if (*cleared > 0) {

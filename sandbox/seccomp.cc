@@ -18,7 +18,6 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <set>
 
 #include <fmt/format.h>
 

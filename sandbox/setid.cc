@@ -20,8 +20,14 @@ constexpr mode_t kSetid = S_ISUID | S_ISGID;
 // descriptor and a stack frame of the runner.
 constexpr int kMaxDepth = 512;
 
+bool ChangedSince(const struct stat& st, const timespec& since) {
+  return st.st_ctim.tv_sec > since.tv_sec ||
+         (st.st_ctim.tv_sec == since.tv_sec && st.st_ctim.tv_nsec >= since.tv_nsec);
+}
+
 struct Walk {
   dev_t dev = 0;
+  timespec since{};
   uint64_t cleared = 0;
   std::optional<Error> first_error;
 
@@ -49,7 +55,7 @@ struct Walk {
         continue;
       }
       if (S_ISLNK(st.st_mode) || st.st_dev != dev) continue;
-      if ((st.st_mode & kSetid) != 0) {
+      if ((st.st_mode & kSetid) != 0 && ChangedSince(st, since)) {
         // Not a symlink (checked above, and the sandbox is gone: nothing can
         // swap it meanwhile), so fchmodat acts on this entry itself.
         if (::fchmodat(::dirfd(d), e->d_name, st.st_mode & 07777 & ~kSetid, 0) == 0) {
@@ -77,7 +83,7 @@ struct Walk {
 
 }  // namespace
 
-Result<uint64_t> ClearSetidBits(const std::string& path) {
+Result<uint64_t> ClearSetidBits(const std::string& path, const timespec& since) {
   // A host path the caller gave (resolved like the bind it was).
   char resolved[PATH_MAX];
   if (::realpath(path.c_str(), resolved) == nullptr) {
@@ -86,7 +92,7 @@ Result<uint64_t> ClearSetidBits(const std::string& path) {
   const std::string dir = resolved;
   struct stat lst;
   if (::lstat(dir.c_str(), &lst) == 0 && !S_ISDIR(lst.st_mode)) {  // a file bound writable
-    if (S_ISLNK(lst.st_mode) || (lst.st_mode & kSetid) == 0) return 0;
+    if (S_ISLNK(lst.st_mode) || (lst.st_mode & kSetid) == 0 || !ChangedSince(lst, since)) return 0;
     if (::chmod(dir.c_str(), lst.st_mode & 07777 & ~kSetid) != 0) {
       return FailErrno(fmt::format("sandbox: clear set-uid bits: {}", dir));
     }
@@ -103,7 +109,8 @@ Result<uint64_t> ClearSetidBits(const std::string& path) {
   }
   Walk walk;
   walk.dev = st.st_dev;
-  if ((st.st_mode & kSetid) != 0) {
+  walk.since = since;
+  if ((st.st_mode & kSetid) != 0 && ChangedSince(st, since)) {
     if (::fchmod(fd, st.st_mode & 07777 & ~kSetid) == 0) {
       ++walk.cleared;
     } else {
