@@ -2,7 +2,8 @@
 // seccomp with its listener, cgroup memory and pids limits, rlimits), called
 // in-process as the runner does, side by side in the same run with bubblewrap
 // (`bwrap --unshare-all --die-with-parent` over the same system binds),
-// sequentially and with 2 and 8 sandboxes started concurrently.
+// sequentially and with 2 and 8 sandboxes started concurrently. "crucible-userns"
+// is the same in a user namespace of its own (Spec::user_namespace).
 //
 // Usage: sandbox_start [RUNS]   (default 500 per configuration; needs root)
 #include <spawn.h>
@@ -27,14 +28,17 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-bool RunCrucible() {
+bool RunCrucibleWith(bool user_namespace) {
   crucible::sandbox::Spec spec;
   spec.argv = {"/bin/true"};
   spec.memory_limit_bytes = 512ull << 20;
   spec.pids_limit = 64;
+  spec.user_namespace = user_namespace;
   auto r = crucible::sandbox::Run(spec);
   return r && r->exit_code == 0;
 }
+bool RunCrucible() { return RunCrucibleWith(false); }
+bool RunCrucibleUserns() { return RunCrucibleWith(true); }
 
 bool RunBwrap() {
   static std::vector<std::string> argv = {"bwrap",     "--unshare-all", "--die-with-parent",
@@ -97,14 +101,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sandbox_start: needs root (the sandbox does)\n");
     return 1;
   }
-  for (int i = 0; i < 20; ++i) (void)RunCrucible(), (void)RunBwrap();  // warm up
-  std::printf("%-10s %11s %9s %9s %10s %8s\n", "sandbox", "concurrency", "median", "p99",
+  for (int i = 0; i < 20; ++i) (void)RunCrucible(), (void)RunCrucibleUserns(), (void)RunBwrap();
+  std::printf("%-16s %11s %9s %9s %10s %8s\n", "sandbox", "concurrency", "median", "p99",
               "starts/s", "failed");
   for (int c : {1, 2, 8}) {
     for (auto [name, fn] : {std::pair<const char*, std::function<bool()>>{"crucible", RunCrucible},
+                            {"crucible-userns", RunCrucibleUserns},
                             {"bwrap", RunBwrap}}) {
       Stats s = Measure(fn, runs, c);
-      std::printf("%-10s %11d %7.2fms %7.2fms %10.0f %8d\n", name, c, s.median_ms, s.p99_ms,
+      std::printf("%-16s %11d %7.2fms %7.2fms %10.0f %8d\n", name, c, s.median_ms, s.p99_ms,
                   s.per_second, s.failures);
       std::fflush(stdout);
     }

@@ -193,6 +193,22 @@ int InstallSeccomp(const ChildContext& ctx) {
   return err;
 }
 
+// Writes b to /proc/sys/user/<a>: the kernel picks the calling process's
+// user namespace's value, which init (all capabilities there) may change.
+int WriteUserNsLimit(const Step& step) {
+  char path[128] = "/proc/sys/user/";
+  size_t len = std::strlen(path);
+  if (len + step.a.size() >= sizeof(path)) return ENAMETOOLONG;
+  std::memcpy(path + len, step.a.c_str(), step.a.size() + 1);
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ssize_t n = ::write(fd, step.b.data(), step.b.size());
+  int err = n < 0 ? errno : 0;
+  ::close(fd);
+  if (n >= 0 && static_cast<size_t>(n) != step.b.size()) err = EIO;
+  return err;
+}
+
 int SetRlimit(const Step& step) {
   struct rlimit rl;
   rl.rlim_cur = static_cast<rlim_t>(step.limit);
@@ -309,6 +325,8 @@ int RunStep(const Step& step, ChildContext& ctx) {
       return SetParentDeathSignal(ctx);
     case Op::kWaitForParent:
       return WaitForParent(ctx);
+    case Op::kUserNsLimit:
+      return ctx.user_namespace ? WriteUserNsLimit(step) : 0;
     case Op::kUnshareCgroup:
       return Check(::unshare(CLONE_NEWCGROUP));
     case Op::kMakeMountsPrivate:

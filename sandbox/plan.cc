@@ -204,6 +204,13 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
   b.Add(Op::kUnshareCgroup, "create the cgroup namespace");
   b.Add(Op::kNewSession, "start a new session");
   b.Add(Op::kParentDeathSignal, "set the parent death signal");
+  // What a user namespace's processes count against its creator's per-user
+  // limits (here root's: fs.inotify.max_user_instances, typically 128, and
+  // max_user_watches), capped so that one sandbox cannot take them all.
+  for (const auto& [name, value] : kUserNsLimits) {
+    b.Add(Op::kUserNsLimit, fmt::format("set user.{} to {}", name, value), name,
+          std::to_string(value));
+  }
 
   // A fresh root on a tmpfs, with the host's root kept at kOldRoot meanwhile.
   // Mount points are created after pivot_root so that no symlink can lead a

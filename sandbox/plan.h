@@ -27,6 +27,19 @@ inline constexpr const char* kSystemDirs[] = {"/usr",   "/bin",   "/sbin",   "/l
 // being built (bind sources are read from here), then detached.
 inline constexpr const char* kOldRoot = "/.crucible-oldroot";
 
+// The per-user limits of the sandbox's user namespace (/proc/sys/user/*),
+// when it has one. Its usage is also charged to its creator's user in the
+// parent namespace (for a root caller: root's fs.inotify.max_user_instances,
+// typically 128): these keep most of that for the host.
+struct UserNsLimit {
+  const char* name;
+  uint64_t value;
+};
+inline constexpr UserNsLimit kUserNsLimits[] = {
+    {"max_inotify_instances", 16},
+    {"max_inotify_watches", 16384},
+};
+
 enum class Op : uint8_t {
   // Process hygiene of the init process (before any mount).
   kResetSignals,       // default dispositions, empty signal mask
@@ -38,6 +51,7 @@ enum class Op : uint8_t {
   kParentDeathSignal,  // SIGKILL when the caller dies; exit if it already has
   kWaitForParent,      // block until the parent has put init into the sandbox's cgroups
   kUnshareCgroup,      // a new cgroup namespace, rooted at the sandbox's cgroup
+  kUserNsLimit,        // in a user namespace only: write b to its /proc/sys/user/<a>
 
   // File system.
   kMakeMountsPrivate,  // MS_REC|MS_PRIVATE on /: nothing propagates back to the host

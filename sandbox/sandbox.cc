@@ -31,6 +31,7 @@
 #include "sandbox/child.h"
 #include "sandbox/plan.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/setid.h"
 
 namespace crucible::sandbox {
 namespace {
@@ -401,6 +402,11 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
   int pidfd_raw = -1;
   const auto start = Clock::now();
+  // File timestamps come from the coarse clock; a second's margin covers a
+  // small step of the clock as well.
+  timespec started_real{};
+  ::clock_gettime(CLOCK_REALTIME_COARSE, &started_real);
+  started_real.tv_sec -= 1;
   pid_t pid =
       ::clone(internal::InitMain, static_cast<char*>(stack) + kStackSize, flags, &ctx, &pidfd_raw);
   int clone_errno = errno;
@@ -463,7 +469,9 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
       what[n] = 1;
       fds[n++] = {rep.fd.get(), POLLIN, 0};
     }
-    if (rep.listener) {
+    // Refused calls are answered at a bounded rate (see ViolationRecorder).
+    const auto refusal_wait = violations.UntilReady(Clock::now());
+    if (rep.listener && refusal_wait.count() == 0) {
       what[n] = 2;
       fds[n++] = {rep.listener.get(), POLLIN, 0};
     }
@@ -477,6 +485,9 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     int64_t wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1;
     if (!exited && !killed && timeout_ms >= 0) {
       wait_ms = std::min(wait_ms, timeout_ms - elapsed_ms());
+    }
+    if (rep.listener && refusal_wait.count() > 0) {
+      wait_ms = std::min<int64_t>(wait_ms, refusal_wait.count());
     }
     int poll_ms = static_cast<int>(std::clamp<int64_t>(wait_ms, 0, 100));
     if (::poll(fds, n, poll_ms) < 0 && errno != EINTR) return FailErrno("sandbox: poll");
@@ -547,6 +558,23 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     // namespace was torn down, which init's rusage misses.
     if (stats.cpu_usec) {
       report.cpu_ms = std::max(report.cpu_ms, static_cast<int64_t>(*stats.cpu_usec / 1000));
+    }
+  }
+  // Behind the seccomp rules that refuse making set-uid and set-gid files: no
+  // such file made or changed during the run is left where host users could
+  // run it.
+  std::vector<std::string> writable;
+  if (!spec.workspace.empty()) writable.push_back(spec.workspace);
+  for (const Bind& b : spec.binds) {
+    if (b.writable) writable.push_back(b.host_path);
+  }
+  for (const std::string& dir : writable) {
+    auto cleared = internal::ClearSetidBits(dir, started_real);
+    if (!cleared) {
+      report.warnings.push_back(cleared.error().message());
+    } else if (*cleared > 0) {
+      report.warnings.push_back(
+          fmt::format("cleared the set-uid/set-gid bits of {} entries under {}", *cleared, dir));
     }
   }
   if (rep.listener_lost) {

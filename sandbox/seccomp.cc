@@ -1,17 +1,23 @@
 #include "sandbox/seccomp.h"
 
+#include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/net.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -99,10 +105,122 @@ const char* const kBlocked[] = {
     "personality",
 };
 
+// The calls that take a file mode, and which argument holds it (and, for
+// the opens, the flags that make them create a file: O_CREAT, O_TMPFILE).
+// mkdir and mkdirat are not here: the kernel ignores S_ISUID and S_ISGID in
+// their mode.
+struct SetidRule {
+  const char* name;
+  unsigned mode_arg;
+  int flags_arg;  // -1: the call always uses the mode
+};
+constexpr SetidRule kSetidRules[] = {
+    {"chmod", 1, -1},     {"fchmod", 1, -1}, {"fchmodat", 2, -1},
+    {"fchmodat2", 2, -1}, {"creat", 1, -1},  {"mknod", 1, -1},
+    {"mknodat", 2, -1},   {"open", 2, 1},    {"openat", 3, 2},
+};
+
 constexpr uint64_t kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
                                         CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
 
 constexpr uint32_t kX32Bit = 0x40000000;
+
+// Syscall numbers beyond this are never looked up in libseccomp's tables
+// (the highest known one is in the 450s on every x86 ABI; x32's own are
+// 512..547): they are all unknown.
+constexpr int kHighestScanned = 1023;
+
+// The name libseccomp gives `nr` on `audit_arch` (x32 when the x32 bit is
+// set on x86-64), or nothing when it does not know the number.
+std::optional<std::string> SyscallName(uint32_t audit_arch, uint32_t nr) {
+  uint32_t scmp_arch = SCMP_ARCH_X86_64;
+  if (audit_arch == AUDIT_ARCH_I386) {
+    scmp_arch = SCMP_ARCH_X86;
+  } else if (audit_arch != AUDIT_ARCH_X86_64) {
+    return std::nullopt;
+  } else if ((nr & kX32Bit) != 0) {
+    scmp_arch = SCMP_ARCH_X32;
+  }
+  uint32_t index = scmp_arch == SCMP_ARCH_X32 ? nr & ~kX32Bit : nr;
+  if (index > static_cast<uint32_t>(kHighestScanned)) return std::nullopt;
+  char* name = seccomp_syscall_resolve_num_arch(scmp_arch, static_cast<int>(nr));
+  if (name == nullptr) return std::nullopt;
+  std::string result(name);
+  std::free(name);
+  return result;
+}
+
+// The syscall numbers libseccomp knows on `audit_arch`, ascending.
+std::vector<uint32_t> KnownSyscalls(uint32_t audit_arch) {
+  std::vector<uint32_t> known;
+  for (uint32_t base : {0u, kX32Bit}) {
+    if (base != 0 && audit_arch != AUDIT_ARCH_X86_64) continue;
+    for (int nr = 0; nr <= kHighestScanned; ++nr) {
+      uint32_t n = base | static_cast<uint32_t>(nr);
+      if (SyscallName(audit_arch, n)) known.push_back(n);
+    }
+  }
+  return known;
+}
+
+// libseccomp only filters the syscalls it knows, and the filter allows by
+// default: numbers newer than the installed libseccomp (and everything above
+// its highest known number) would pass unrecorded. This hand-written prefix
+// sends every number libseccomp does not know on the caller's ABI to
+// `unknown` (the parent answers ENOSYS, so the C library falls back to the
+// older call, and records "unknown:N"), as ranges: for each range [lo, hi]
+// of unknown numbers, "nr > hi: next range; nr >= lo: unknown; else known".
+// Other architectures fall through to libseccomp's program, which kills.
+std::vector<sock_filter> UnknownSyscallPrefix(uint32_t unknown) {
+  constexpr uint32_t kArch = offsetof(struct seccomp_data, arch);
+  constexpr uint32_t kNr = offsetof(struct seccomp_data, nr);
+  struct Range {
+    uint32_t lo, hi;
+  };
+  auto unknown_ranges = [](uint32_t audit_arch) {
+    std::vector<Range> ranges;
+    uint64_t next = 0;  // the lowest number not yet covered
+    for (uint32_t nr : KnownSyscalls(audit_arch)) {
+      if (nr > next) ranges.push_back({static_cast<uint32_t>(next), nr - 1});
+      next = uint64_t{nr} + 1;
+    }
+    if (next <= 0xffffffffu) ranges.push_back({static_cast<uint32_t>(next), 0xffffffffu});
+    return ranges;
+  };
+  // Layout: ld arch; jeq x86-64 (no: skip 1); ja L64; jeq i386 (no: skip 1);
+  // ja L32; ja end; L64: ...; L32: ...; end. `ja` takes 32-bit offsets, so
+  // no conditional jump here goes further than 3 instructions.
+  std::vector<sock_filter> p;
+  std::vector<std::pair<size_t, const size_t*>> jumps;  // `ja` at index -> target
+  size_t l64 = 0, l32 = 0, end = 0;
+  auto ja = [&](const size_t* target) {
+    jumps.emplace_back(p.size(), target);
+    p.push_back(BPF_STMT(BPF_JMP | BPF_JA, 0));
+  };
+  auto emit_abi = [&](const std::vector<Range>& ranges) {
+    p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNr));
+    for (const Range& r : ranges) {
+      p.push_back(BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, r.hi, 3, 0));
+      p.push_back(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, r.lo, 0, 1));
+      p.push_back(BPF_STMT(BPF_RET | BPF_K, unknown));
+      ja(&end);
+    }
+    ja(&end);  // not reached: the last range ends at 0xffffffff
+  };
+  p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArch));
+  p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 1));
+  ja(&l64);
+  p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 1));
+  ja(&l32);
+  ja(&end);
+  l64 = p.size();
+  emit_abi(unknown_ranges(AUDIT_ARCH_X86_64));
+  l32 = p.size();
+  emit_abi(unknown_ranges(AUDIT_ARCH_I386));
+  end = p.size();
+  for (const auto& [at, target] : jumps) p[at].k = static_cast<uint32_t>(*target - at - 1);
+  return p;
+}
 
 // libseccomp cannot express "personality(x) unless x is one of ..." under a
 // default-allow policy (an ALLOW rule equal to the default is refused, and a
@@ -170,8 +288,48 @@ Result<std::vector<sock_filter>> Build(bool notify) {
     rc = seccomp_rule_add(ctx.get(), deny, nr, 0);
     if (rc < 0) return SeccompError(fmt::format("rule for {}", name), rc);
   }
-  rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-  if (rc < 0) return SeccompError("rule for clone3", rc);
+  // clone3 and openat2 pass their flags and mode in memory a filter cannot
+  // read: ENOSYS, so that the C library falls back to clone and openat.
+  for (int nr : {SCMP_SYS(clone3), SCMP_SYS(openat2)}) {
+    rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), nr, 0);
+    if (rc < 0) return SeccompError("rule for clone3/openat2", rc);
+  }
+  // AF_VSOCK reaches the host (and its VMs) past the network namespace. The
+  // domain is an int: only its low 32 bits count.
+  for (int nr : {SCMP_SYS(socket), SCMP_SYS(socketpair)}) {
+    rc = seccomp_rule_add(ctx.get(), deny, nr, 1,
+                          SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_VSOCK));
+    if (rc < 0) return SeccompError("rule for socket", rc);
+  }
+  // The 32-bit ABI's socketcall() passes the domain in memory: creating
+  // sockets through it is refused (32-bit programs must use the direct socket
+  // syscalls of Linux 4.3+).
+  for (uint64_t call : {SYS_SOCKET, SYS_SOCKETPAIR}) {
+    rc = seccomp_rule_add(ctx.get(), deny, SCMP_SYS(socketcall), 1,
+                          SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, call));
+    if (rc < 0) return SeccompError("rule for socketcall", rc);
+  }
+  // No set-uid or set-gid file may be made: the workspace outlives the
+  // sandbox, and a host user could run such a file as its owner (root).
+  for (uint64_t bit : {uint64_t{S_ISUID}, uint64_t{S_ISGID}}) {
+    for (const SetidRule& r : kSetidRules) {
+      int nr = seccomp_syscall_resolve_name(r.name);
+      if (nr == __NR_SCMP_ERROR) continue;
+      if (r.flags_arg < 0) {
+        rc = seccomp_rule_add(ctx.get(), deny, nr, 1,
+                              SCMP_CMP(r.mode_arg, SCMP_CMP_MASKED_EQ, bit, bit));
+        if (rc < 0) return SeccompError(fmt::format("rule for {}", r.name), rc);
+        continue;
+      }
+      for (uint64_t flag : {uint64_t{O_CREAT}, uint64_t{__O_TMPFILE}}) {
+        rc = seccomp_rule_add(
+            ctx.get(), deny, nr, 2,
+            SCMP_CMP(static_cast<unsigned>(r.flags_arg), SCMP_CMP_MASKED_EQ, flag, flag),
+            SCMP_CMP(r.mode_arg, SCMP_CMP_MASKED_EQ, bit, bit));
+        if (rc < 0) return SeccompError(fmt::format("rule for {}", r.name), rc);
+      }
+    }
+  }
   for (uint64_t flag : kNamespaceFlags) {
     rc = seccomp_rule_add(ctx.get(), deny, SCMP_SYS(clone), 1,
                           SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
@@ -182,7 +340,10 @@ Result<std::vector<sock_filter>> Build(bool notify) {
   if (fd < 0) return FailErrno("sandbox: seccomp: memfd_create");
   rc = seccomp_export_bpf(ctx.get(), fd);
   off_t size = ::lseek(fd, 0, SEEK_END);
-  std::vector<sock_filter> program = PersonalityPrefix();
+  std::vector<sock_filter> program =
+      UnknownSyscallPrefix(notify ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_ERRNO | ENOSYS);
+  std::vector<sock_filter> personality = PersonalityPrefix();
+  program.insert(program.end(), personality.begin(), personality.end());
   size_t prefix = program.size();
   if (rc == 0 && size > 0 && size % sizeof(sock_filter) == 0) {
     program.resize(prefix + static_cast<size_t>(size) / sizeof(sock_filter));
@@ -219,6 +380,13 @@ const std::vector<std::string>& BlockedSyscallNames() {
     std::vector<std::string> v(std::begin(kBlocked), std::end(kBlocked));
     v.push_back("clone (with CLONE_NEW* flags)");
     v.push_back("clone3 (ENOSYS)");
+    v.push_back("openat2 (ENOSYS)");
+    v.push_back("socket and socketpair (AF_VSOCK)");
+    v.push_back("socketcall (SYS_SOCKET, SYS_SOCKETPAIR; 32-bit x86)");
+    for (const SetidRule& r : kSetidRules) {
+      v.push_back(fmt::format("{} (mode with S_ISUID or S_ISGID)", r.name));
+    }
+    v.push_back("syscalls unknown to libseccomp (ENOSYS)");
     return v;
   }();
   return names;
@@ -233,30 +401,51 @@ ViolationRecorder::ViolationRecorder() {
 
 ViolationRecorder::~ViolationRecorder() { seccomp_notify_free(req_, resp_); }
 
+std::chrono::milliseconds ViolationRecorder::UntilReady(Clock::time_point now) {
+  double elapsed = std::chrono::duration<double>(now - refilled_).count();
+  if (elapsed > 0) {
+    tokens_ = std::min<double>(kRefusalsPerSecond, tokens_ + elapsed * kRefusalsPerSecond);
+    refilled_ = now;
+  }
+  if (tokens_ >= 1) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(1 +
+                                   static_cast<int64_t>((1 - tokens_) * 1000 / kRefusalsPerSecond));
+}
+
 void ViolationRecorder::HandleOne(int listener) {
+  tokens_ -= 1;
   if (req_ == nullptr) return;
   std::memset(req_, 0, sizeof(*req_));
   if (seccomp_notify_receive(listener, req_) != 0) return;  // e.g. the caller was killed
+  uint32_t arch = req_->data.arch;
+  auto nr = static_cast<uint32_t>(req_->data.nr);
+  uint64_t key = (uint64_t{arch} << 32) | nr;
+  auto known = known_.find(key);
+  if (known == known_.end()) known = known_.emplace(key, SyscallName(arch, nr).has_value()).first;
   std::memset(resp_, 0, sizeof(*resp_));
   resp_->id = req_->id;
-  resp_->error = -EPERM;
+  // Unknown numbers: as if this kernel lacked them.
+  resp_->error = known->second ? -EPERM : -ENOSYS;
   (void)seccomp_notify_respond(listener, resp_);  // ENOENT if the caller died meanwhile
-
-  uint32_t arch = req_->data.arch;
-  int nr = req_->data.nr;
-  std::string prefix;
-  uint32_t scmp_arch = SCMP_ARCH_X86_64;
-  if (arch == AUDIT_ARCH_I386) {
-    prefix = "x86:";
-    scmp_arch = SCMP_ARCH_X86;
-  } else if (arch == AUDIT_ARCH_X86_64 && (static_cast<uint32_t>(nr) & kX32Bit) != 0) {
-    prefix = "x32:";
-    scmp_arch = SCMP_ARCH_X32;
-  }
-  char* name = seccomp_syscall_resolve_num_arch(scmp_arch, nr);
-  std::string key = prefix + (name != nullptr ? std::string(name) : fmt::format("syscall_{}", nr));
-  std::free(name);
   ++counts_[key];
+}
+
+std::map<std::string, uint64_t> ViolationRecorder::counts() const {
+  std::map<std::string, uint64_t> named;
+  for (const auto& [key, count] : counts_) {
+    auto arch = static_cast<uint32_t>(key >> 32);
+    auto nr = static_cast<uint32_t>(key);
+    std::optional<std::string> name = SyscallName(arch, nr);
+    std::string prefix;
+    if (arch == AUDIT_ARCH_I386) {
+      prefix = "x86:";
+    } else if (arch == AUDIT_ARCH_X86_64 && (nr & kX32Bit) != 0) {
+      prefix = "x32:";
+      nr &= ~kX32Bit;
+    }
+    named[prefix + (name ? *name : fmt::format("unknown:{}", nr))] += count;
+  }
+  return named;
 }
 
 }  // namespace crucible::sandbox::internal

@@ -22,6 +22,7 @@
 
 #include <linux/filter.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -45,26 +46,45 @@ Result<std::vector<sock_filter>> BuildSeccompProgram(bool notify);
 // documentation and tests.
 const std::vector<std::string>& BlockedSyscallNames();
 
-// Answers the notifications of one sandbox's listener with EPERM and counts
-// them by syscall name ("mount"; "x86:mount" for the 32-bit ABI, "x32:mount"
-// for x32).
+// Answers the notifications of one sandbox's listener with EPERM (ENOSYS for
+// numbers libseccomp does not know) and counts them by syscall name ("mount";
+// "x86:mount" for the 32-bit ABI, "x32:mount" for x32; "unknown:452").
+//
+// At most kRefusalsPerSecond are answered per second (after a burst of as
+// many): a sandbox looping on a refused call would otherwise cost the runner
+// a core outside the sandbox's cgroup. A caller beyond the rate just waits
+// for its answer (its time is the sandbox's); every call is still counted.
 class ViolationRecorder {
  public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr int kRefusalsPerSecond = 1000;
+
   ViolationRecorder();
   ~ViolationRecorder();
   ViolationRecorder(const ViolationRecorder&) = delete;
   ViolationRecorder& operator=(const ViolationRecorder&) = delete;
 
+  // Zero when a notification may be answered now; otherwise how long until
+  // one may (poll the listener only then).
+  std::chrono::milliseconds UntilReady(Clock::time_point now);
+
   // Receives and answers one pending notification of `listener` (call when it
-  // polls readable). A notification whose caller died meanwhile is ignored.
+  // polls readable and UntilReady() is zero). A notification whose caller
+  // died meanwhile is ignored.
   void HandleOne(int listener);
 
-  const std::map<std::string, uint64_t>& counts() const { return counts_; }
+  // The calls answered so far, by name.
+  std::map<std::string, uint64_t> counts() const;
 
  private:
   ::seccomp_notif* req_ = nullptr;
   ::seccomp_notif_resp* resp_ = nullptr;
-  std::map<std::string, uint64_t> counts_;
+  // By (audit arch << 32 | nr): how often, and whether libseccomp knows it
+  // (names are looked up once per distinct call, not per notification).
+  std::map<uint64_t, uint64_t> counts_;
+  std::map<uint64_t, bool> known_;
+  double tokens_ = kRefusalsPerSecond;  // a token bucket of kRefusalsPerSecond
+  Clock::time_point refilled_ = Clock::now();
 };
 
 }  // namespace crucible::sandbox::internal

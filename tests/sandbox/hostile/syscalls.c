@@ -13,13 +13,21 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
 
 #include "common.h"
 
@@ -138,6 +146,63 @@ static long Try(const char* name, const char* arg) {
   if (strcmp(name, "personality-highbits") == 0) return syscall(SYS_personality, 0x100000000UL);
   if (strcmp(name, "chroot") == 0) return chroot("/tmp");
   if (strcmp(name, "getpid") == 0) return getpid();
+  if (strcmp(name, "vsock") == 0) return socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (strcmp(name, "vsock-highbits") == 0) {
+    return syscall(SYS_socket, 0x100000000UL | AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  }
+  if (strcmp(name, "vsock-pair") == 0) {
+    int sv[2];
+    return socketpair(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+  }
+  if (strcmp(name, "unix-socket") == 0) return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // "raw=N": syscall N with all-zero arguments (for numbers above what
+  // libseccomp knows: e.g. 462 is mseal(NULL, 0, 0), which seals nothing).
+  if (strcmp(name, "raw") == 0) return syscall(strtol(arg, NULL, 0), 0, 0, 0, 0, 0, 0);
+  // "fchmodat2=PATH": fchmodat2(AT_FDCWD, PATH, 04755, 0), raw.
+  if (strcmp(name, "fchmodat2") == 0) return syscall(452, AT_FDCWD, arg, 04755, 0);
+  // "mknod=PATH": a regular file with S_ISGID.
+  if (strcmp(name, "mknod") == 0) return mknod(arg, S_IFREG | 02755, 0);
+  // "inotify-hold=DIR": takes every inotify instance it can get, prints how
+  // many and why it stopped, creates DIR/held and holds them until DIR/release
+  // exists (at most 10 s).
+  if (strcmp(name, "inotify-hold") == 0) {
+    long count = 0;
+    while (count < 100000 && inotify_init1(IN_CLOEXEC) >= 0) ++count;
+    printf("inotify-instances: %ld\ninotify-stop: %s\n", count, ErrName(errno));
+    fflush(stdout);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/held", arg);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd >= 0) close(fd);
+    snprintf(path, sizeof(path), "%s/release", arg);
+    for (int i = 0; i < 1000 && access(path, F_OK) != 0; ++i) usleep(10000);
+    return count;
+  }
+  // "flock=PATH": opens PATH read-only and takes an exclusive flock on it
+  // (released at once if taken).
+  if (strcmp(name, "flock") == 0) {
+    int fd = open(arg, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    long rc = flock(fd, LOCK_EX | LOCK_NB);
+    int err = errno;
+    close(fd);
+    errno = err;
+    return rc;
+  }
+  // "flood=MS": mount() (refused) in a loop for MS milliseconds; prints the count.
+  if (strcmp(name, "flood") == 0) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    long calls = 0, limit_ms = atol(arg);
+    do {
+      mount("none", "/tmp", "tmpfs", 0, NULL);
+      ++calls;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 <
+             limit_ms);
+    printf("flood-calls: %ld\n", calls);
+    return 0;
+  }
   errno = EINVAL;
   return -1;
 }
@@ -148,24 +213,30 @@ int main(int argc, char** argv) {
     snprintf(name, sizeof(name), "%s", argv[i]);
     char* arg = strchr(name, '=');
     if (arg != NULL) *arg++ = '\0';
+    // "raw=N" and "x86-raw=N" are reported under their whole argument.
+    const char* label = strcmp(name, "raw") == 0 || strcmp(name, "x86-raw") == 0 ? argv[i] : name;
     if (strncmp(name, "x86-", 4) == 0) {
-      // i386 numbers: getpid 20, mount 21, unshare 310.
+      // i386 numbers: getpid 20, mount 21, unshare 310, socket 359 (AF_VSOCK);
+      // "x86-raw=N": N with zero arguments.
       long nr = strcmp(name, "x86-getpid") == 0    ? 20
                 : strcmp(name, "x86-mount") == 0   ? 21
                 : strcmp(name, "x86-unshare") == 0 ? 310
+                : strcmp(name, "x86-vsock") == 0   ? 359
+                : strcmp(name, "x86-raw") == 0     ? strtol(arg, NULL, 0)
                                                    : -1;
-      long a = nr == 310 ? CLONE_NEWUSER : 0;
+      long a = nr == 310 ? CLONE_NEWUSER : nr == 359 ? AF_VSOCK : 0;
+      long b = nr == 359 ? SOCK_STREAM : 0;
       int unavailable = 0;
-      long rc = Int80(nr, a, 0, 0, &unavailable);
+      long rc = Int80(nr, a, b, 0, &unavailable);
       if (unavailable) {
-        printf("%s: unavailable\n", name);
+        printf("%s: unavailable\n", label);
         fflush(stdout);
       } else {
-        Report(name, rc);
+        Report(label, rc);
       }
       continue;
     }
-    Report(name, Try(name, arg));
+    Report(label, Try(name, arg));
   }
   return 0;
 }
