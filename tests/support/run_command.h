@@ -29,14 +29,18 @@ inline std::string Quote(const std::string& s) {
   return out + "'";
 }
 
+// How long a shell command of a test may run: end-to-end runs of the binary
+// take minutes on a loaded machine.
+inline constexpr std::chrono::seconds kCommandLimit{300};
+
 // Runs `command` with /bin/sh in a process group of its own, stdin from
 // /dev/null, and collects its output (stdout, and stderr too unless
 // `with_stderr` is false: then it goes to the test's stderr). When it has not
 // finished (or not closed its output) within `limit`, the whole group is
 // killed: the status is then 128+SIGKILL and the text ends with a line saying
 // so.
-inline CommandOutput Sh(const std::string& command,
-                        std::chrono::milliseconds limit = kTestWaitLimit, bool with_stderr = true) {
+inline CommandOutput Sh(const std::string& command, std::chrono::milliseconds limit = kCommandLimit,
+                        bool with_stderr = true) {
   CommandOutput out;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return out;
@@ -96,7 +100,7 @@ inline CommandOutput Sh(const std::string& command,
 #ifdef CRUCIBLE_BIN
 // Runs the crucible binary under test with `args` (shell text).
 inline CommandOutput Crucible(const std::string& args,
-                              std::chrono::milliseconds limit = kTestWaitLimit) {
+                              std::chrono::milliseconds limit = kCommandLimit) {
   return Sh(std::string(CRUCIBLE_BIN) + " " + args, limit);
 }
 #endif

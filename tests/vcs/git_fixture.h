@@ -32,7 +32,7 @@ inline std::string ShellQuote(const std::string& s) {
 // Runs `command` through /bin/sh and returns its stdout; fails the test on a
 // non-zero exit.
 inline std::string Shell(const std::string& command) {
-  auto run = Sh(command, kTestWaitLimit, /*with_stderr=*/false);
+  auto run = Sh(command, kCommandLimit, /*with_stderr=*/false);
   EXPECT_EQ(run.status, 0) << "command failed: " << command << "\n" << run.text;
   return run.text;
 }
