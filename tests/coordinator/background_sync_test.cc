@@ -11,6 +11,7 @@
 
 #include "base/fs.h"
 #include "storage/store.h"
+#include "tests/support/timed_wait.h"
 
 namespace crucible::coordinator {
 namespace {
@@ -79,7 +80,7 @@ TEST(BackgroundSync, WhatASyncReportedSurvivesAKill) {
     ::raise(SIGKILL);
   }
   int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(crucible::testing::WaitPid(pid, &status)) << "the child did not end; killed";
   ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
   auto store = storage::Store::Open(db);
   ASSERT_TRUE(store) << store.error().ToString();

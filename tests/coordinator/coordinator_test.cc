@@ -20,6 +20,7 @@
 #include "protocol/framing.h"
 #include "tests/coordinator/fake_peer.h"
 #include "tests/support/free_port.h"
+#include "tests/support/timed_wait.h"
 
 namespace crucible::coordinator {
 namespace {
@@ -173,7 +174,7 @@ TEST_F(CoordinatorTest, LeasesScoresAndStoresEveryAttemptOnce) {
   ASSERT_TRUE(run);
   std::atomic<bool> served{false};
   std::thread server([&] {
-    auto st = c->ServeUntilFinished(run->id(), {}, {});
+    auto st = c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter());
     EXPECT_TRUE(st) << st.error().ToString();
     served = true;
   });
@@ -210,7 +211,8 @@ TEST_F(CoordinatorTest, MalformedMessagesAreAnsweredAndServingGoesOn) {
   auto c = Make();
   auto run = c->SubmitRun("s", Agents(), 1);
   ASSERT_TRUE(run);
-  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  std::thread server(
+      [&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter())); });
 
   FakeRunner bad(ctx_, endpoint_, "bad");
   bad.socket.send(zmq::str_buffer("garbage"), zmq::send_flags::none);
@@ -235,20 +237,24 @@ TEST_F(CoordinatorTest, LostRunnerLeasesGoBackAndLateResultIsIgnored) {
   FakeRunner dead(ctx_, endpoint_, "dead");
   std::atomic<bool> lost{false};
   std::atomic<bool> lost_handled{false};
+  auto give_up = testing::GiveUpAfter();
   std::thread server([&] {
     auto check = [&]() -> Status {
       if (lost.exchange(false)) {
         c->RunnerLost("dead");
         lost_handled = true;
       }
-      return {};
+      return give_up();
     };
     EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, check));
   });
   dead.Hello(1);
   auto stale = dead.Expect(v1::Envelope::kLease).lease();
   lost = true;  // the embedding process saw the runner exit
-  while (!lost_handled) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 1000 && !lost_handled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(lost_handled) << "the serving loop did not call its check within 10 s";
 
   FakeRunner alive(ctx_, endpoint_, "alive");
   alive.Hello(1);
@@ -299,7 +305,8 @@ TEST_F(CoordinatorTest, RestartedCoordinatorResumesWithoutRerunningFinishedAttem
     server.join();
   }
   auto c = Make();
-  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run_id, {}, {})); });
+  std::thread server(
+      [&] { EXPECT_TRUE(c->ServeUntilFinished(run_id, {}, testing::GiveUpAfter())); });
   FakeRunner r(ctx_, endpoint_, "r2");
   r.Hello(1);
   for (int i = 0; i < 3; ++i) {
@@ -326,7 +333,8 @@ TEST_F(CoordinatorTest, UnrenewedLeaseExpiresAndItsLateResultIsIgnoredOnceLeased
   auto c = Make(Fast());
   auto run = c->SubmitRun("s", Agents(), 1);
   ASSERT_TRUE(run);
-  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  std::thread server(
+      [&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter())); });
   FakeRunner r(ctx_, endpoint_, "r1");
   r.Hello(1);
   // Heartbeats that do not list the lease do not renew it.
@@ -352,7 +360,8 @@ TEST_F(CoordinatorTest, SilentRunnerComingBackClaimsItsExpiredLeaseOnce) {
   auto c = Make(Fast());
   auto run = c->SubmitRun("s", Agents(), 1);
   ASSERT_TRUE(run);
-  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  std::thread server(
+      [&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter())); });
   FakeRunner r(ctx_, endpoint_, "frozen");
   r.Hello(1);
   auto lease = r.Expect(v1::Envelope::kLease).lease();
@@ -384,7 +393,8 @@ TEST_F(CoordinatorTest, AttemptFailingTooOftenFailsWithItsHistory) {
   auto c = Make(opts);
   auto run = c->SubmitRun("s", Agents(), 1);
   ASSERT_TRUE(run);
-  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  std::thread server(
+      [&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter())); });
   FakeRunner r(ctx_, endpoint_, "r1");
   r.Hello(1);
   int leases = 0;
@@ -430,7 +440,8 @@ TEST_F(CoordinatorTest, RunnerClaimsItsLeaseBackFromARestartedCoordinator) {
     server.join();
   }
   auto c = Make(Fast());
-  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run_id, {}, {})); });
+  std::thread server(
+      [&] { EXPECT_TRUE(c->ServeUntilFinished(run_id, {}, testing::GiveUpAfter())); });
   r.joined = false;
   r.Hello(1, {held.lease_id()});
   r.Finish(held, true);
@@ -518,7 +529,7 @@ TEST_F(CoordinatorTest, CancelledRunHandsOutNothingMore) {
   auto run = c->SubmitRun("s", Agents(), 1);
   ASSERT_TRUE(run);
   ASSERT_TRUE(c->CancelRun(run->id()));
-  auto st = c->ServeUntilFinished(run->id(), {}, {});
+  auto st = c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter());
   EXPECT_FALSE(st);
   auto stored = store_->GetRun(run->id());
   ASSERT_TRUE(stored);
@@ -537,7 +548,8 @@ TEST_F(CoordinatorTest, BadInputOverTcpIsAnsweredAndEveryoneElseIsServed) {
   auto& c = *created;
   auto run = c->SubmitRun("s", Agents(), 1);
   ASSERT_TRUE(run);
-  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  std::thread server(
+      [&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter())); });
 
   FakeRunner bad(ctx_, opts.listen, "bad");
   // Garbage: one frame that is not a Crucible message.
@@ -581,7 +593,8 @@ TEST_F(CoordinatorTest, RandomFramesNeverStopTheCoordinator) {
   auto c = Make(Fast());
   auto run = c->SubmitRun("s", Agents(), 1);
   ASSERT_TRUE(run);
-  std::thread server([&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, {})); });
+  std::thread server(
+      [&] { EXPECT_TRUE(c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter())); });
   std::mt19937 rng(12345);
   FakeRunner fuzz(ctx_, endpoint_, "fuzz");
   v1::Envelope valid;

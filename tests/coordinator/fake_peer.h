@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include "protocol/framing.h"
+#include "tests/support/zmq_socket.h"
 
 namespace crucible::testing {
 
@@ -21,7 +22,7 @@ struct FakePeer {
   FakePeer(zmq::context_t& ctx, const std::string& endpoint, const std::string& name)
       : socket(ctx, zmq::socket_type::dealer) {
     socket.set(zmq::sockopt::routing_id, name);
-    socket.set(zmq::sockopt::linger, 0);
+    BoundSocket(socket);
     socket.connect(endpoint);
   }
   void Send(const v1::Envelope& env) { ASSERT_TRUE(protocol::Send(socket, env)); }

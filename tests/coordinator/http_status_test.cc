@@ -14,6 +14,7 @@
 #include "base/fs.h"
 #include "protocol/framing.h"
 #include "storage/store.h"
+#include "tests/support/zmq_socket.h"
 
 namespace crucible::coordinator {
 namespace {
@@ -89,7 +90,9 @@ class HttpStatusTest : public ::testing::Test {
 
   httplib::Result Get(const std::string& path) {
     httplib::Client client("127.0.0.1", server_->port());
+    client.set_connection_timeout(10);
     client.set_read_timeout(10);
+    client.set_write_timeout(10);
     return client.Get(path.c_str());
   }
 
@@ -119,7 +122,7 @@ TEST_F(HttpStatusTest, MetricsFollowARunThroughARealRunner) {
   zmq::context_t ctx;
   zmq::socket_t runner(ctx, zmq::socket_type::dealer);
   runner.set(zmq::sockopt::routing_id, "r1");
-  runner.set(zmq::sockopt::linger, 0);
+  testing::BoundSocket(runner);
   runner.connect("ipc://" + dir_->path() + "/c.sock");
   v1::Envelope hello;
   hello.mutable_hello()->set_runner_name("r1");

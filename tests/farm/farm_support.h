@@ -39,7 +39,7 @@ class Daemon {
   ~Daemon() {
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
+      WaitPid(pid_, nullptr);
     }
   }
   void Start(const std::vector<std::string>& args, const std::string& log,
@@ -89,7 +89,7 @@ class Daemon {
       std::this_thread::sleep_for(Ms(20));
     }
     ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+    WaitPid(pid_, nullptr);
     pid_ = -1;
     return -1;
   }

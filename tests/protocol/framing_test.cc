@@ -5,6 +5,8 @@
 #include <google/protobuf/arena.h>
 #include <zmq.hpp>
 
+#include "tests/support/zmq_socket.h"
+
 namespace crucible::protocol {
 namespace {
 
@@ -98,6 +100,8 @@ TEST(Framing, RandomBytesNeverCrashTheDecoder) {
 struct Link {
   Link(zmq::context_t& ctx, const std::string& endpoint, const std::string& id)
       : router(ctx, zmq::socket_type::router), dealer(ctx, zmq::socket_type::dealer) {
+    crucible::testing::BoundSocket(router);
+    crucible::testing::BoundSocket(dealer);
     router.bind(endpoint);
     dealer.set(zmq::sockopt::routing_id, id);
     dealer.connect(endpoint);
@@ -192,6 +196,7 @@ TEST(Framing, RawReceiveDecodesOntoAnArena) {
 TEST(Framing, ReceiveTimesOutWithNothing) {
   zmq::context_t ctx;
   zmq::socket_t router(ctx, zmq::socket_type::router);
+  crucible::testing::BoundSocket(router);
   router.bind("inproc://framing-idle");
   EXPECT_FALSE(Receive(router, true, 50).has_value());
 }

@@ -22,6 +22,8 @@
 #include "coordinator/coordinator.h"
 #include "protocol/framing.h"
 #include "tests/runner/value_tests.h"
+#include "tests/support/timed_wait.h"
+#include "tests/support/zmq_socket.h"
 #include "tests/vcs/git_fixture.h"
 #include "vcs/pack.h"
 
@@ -175,14 +177,7 @@ class DistributionTest : public ::testing::Test {
     options.slots = 1;
     options.stop = &stop_;
     std::thread runner([&] { EXPECT_TRUE(RunRunner(options)); });
-    // No test waits forever: a run that does not finish in two minutes fails.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
-    auto served = coordinator_->ServeUntilFinished(run->id(), {}, [&]() -> Status {
-      if (std::chrono::steady_clock::now() > deadline) {
-        return Fail(Code::kTimeout, "the run did not finish within two minutes");
-      }
-      return {};
-    });
+    auto served = coordinator_->ServeUntilFinished(run->id(), {}, crucible::testing::GiveUpAfter());
     EXPECT_TRUE(served) << served.error().ToString();
     auto snapshot = coordinator_->Snapshot();
     stop_ = true;
@@ -321,7 +316,7 @@ TEST_F(DistributionTest, LargePackIsBuiltOffTheLoopAndSentInChunks) {
   zmq::context_t ctx;
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::routing_id, "fake-runner");
-  s.set(zmq::sockopt::linger, 0);
+  crucible::testing::BoundSocket(s);
   s.connect(options.listen);
   v1::Envelope hello;
   hello.mutable_hello()->set_runner_name("fake-runner");
@@ -401,7 +396,7 @@ TEST_F(DistributionTest, RunnersPreferTheRepositoryTheirCacheHolds) {
     ASSERT_TRUE(run);
     std::atomic<bool> stop{false};
     auto t = start(name, stop);
-    EXPECT_TRUE(coordinator_->ServeUntilFinished(run->id(), {}, {}));
+    EXPECT_TRUE(coordinator_->ServeUntilFinished(run->id(), {}, crucible::testing::GiveUpAfter()));
     stop = true;
     t.join();
   }
@@ -412,8 +407,8 @@ TEST_F(DistributionTest, RunnersPreferTheRepositoryTheirCacheHolds) {
   std::atomic<bool> stop{false};
   auto ta = start("a", stop);
   auto tb = start("b", stop);
-  EXPECT_TRUE(coordinator_->ServeUntilFinished(run1->id(), {}, {}));
-  EXPECT_TRUE(coordinator_->ServeUntilFinished(run2->id(), {}, {}));
+  EXPECT_TRUE(coordinator_->ServeUntilFinished(run1->id(), {}, crucible::testing::GiveUpAfter()));
+  EXPECT_TRUE(coordinator_->ServeUntilFinished(run2->id(), {}, crucible::testing::GiveUpAfter()));
   auto snapshot = coordinator_->Snapshot();
   stop = true;
   ta.join();

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fs.h"
+#include "tests/support/run_command.h"
 
 namespace crucible {
 namespace {
@@ -44,9 +45,8 @@ class SandboxCliTest : public ::testing::Test {
     std::string cmd = fmt::format("'{}' sandbox", CRUCIBLE_BIN);
     for (const auto& a : args) cmd += fmt::format(" '{}'", a);
     cmd += fmt::format(" >/dev/null 2>'{}'", err_file);
-    int rc = std::system(cmd.c_str());
     Outcome o;
-    o.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    o.status = crucible::testing::Sh(cmd).status;
     o.err = ReadFile(err_file).value_or("");
     return o;
   }

@@ -40,6 +40,7 @@
 #include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
 #include "tests/sandbox/host_probe.h"
+#include "tests/support/timed_wait.h"
 
 namespace crucible::sandbox {
 namespace {
@@ -64,7 +65,7 @@ class HostSleeper {
   ~HostSleeper() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+    crucible::testing::WaitPid(pid_, nullptr);
   }
   pid_t pid() const { return pid_; }
   bool Alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }

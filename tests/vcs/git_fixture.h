@@ -12,6 +12,7 @@
 #include <string>
 
 #include "base/fs.h"
+#include "tests/support/run_command.h"
 
 namespace crucible::testing {
 
@@ -31,16 +32,9 @@ inline std::string ShellQuote(const std::string& s) {
 // Runs `command` through /bin/sh and returns its stdout; fails the test on a
 // non-zero exit.
 inline std::string Shell(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen(command.c_str(), "r");
-  EXPECT_NE(p, nullptr) << command;
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  EXPECT_EQ(status, 0) << "command failed: " << command << "\n" << out;
-  return out;
+  auto run = Sh(command, kCommandLimit, /*with_stderr=*/false);
+  EXPECT_EQ(run.status, 0) << "command failed: " << command << "\n" << run.text;
+  return run.text;
 }
 
 inline std::string Trim(std::string s) {
