@@ -47,9 +47,8 @@ int Demo(const DemoArgs& args) {
 
   std::string agent = root + "/agents/rule_agent.py";
   if (auto st = MakeDirs(root + "/agents"); !st) return ReportError(st.error());
-  if (auto st = WriteFile(agent, examples::example_agent_script()); !st)
+  if (auto st = WriteFile(agent, examples::example_agent_script(), 0755); !st)
     return ReportError(st.error());
-  ::chmod(agent.c_str(), 0755);
 
   std::string db_dir = args.db.empty() ? root + "/db" : args.db;
   auto store = OpenDb(db_dir, /*create=*/true);

@@ -37,6 +37,7 @@ struct SandboxArgs {
   std::optional<std::string> rootfs;
   std::optional<std::string> hostname;
   bool userns = false;
+  bool interactive = false;
   std::optional<std::string> workspace_quota;
   std::string report_file;
   std::vector<std::string> command;
@@ -84,11 +85,36 @@ nlohmann::json ReportJson(const sandbox::Report* report, const std::string& setu
   };
 }
 
-void WriteReport(const std::string& file, const nlohmann::json& json) {
-  if (file.empty()) return;
-  auto written = WriteFile(file, json.dump(2) + "\n");
-  if (!written) ReportError(written.error().Wrap("--report"));
-}
+// Where --report goes. Its directory is opened before the command runs: the
+// command may be able to write there (e.g. a report inside the workspace),
+// and must not be able to send the report anywhere else by replacing a
+// directory on its path with a link, nor have it written through a link it
+// planted at the file's name (Dir::WriteFile replaces such a link).
+class ReportFile {
+ public:
+  explicit ReportFile(const std::string& file) : file_(file) {
+    if (file.empty()) return;
+    const std::filesystem::path path(file);
+    std::string dir = path.parent_path().string();
+    dir_ = Dir::Open(dir.empty() ? "." : dir);
+    name_ = path.filename().string();
+  }
+
+  void Write(const nlohmann::json& json) const {
+    if (file_.empty()) return;
+    if (!dir_) {
+      ReportError(dir_.error().Wrap("--report " + file_));
+      return;
+    }
+    auto written = dir_->WriteFile(name_, json.dump(2) + "\n");
+    if (!written) ReportError(written.error().Wrap("--report"));
+  }
+
+ private:
+  std::string file_;
+  Result<Dir> dir_ = Fail(Code::kInvalidArgument, "no report file");
+  std::string name_;
+};
 
 void WriteAll(std::FILE* out, const std::string& data) {
   if (!data.empty()) std::fwrite(data.data(), 1, data.size(), out);
@@ -153,12 +179,15 @@ Result<Setup> BuildSpec(const SandboxArgs& args) {
     spec.rootfs = std::filesystem::absolute(*args.rootfs).lexically_normal().string();
   if (args.hostname) spec.hostname = *args.hostname;
   if (args.userns) spec.user_namespace = true;
+  spec.interactive = args.interactive;
   if (args.workspace_quota) {
     CRUCIBLE_ASSIGN_OR_RETURN(setup.workspace_quota,
                               sandbox::ParseSize("--workspace-quota", *args.workspace_quota));
   }
   // The exit report counts output bytes, so --report captures too; captured
-  // output is written out once the command is done.
+  // output is written out once the command is done. Otherwise sandbox::Run
+  // relays it as it comes (or, with --interactive, hands over the caller's
+  // descriptors).
   spec.capture_output = args.output_cap || policy_output_cap || !args.report_file.empty();
   if (args.output_cap) {
     CRUCIBLE_ASSIGN_OR_RETURN(uint64_t cap, sandbox::ParseSize("--output-cap", *args.output_cap));
@@ -193,23 +222,24 @@ Result<std::optional<sandbox::QuotaDir>> MountQuota(const Setup& setup) {
 }
 
 int RunSandbox(const SandboxArgs& args) {
+  const ReportFile report_file(args.report_file);
   auto setup = BuildSpec(args);
   if (!setup) {
     ReportError(setup.error());
-    WriteReport(args.report_file, ReportJson(nullptr, setup.error().message()));
+    report_file.Write(ReportJson(nullptr, setup.error().message()));
     return sandbox::kSetupFailedExitStatus;
   }
   auto quota = MountQuota(*setup);
   if (!quota) {
     ReportError(quota.error());
-    WriteReport(args.report_file, ReportJson(nullptr, quota.error().message()));
+    report_file.Write(ReportJson(nullptr, quota.error().message()));
     return sandbox::kSetupFailedExitStatus;
   }
   const sandbox::Spec* spec = &setup->spec;
   auto report = sandbox::Run(*spec);
   if (!report) {
     ReportError(report.error());
-    WriteReport(args.report_file, ReportJson(nullptr, report.error().message()));
+    report_file.Write(ReportJson(nullptr, report.error().message()));
     return sandbox::kSetupFailedExitStatus;
   }
   if (spec->capture_output) {
@@ -240,7 +270,7 @@ int RunSandbox(const SandboxArgs& args) {
     std::fprintf(stderr, "crucible: sandbox: timed out after %.1fs; process tree killed\n",
                  static_cast<double>(spec->timeout.count()) / 1000);
   }
-  WriteReport(args.report_file, ReportJson(&*report, ""));
+  report_file.Write(ReportJson(&*report, ""));
   return sandbox::ExitStatus(*report);
 }
 
@@ -262,9 +292,17 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--workspace", args->workspace, "host directory bound read-write at /workspace");
   cmd->add_option("--timeout", args->timeout_s, "wall-clock limit in seconds (0: none)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--env", args->env, "add KEY=VALUE to the clean environment");
-  cmd->add_option("--ro-bind", args->ro_binds, "bind SRC[:DST] read-only");
-  cmd->add_option("--rw-bind", args->rw_binds, "bind SRC[:DST] read-write");
+  // One value per occurrence (repeat the option for more): a list option
+  // would take the `--` that ends the options as the end of its list.
+  cmd->add_option("--env", args->env, "add KEY=VALUE to the clean environment (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false);
+  cmd->add_option("--ro-bind", args->ro_binds, "bind SRC[:DST] read-only (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false);
+  cmd->add_option("--rw-bind", args->rw_binds, "bind SRC[:DST] read-write (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false);
   cmd->add_option("--network", args->network,
                   "none (default: own network namespace, loopback only) or host (the host's "
                   "network: trusted commands only)")
@@ -293,6 +331,11 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
                   "cap what the command can write into the workspace (e.g. 1G; root only): the "
                   "workspace must be a new or empty directory and becomes a tmpfs of that size for "
                   "the command's life; its files are gone afterwards");
+  cmd->add_flag("--interactive", args->interactive,
+                "hand the caller's stdin, stdout and stderr (e.g. its terminal) to the command "
+                "itself, for trusted commands only: it can then read and reconfigure the terminal "
+                "and reopen the files they refer to. Without it stdin is /dev/null and output is "
+                "relayed through pipes");
   cmd->add_option("--report", args->report_file,
                   "write the exit report as JSON to FILE (captures output, see --output-cap; "
                   "default cap 1M)");

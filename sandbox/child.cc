@@ -119,6 +119,7 @@ int RedirectStdio(ChildContext& ctx) {
     if (::dup3(ctx.report_fd, 3, O_CLOEXEC) < 0) return errno;
     ctx.report_fd = 3;
   }
+  if (ctx.keep_stdin) return 0;
   int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return errno;
   if (fd == 0) return Check(::fcntl(0, F_SETFD, 0));

@@ -35,8 +35,9 @@ struct ChildContext {
   const Step* steps = nullptr;
   size_t step_count = 0;
   int report_fd = -1;  // init's end of the report socket (CLOEXEC)
-  int stdout_fd = -1;  // write ends of the capture pipes, or -1 to inherit
+  int stdout_fd = -1;  // write ends of the output pipes, or -1 to inherit
   int stderr_fd = -1;
+  bool keep_stdin = false;     // inherit stdin (Spec::interactive) instead of /dev/null
   char** argv = nullptr;       // the command, NULL-terminated
   char** sh_argv = nullptr;    // {"/bin/sh", <slot>, argv[1..], NULL}: for scripts without #!
   char** envp = nullptr;       // NULL-terminated

@@ -58,7 +58,9 @@ QuotaDir& QuotaDir::operator=(QuotaDir&& other) noexcept {
 QuotaDir::~QuotaDir() { Release(); }
 
 void QuotaDir::Release() {
-  if (!path_.empty()) ::umount2(path_.c_str(), MNT_DETACH);
+  // The mount point's path was resolved when mounted; a link found there now
+  // was put there since, and is not followed.
+  if (!path_.empty()) ::umount2(path_.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
   path_.clear();
 }
 

@@ -167,6 +167,10 @@ class ChildGuard {
   pid_t pid_;
 };
 
+// How much relayed output is held while the caller's descriptor is not
+// ready for it; beyond that the pipe is not read, and the command waits.
+constexpr size_t kRelayBuffer = 64 * 1024;
+
 // A read end of a pipe and where its bytes go.
 struct Stream {
   Fd fd;
@@ -174,14 +178,82 @@ struct Stream {
   int64_t* dropped = nullptr;
   size_t cap = 0;
   bool open = false;
+  int relay_to = -1;    // relay mode: the caller's descriptor the bytes are copied to
+  std::string pending;  // relay mode: read, not yet written to relay_to
+
+  bool Relays() const { return relay_to >= 0; }
+  // Whether the pipe should be read now (a relay waits while its buffer is full).
+  bool Readable() const { return open && (!Relays() || pending.size() < kRelayBuffer); }
 };
+
+// write(2) that reports a closed reader as EPIPE without raising SIGPIPE in
+// the caller's process.
+ssize_t WriteWithoutSigpipe(int fd, const char* data, size_t size) {
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE);
+  ssize_t n = ::write(fd, data, size);
+  int err = errno;
+  if (n < 0 && err == EPIPE && !was_pending) {
+    const struct timespec zero = {0, 0};
+    while (::sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = err;
+  return n;
+}
+
+// Writes what `s` holds to the caller's descriptor, in chunks a pipe that
+// polled writable takes without blocking. When that descriptor fails (its
+// reader is gone, it is closed), the rest is discarded and the pipe closed,
+// so the command sees EPIPE as if it had written there itself.
+void Relay(Stream& s) {
+  while (!s.pending.empty()) {
+    ssize_t n = WriteWithoutSigpipe(s.relay_to, s.pending.data(),
+                                    std::min<size_t>(s.pending.size(), PIPE_BUF));
+    if (n > 0) {
+      s.pending.erase(0, static_cast<size_t>(n));
+      return;  // poll again before the next chunk
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    s.pending.clear();
+    s.open = false;
+    s.fd.Reset();
+    return;
+  }
+}
+
+// Writes out everything `s` still holds once the sandbox is gone, waiting for
+// the caller's descriptor as long as it takes (as a writer to a slow pipe
+// would), unless it fails.
+void FlushRelay(Stream& s) {
+  while (!s.pending.empty()) {
+    pollfd p = {s.relay_to, POLLOUT, 0};
+    if (::poll(&p, 1, -1) < 0 && errno != EINTR) return;
+    Relay(s);
+  }
+}
 
 // Reads what `s` has now (a bounded amount, so a flooding writer cannot
 // starve the timeout). Closes it at EOF.
 void Drain(Stream& s, bool& truncated) {
   char buf[64 * 1024];
   for (int round = 0; round < 16; ++round) {
-    ssize_t n = ::read(s.fd.get(), buf, sizeof(buf));
+    size_t want = sizeof(buf);
+    if (s.Relays()) {
+      want = std::min(want, kRelayBuffer - std::min(kRelayBuffer, s.pending.size()));
+      if (want == 0) return;
+    }
+    ssize_t n = ::read(s.fd.get(), buf, want);
+    if (n > 0 && s.Relays()) {
+      s.pending.append(buf, static_cast<size_t>(n));
+      continue;
+    }
     if (n > 0) {
       size_t got = static_cast<size_t>(n);
       size_t room = s.cap > s.data->size() ? s.cap - s.data->size() : 0;
@@ -361,13 +433,17 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     CRUCIBLE_ASSIGN_OR_RETURN(rep.fd, AboveStdio(std::move(a)));
     CRUCIBLE_ASSIGN_OR_RETURN(report_w, AboveStdio(std::move(b)));
   }
-  Stream out{Fd(), &report.stdout_data, &report.stdout_dropped, spec.output_cap, false};
-  Stream err{Fd(), &report.stderr_data, &report.stderr_dropped, spec.output_cap, false};
+  Stream out{Fd(), &report.stdout_data, &report.stdout_dropped, spec.output_cap, false, -1, {}};
+  Stream err{Fd(), &report.stderr_data, &report.stderr_dropped, spec.output_cap, false, -1, {}};
   Fd out_w, err_w;
-  if (spec.capture_output) {
+  if (spec.capture_output || !spec.interactive) {
     CRUCIBLE_RETURN_IF_ERROR(MakePipe(out.fd, out_w));
     CRUCIBLE_RETURN_IF_ERROR(MakePipe(err.fd, err_w));
     out.open = err.open = true;
+  }
+  if (!spec.capture_output && !spec.interactive) {
+    out.relay_to = STDOUT_FILENO;
+    err.relay_to = STDERR_FILENO;
   }
 
   internal::ChildContext ctx;
@@ -376,6 +452,7 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   ctx.report_fd = report_w.get();
   ctx.stdout_fd = out_w.get();
   ctx.stderr_fd = err_w.get();
+  ctx.keep_stdin = spec.interactive;
   ctx.argv = argv.data();
   ctx.sh_argv = sh_argv.data();
   ctx.envp = envp.data();
@@ -457,9 +534,10 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     bool streams_open = rep.open || out.open || err.open;
     if (exited && (!streams_open || Clock::now() >= *drain_until)) break;
 
-    // What each polled descriptor is: 0 init, 1 report, 2 listener, 3+ streams.
-    pollfd fds[5];
-    int what[5];
+    // What each polled descriptor is: 0 init, 1 report, 2 listener, 3+ streams,
+    // 5+ the caller's descriptors output is relayed to.
+    pollfd fds[7];
+    int what[7];
     nfds_t n = 0;
     if (!exited) {
       what[n] = 0;
@@ -476,9 +554,14 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
       fds[n++] = {rep.listener.get(), POLLIN, 0};
     }
     for (int i = 0; i < 2; ++i) {
-      if (!streams[i]->open) continue;
-      what[n] = 3 + i;
-      fds[n++] = {streams[i]->fd.get(), POLLIN, 0};
+      if (streams[i]->Readable()) {
+        what[n] = 3 + i;
+        fds[n++] = {streams[i]->fd.get(), POLLIN, 0};
+      }
+      if (!streams[i]->pending.empty()) {
+        what[n] = 5 + i;
+        fds[n++] = {streams[i]->relay_to, POLLOUT, 0};
+      }
     }
     auto now = Clock::now();
     auto wake = exited ? *drain_until : next_tick;
@@ -519,8 +602,12 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
             rep.listener.Reset();  // no process uses the filter any more
           }
           break;
-        default:
+        case 3:
+        case 4:
           Drain(*streams[what[i] - 3], report.output_truncated);
+          break;
+        default:
+          Relay(*streams[what[i] - 5]);
       }
     }
 
@@ -532,6 +619,11 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     if (!exited && now >= next_tick) {
       if (on_tick) on_tick();
       next_tick = Clock::now() + kTickInterval;
+    }
+  }
+  if (!spec.capture_output) {
+    for (Stream* s : {&out, &err}) {
+      if (s->Relays()) FlushRelay(*s);
     }
   }
   if (spec.capture_output) {

@@ -20,7 +20,8 @@
 // without CAP_SYS_ADMIN and most other capabilities (it keeps CAP_CHOWN,
 // CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID, CAP_SETUID,
 // CAP_SETPCAP and CAP_NET_BIND_SERVICE), with no_new_privs, no controlling
-// terminal, and no file descriptor of the caller but stdout and stderr. It can
+// terminal, and no file descriptor of the caller (its output is relayed
+// through pipes; stdin is /dev/null; see Spec::interactive). It can
 // still write setuid files into writable binds; they are nosuid inside the
 // sandbox, not on the host.
 //
@@ -93,10 +94,18 @@ struct Spec {
   std::string cwd = "/workspace";
   std::chrono::milliseconds timeout{0};  // 0: no limit
   // When true, stdout and stderr are captured into the Report (each capped at
-  // output_cap bytes, the rest counted and dropped); otherwise the command
-  // inherits the caller's stdout and stderr. stdin is /dev/null either way.
+  // output_cap bytes, the rest counted and dropped). Otherwise they are
+  // relayed: the command writes into pipes and Run copies what arrives to the
+  // caller's own stdout and stderr as it comes, so the command never holds a
+  // descriptor of the caller's (a terminal it could read or reconfigure, a
+  // file it could reopen by path through /proc/self/fd). stdin is /dev/null.
   bool capture_output = false;
   size_t output_cap = 1 << 20;
+  // For trusted commands only: the command gets the caller's stdin, and
+  // (unless capture_output) its stdout and stderr, themselves, e.g. a
+  // terminal to work in. It can then read and reconfigure that terminal and
+  // reopen files those descriptors refer to.
+  bool interactive = false;
   std::string hostname = "crucible";
   Network network = Network::kNone;
 

@@ -246,9 +246,10 @@ Status GitWorkspace::Restore(const std::vector<std::string>& paths) {
       if (ec) return Fail(Code::kIoError, "cannot restore link " + path + ": " + ec.message());
       continue;
     }
-    CRUCIBLE_RETURN_IF_ERROR(WriteFile(path, content));
-    fs::permissions(path, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? fs::perms(0755) : fs::perms(0644),
-                    ec);
+    // Through a fresh temporary file whose mode is set on the descriptor: a
+    // link planted at the path or next to it is replaced, never followed.
+    CRUCIBLE_RETURN_IF_ERROR(
+        WriteFile(path, content, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644));
   }
   return {};
 }

@@ -527,5 +527,73 @@ TEST_F(WorkspaceTest, RestoreNeverWritesThroughAPlantedSymlink) {
   EXPECT_EQ(ReadOrEmpty(Work("s") + "/src/other.py"), "X = 1\n");
 }
 
+// The agent (root in the sandbox) plants links at every name the runner
+// writes after it: the restored file, any temporary name next to it, and the
+// hidden tests. A host file they point at keeps its content and mode.
+TEST_F(WorkspaceTest, RestoreAndApplyNeverFollowPlantedLinksToAHostFile) {
+  WorkspacePtr ws = Make("t");
+  ASSERT_NE(ws, nullptr);
+  auto outside = TempDir::Create("crucible-test-outside-");
+  ASSERT_TRUE(outside);
+  const std::string victim = outside->path() + "/victim";
+  std::ofstream(victim) << "host secret\n";
+  ASSERT_EQ(::chmod(victim.c_str(), 0600), 0);
+
+  const std::string src = Work("t") + "/src";
+  auto plant = [&](const std::string& path) {
+    fs::remove(path);
+    ASSERT_EQ(::symlink(victim.c_str(), path.c_str()), 0) << path;
+  };
+  plant(src + "/other.py");
+  plant(src + "/test_hidden.py");
+  // Temporary names a writer might pick: ".tmp.<pid>" over the usual pid
+  // range, and this process's own pid whatever it is.
+  for (int pid = 1; pid <= 32768; ++pid) {
+    ASSERT_EQ(::symlink(victim.c_str(), (src + "/other.py.tmp." + std::to_string(pid)).c_str()), 0);
+  }
+  const std::string own = src + "/other.py.tmp." + std::to_string(::getpid());
+  if (::getpid() > 32768) plant(own);
+
+  const std::string hidden =
+      "diff --git a/src/other.py b/src/other.py\n"
+      "--- a/src/other.py\n"
+      "+++ b/src/other.py\n"
+      "@@ -1 +1 @@\n"
+      "-X = 1\n"
+      "+X = 2\n"
+      "diff --git a/src/test_hidden.py b/src/test_hidden.py\n"
+      "new file mode 100644\n"
+      "--- /dev/null\n"
+      "+++ b/src/test_hidden.py\n"
+      "@@ -0,0 +1 @@\n"
+      "+def test_hidden(): pass\n";
+  auto unchanged = [&] {
+    EXPECT_EQ(ReadOrEmpty(victim), "host secret\n");
+    struct stat st;
+    ASSERT_EQ(::stat(victim.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+  };
+  // Applied over the links, the patch is refused.
+  EXPECT_FALSE(ws->Apply(hidden));
+  unchanged();
+
+  auto paths = PatchPaths(hidden);
+  ASSERT_TRUE(paths) << paths.error().ToString();
+  auto restored = ws->Restore(*paths);
+  ASSERT_TRUE(restored) << restored.error().ToString();
+  unchanged();
+  EXPECT_FALSE(fs::is_symlink(src + "/other.py"));
+  EXPECT_EQ(ReadOrEmpty(src + "/other.py"), "X = 1\n");
+  struct stat st;
+  ASSERT_EQ(::lstat((src + "/other.py").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+
+  auto applied = ws->Apply(hidden);
+  ASSERT_TRUE(applied) << applied.error().ToString();
+  unchanged();
+  EXPECT_EQ(ReadOrEmpty(src + "/other.py"), "X = 2\n");
+  EXPECT_EQ(ReadOrEmpty(src + "/test_hidden.py"), "def test_hidden(): pass\n");
+}
+
 }  // namespace
 }  // namespace crucible::vcs
