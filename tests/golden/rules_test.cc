@@ -480,6 +480,9 @@ TEST_F(Interchange, ExportImportRoundTrip) {
   t.add_source_files("a.py");
   t.add_test_files("t/test_a.py");
   t.add_flaky("t.test_c::test_z");
+  auto* excluded = t.add_excluded_tests();
+  excluded->set_id("t.test_c::test_z");
+  excluded->set_reason("failed 1 of 2 runs at the merged commit");
   t.set_kind("feature");
   t.set_held_out(true);
   t.set_merged_at_ms(1700000000000);
