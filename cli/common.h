@@ -48,7 +48,8 @@ struct EmbeddedRunOptions {
   std::vector<v1::AgentSpec> agents;
   int samples = 1;
   int runners = 2;
-  bool held_out = false;  // the suite's held-out tasks instead of its dev tasks
+  bool held_out = false;            // the suite's held-out tasks instead of its dev tasks
+  bool include_untestable = false;  // run the untestable tasks too (reported apart)
   bool quiet = false;
   std::string resume = {};  // a stored run to finish instead of a new one
 };

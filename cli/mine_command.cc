@@ -151,9 +151,20 @@ int Mine(const MineArgs& args) {
   for (const auto& t : mined->tasks) {
     std::string title = t.intent().substr(0, t.intent().find('\n'));
     if (title.size() > 50) title = title.substr(0, 47) + "...";
-    std::string flaky = t.flaky_size() > 0 ? fmt::format(" ({} flaky)", t.flaky_size()) : "";
+    std::string flaky =
+        t.excluded_tests_size() > 0
+            ? fmt::format(" ({} tests excluded, see suite show)", t.excluded_tests_size())
+            : (t.flaky_size() > 0 ? fmt::format(" ({} flaky)", t.flaky_size()) : "");
     std::printf("  %-14s %-18s F2P %-3d P2P %-3d %s%s\n", t.id().c_str(), t.kind().c_str(),
                 t.fail_to_pass_size(), t.pass_to_pass_size(), title.c_str(), flaky.c_str());
+  }
+  const auto untestable = std::count_if(mined->tasks.begin(), mined->tasks.end(),
+                                        [](const v1::GoldenTask& t) { return t.untestable(); });
+  if (untestable > 0) {
+    std::printf(
+        "%td of the tasks have no FAIL_TO_PASS test (kind no-test-delta): doing nothing "
+        "completes them, so runs leave them out unless --include-untestable\n",
+        untestable);
   }
   if (!mined->skipped.empty()) {
     std::printf("skipped %zu changes:\n", mined->skipped.size());

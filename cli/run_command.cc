@@ -32,6 +32,7 @@ struct RunArgs {
   std::string coordinator;
   bool detach = false;
   bool held_out = false;
+  bool include_untestable = false;
   std::string resume;
   std::vector<std::string> require;  // --require KEY=VALUE
 };
@@ -45,6 +46,7 @@ int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents) {
   for (const auto& a : agents) *submit->add_agents() = a;
   submit->set_samples(args.samples);
   submit->set_held_out(args.held_out);
+  submit->set_include_untestable(args.include_untestable);
   submit->set_run_id(args.resume);
   for (const auto& r : args.require) submit->add_require(r);
   auto reply = AskCoordinator(args.coordinator, req);
@@ -60,6 +62,9 @@ int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents) {
   std::printf("run %s: %d attempts (suite %s, %d agents, %d samples) on coordinator %s\n",
               run.id().c_str(), run.attempt_count(), run.suite().c_str(), run.agents_size(),
               run.samples(), args.coordinator.c_str());
+  if (std::string note = report::DescribeUntestable(run); !note.empty()) {
+    std::printf("%s\n", note.c_str());
+  }
   std::fflush(stdout);
   auto status = FollowRun(args.coordinator, run.id(), /*quiet=*/false);
   if (!status) return ReportError(status.error());
@@ -78,6 +83,7 @@ int Run(const RunArgs& args) {
                              .samples = args.samples,
                              .runners = args.runners,
                              .held_out = args.held_out,
+                             .include_untestable = args.include_untestable,
                              .quiet = false,
                              .resume = args.resume};
   if (args.resume.empty() && (args.suite.empty() || args.agents.empty())) {
@@ -111,6 +117,11 @@ int Run(const RunArgs& args) {
   auto rows = report::SummarizeRun(**store, *run_id);
   if (!rows) return ReportError(rows.error());
   std::printf("\n%s", report::RenderTable(*rows).c_str());
+  if (auto run = (*store)->GetRun(*run_id); run) {
+    if (std::string note = report::DescribeUntestable(*run); !note.empty()) {
+      std::printf("\n%s\n", note.c_str());
+    }
+  }
   std::printf("\nrun %s finished; `crucible report %s` shows it again\n", run_id->c_str(),
               run_id->c_str());
   return 0;
@@ -151,6 +162,9 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   AddClientCurveOptions(cmd);
   cmd->add_flag("--held-out", args->held_out,
                 "replay the suite's held-out tasks instead of its dev tasks (see `suite split`)");
+  cmd->add_flag("--include-untestable", args->include_untestable,
+                "also run the tasks without a FAIL_TO_PASS test (doing nothing completes "
+                "them); they are reported apart, never in the completion rate");
   cmd->add_option("--require", args->require,
                   "KEY=VALUE: lease the run's attempts only to runners with this --label "
                   "(repeat for several; needs --coordinator)");

@@ -15,6 +15,7 @@
 #include "golden/interchange.h"
 #include "golden/miner.h"
 #include "golden/rules.h"
+#include "protocol/golden_task.h"
 
 namespace crucible::cli {
 
@@ -39,8 +40,11 @@ int Show(const std::string& db, const std::string& name) {
   if (!suite) return ReportError(suite.error());
   auto tasks = (*store)->ListTasks(name);
   if (!tasks) return ReportError(tasks.error());
-  size_t held_out = 0;
-  for (const auto& t : *tasks) held_out += t.held_out() ? 1 : 0;
+  size_t held_out = 0, untestable = 0;
+  for (const auto& t : *tasks) {
+    held_out += t.held_out() ? 1 : 0;
+    untestable += v1::IsUntestable(t) ? 1 : 0;
+  }
   std::printf("suite %s\n  repository  %s\n  test command  %s\n", suite->name().c_str(),
               suite->repo_path().c_str(), suite->test_cmd().c_str());
   if (!suite->setup_cmd().empty()) {
@@ -64,8 +68,10 @@ int Show(const std::string& db, const std::string& name) {
       policy.remove_prefix(nl == std::string_view::npos ? policy.size() : nl + 1);
     }
   }
-  std::printf("  tasks  %zu (%zu dev, %zu held out)\n\n", tasks->size(), tasks->size() - held_out,
-              held_out);
+  std::string untestable_note =
+      untestable > 0 ? fmt::format("; {} untestable, left out of runs", untestable) : "";
+  std::printf("  tasks  %zu (%zu dev, %zu held out%s)\n\n", tasks->size(), tasks->size() - held_out,
+              held_out, untestable_note.c_str());
   for (const auto& t : *tasks) {
     std::string title = t.intent().substr(0, t.intent().find('\n'));
     std::printf("%s  base %.10s  merged %.10s  %s\n", t.id().c_str(), t.base_commit().c_str(),
@@ -81,9 +87,20 @@ int Show(const std::string& db, const std::string& name) {
     std::printf("    FAIL_TO_PASS (%d): %s\n", t.fail_to_pass_size(),
                 fmt::format("{}", fmt::join(t.fail_to_pass(), ", ")).c_str());
     std::printf("    PASS_TO_PASS: %d tests\n", t.pass_to_pass_size());
+    if (v1::IsUntestable(t)) {
+      std::printf(
+          "    untestable: no FAIL_TO_PASS test (doing nothing completes it); runs leave it out "
+          "unless --include-untestable\n");
+    }
     if (t.flaky_size() > 0) {
       std::printf("    flaky (excluded): %s\n",
                   fmt::format("{}", fmt::join(t.flaky(), ", ")).c_str());
+    }
+    if (t.excluded_tests_size() > 0) {
+      std::printf("    excluded tests (%d):\n", t.excluded_tests_size());
+      for (const auto& e : t.excluded_tests()) {
+        std::printf("      %s: %s\n", e.id().c_str(), e.reason().c_str());
+      }
     }
   }
   if (suite->skipped_size() > 0) {

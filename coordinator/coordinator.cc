@@ -19,6 +19,7 @@
 #include "coordinator/pack_builder.h"
 #include "coordinator/zap.h"
 #include "protocol/framing.h"
+#include "protocol/golden_task.h"
 #include "scoring/score.h"
 #include "vcs/pack.h"
 
@@ -112,7 +113,7 @@ class ZmqCoordinator : public Coordinator {
   }
 
   Result<v1::Run> SubmitRun(const std::string& suite, const std::vector<v1::AgentSpec>& agents,
-                            int samples, bool held_out) override {
+                            int samples, bool held_out, bool include_untestable) override {
     if (agents.empty()) return Fail(Code::kInvalidArgument, "a run needs at least one --agent");
     if (samples < 1) return Fail(Code::kInvalidArgument, "--samples must be at least 1");
     std::set<std::string> names;
@@ -144,6 +145,20 @@ class ZmqCoordinator : public Coordinator {
                                  "' has no held-out tasks (`crucible suite split` makes some)"
                            : "suite '" + suite + "' has no dev tasks (all are held out)");
     }
+    std::vector<std::string> untestable;
+    for (const auto& t : tasks) {
+      if (v1::IsUntestable(t)) untestable.push_back(t.id());
+    }
+    if (!include_untestable) {
+      std::erase_if(tasks, [](const v1::GoldenTask& t) { return v1::IsUntestable(t); });
+      if (tasks.empty()) {
+        return Fail(Code::kInvalidArgument,
+                    fmt::format("every one of the {} {} tasks of suite '{}' has no FAIL_TO_PASS "
+                                "test (doing nothing completes them), so none is left to run; "
+                                "--include-untestable runs them, reported apart",
+                                untestable.size(), held_out ? "held-out" : "dev", suite));
+      }
+    }
 
     v1::Run run;
     run.set_id(NewRunId());
@@ -151,6 +166,8 @@ class ZmqCoordinator : public Coordinator {
     for (const auto& a : agents) *run.add_agents() = a;
     run.set_samples(samples);
     run.set_held_out(held_out);
+    run.set_include_untestable(include_untestable);
+    for (const auto& id : untestable) run.add_untestable_tasks(id);
     run.set_created_at_ms(NowMs());
     run.set_state(v1::Run::RUNNING);
     std::vector<v1::Attempt> attempts;
@@ -1188,9 +1205,10 @@ class ZmqCoordinator : public Coordinator {
     for (auto& a : agents) {
       for (const auto& r : submit.require()) a.add_require(r);
     }
-    Result<v1::Run> run = submit.run_id().empty() ? SubmitRun(submit.suite(), agents,
-                                                              submit.samples(), submit.held_out())
-                                                  : ResumeRun(submit.run_id());
+    Result<v1::Run> run = submit.run_id().empty()
+                              ? SubmitRun(submit.suite(), agents, submit.samples(),
+                                          submit.held_out(), submit.include_untestable())
+                              : ResumeRun(submit.run_id());
     if (!run) {
       ReplyError(peer, run.error().message());
       return;

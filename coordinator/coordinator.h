@@ -102,12 +102,17 @@ class Coordinator {
   // A/B comparison progresses over the same tasks together. The run is active
   // (its attempts are handed out) from now on. The tasks are the suite's dev
   // split (every task of a suite never split), or with `held_out` its
-  // held-out split (`crucible suite split`).
+  // held-out split (`crucible suite split`). Untestable tasks (no
+  // FAIL_TO_PASS test: doing nothing completes them, v1::IsUntestable) are
+  // left out unless `include_untestable`; either way their ids are recorded
+  // in run.untestable_tasks, so reports can say what was left out or count
+  // those tasks apart.
   // Errors: kNotFound for an unknown suite, kInvalidArgument for no agents,
-  // duplicate agent names, samples < 1 or no task in the chosen split.
+  // duplicate agent names, samples < 1 or no task in the chosen split (or
+  // only untestable ones, when they are left out).
   virtual Result<v1::Run> SubmitRun(const std::string& suite,
                                     const std::vector<v1::AgentSpec>& agents, int samples,
-                                    bool held_out = false) = 0;
+                                    bool held_out = false, bool include_untestable = false) = 0;
 
   // Makes a stored run active again: its unfinished attempts are queued, and
   // attempts left leased by an earlier coordinator keep their lease for one

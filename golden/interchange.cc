@@ -223,6 +223,13 @@ std::string ExportJsonl(const v1::Suite& suite, const std::vector<v1::GoldenTask
     c["merged_commit"] = t.merged_commit();
     c["kind"] = t.kind();
     c["flaky"] = Strings(t.flaky());
+    if (t.excluded_tests_size() > 0) {
+      nlohmann::ordered_json excluded = nlohmann::ordered_json::array();
+      for (const auto& e : t.excluded_tests()) {
+        excluded.push_back({{"id", e.id()}, {"reason", e.reason()}});
+      }
+      c["excluded_tests"] = std::move(excluded);
+    }
     c["failure_modes"] = Strings(t.failure_modes());
     c["held_out"] = t.held_out();
     c["test_cmd"] = t.test_cmd();
@@ -334,6 +341,18 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
           if (f.is_string()) t.add_flaky(f.get<std::string>());
         }
       }
+      if (c.contains("excluded_tests") && c["excluded_tests"].is_array()) {
+        for (const auto& e : c["excluded_tests"]) {
+          if (!e.is_object() || !e.contains("id") || !e["id"].is_string()) {
+            return bad("field \"crucible.excluded_tests\" holds an entry without a string id");
+          }
+          auto* x = t.add_excluded_tests();
+          x->set_id(e["id"].get<std::string>());
+          if (e.contains("reason") && e["reason"].is_string()) {
+            x->set_reason(e["reason"].get<std::string>());
+          }
+        }
+      }
       if (c.contains("failure_modes")) {
         const json& modes = c["failure_modes"];
         if (!modes.is_array()) return bad("field \"crucible.failure_modes\" is not a list");
@@ -368,6 +387,7 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
     if (t.test_cmd().empty()) {
       return bad("no test command (the line has no crucible.test_cmd; pass --test-cmd)");
     }
+    t.set_untestable(t.fail_to_pass().empty());
     result.tasks.push_back(std::move(t));
   }
   if (result.tasks.empty()) {

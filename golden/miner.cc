@@ -220,25 +220,60 @@ Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
     }
   }
   const Side after(after_runs);
+  // Tests that failed in a run at the merged commit (or came and went) cannot
+  // say whether the change is done: they leave both lists, each with why.
+  std::map<std::string, std::string> excluded;
   std::set<std::string> flaky;
-  std::vector<std::string> failing;
+  std::vector<std::string> failing;  // failed in every run at the merged commit
+  bool any_passing = false;          // passed in every run at the merged commit
   for (const auto& [id, statuses] : after.by_id) {
+    const size_t failed =
+        static_cast<size_t>(std::count_if(statuses.begin(), statuses.end(), Failing));
     auto stable = after.Stable(id);
-    if (!stable) {
-      flaky.insert(id);
-    } else if (Failing(*stable)) {
+    if (!stable) flaky.insert(id);
+    if (failed == after.runs) {
       failing.push_back(id);
+      excluded[id] = after.runs == 1 ? "fails at the merged commit"
+                                     : fmt::format("fails at the merged commit ({} of {} runs)",
+                                                   failed, after.runs);
+    } else if (failed > 0) {
+      excluded[id] = fmt::format("failed {} of {} runs at the merged commit", failed, after.runs);
+    } else if (!stable) {
+      excluded[id] =
+          fmt::format("outcome differed between the {} runs at the merged commit", after.runs);
+    } else if (*stable == TestOutcome::PASSED) {
+      any_passing = true;
     }
   }
-  if (!failing.empty()) {
-    v1::TestRun failed;
-    for (const auto& id : failing) {
-      auto* t = failed.add_tests();
-      t->set_id(id);
-      t->set_status(TestOutcome::FAILED);
+  const size_t excluded_at_merged = excluded.size();
+  // Why the change has no task when no reliable FAIL_TO_PASS test is left
+  // because of the tests above; "" when none was excluded.
+  auto unreliable = [&]() -> std::string {
+    if (excluded.empty()) return "";
+    if (failing.size() == excluded_at_merged) {
+      v1::TestRun failed;
+      for (const auto& id : failing) {
+        auto* t = failed.add_tests();
+        t->set_id(id);
+        t->set_status(TestOutcome::FAILED);
+      }
+      return "merged commit fails its own tests: " + FailingTests(failed);
     }
-    return Skip("merged commit fails its own tests: " + FailingTests(failed), "tests");
-  }
+    std::string out = "no reliable FAIL_TO_PASS test: ";
+    size_t n = 0;
+    for (const auto& [id, why] : excluded) {
+      if (why.find("at the merged commit") == std::string::npos) continue;
+      if (n == kMaxListedFailures) {
+        out += fmt::format(" and {} more", excluded_at_merged - n);
+        break;
+      }
+      out += fmt::format("{}{} {}", n > 0 ? ", " : "", id, why);
+      ++n;
+    }
+    return out;
+  };
+  // Nothing passes reliably at the merged commit: no need to run the base.
+  if (!any_passing && !excluded.empty()) return Skip(unreliable(), "tests");
 
   CRUCIBLE_ASSIGN_OR_RETURN(auto before_or,
                             TestAt(options, repo, change.parent, task.test_patch()));
@@ -251,11 +286,16 @@ Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
   }
   const Side before(before_runs);
   for (const auto& [id, statuses] : before.by_id) {
-    if (!before.Stable(id)) flaky.insert(id);
+    if (before.Stable(id)) continue;
+    flaky.insert(id);
+    if (after.Stable(id) == TestOutcome::PASSED) {
+      excluded.emplace(
+          id, fmt::format("outcome differed between the {} runs at the base commit", before.runs));
+    }
   }
 
   for (const auto& [id, statuses] : after.by_id) {  // sorted by id
-    if (flaky.contains(id)) continue;
+    if (flaky.contains(id) || excluded.contains(id)) continue;
     if (after.Stable(id) != TestOutcome::PASSED) continue;
     auto b = before.Stable(id);
     if (*b == TestOutcome::UNKNOWN || Failing(*b)) {
@@ -265,10 +305,17 @@ Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
     }
   }
   for (const auto& id : flaky) task.add_flaky(id);
+  for (const auto& [id, why] : excluded) {
+    auto* e = task.add_excluded_tests();
+    e->set_id(id);
+    e->set_reason(why);
+  }
   if (task.fail_to_pass().empty()) {
+    if (excluded_at_merged > 0) return Skip(unreliable(), "tests");
     if (options.require_f2p) return Skip("no test fails before the change", "tests");
     if (task.pass_to_pass().empty()) return Skip("no test passes reliably", "tests");
     task.set_kind("no-test-delta");
+    task.set_untestable(true);
   }
   return Verdict{std::move(task), "", ""};
 }

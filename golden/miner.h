@@ -88,8 +88,10 @@ struct Skipped {
   // lies), "tests timed out at the merged commit", and the same two "at the
   // base commit".
   // The tests ("tests"): "tests wrote no report at the merged commit (exit
-  // N)", "merged commit fails its own tests: <ids>", "no test ran at the
-  // merged commit", "no test fails before the change" (with require_f2p).
+  // N)", "merged commit fails its own tests: <ids>" and "no reliable
+  // FAIL_TO_PASS test: <id> <why>, ..." (tests failed at the merged commit
+  // and no other test fails before the change), "no test passes reliably",
+  // "no test fails before the change" (with require_f2p).
   std::string reason;
   std::string summary;   // first line of the commit message
   std::string category;  // "filter", "infra" or "tests"
@@ -114,13 +116,19 @@ struct MineResult {
 //
 //  - flaky: tests whose outcome differs between the repetitions of one side;
 //    excluded from both lists;
+//  - excluded_tests: every test left out of both lists with why: it failed
+//    in some or all runs at the merged commit ("failed 1 of 2 runs at the
+//    merged commit", "fails at the merged commit (2 of 2 runs)"), or its
+//    outcome differed between the runs of a side;
 //  - FAIL_TO_PASS: passed in every repetition at the merged commit; failed,
 //    errored or absent in every repetition at base;
 //  - PASS_TO_PASS: passed in every repetition of both sides.
-// A merged commit with a consistently failing test, or whose runs found no
-// test, is skipped. An empty FAIL_TO_PASS keeps the task with kind
-// "no-test-delta" (skipped with require_f2p); other tasks get a kind from
-// ClassifyKind. Each list is sorted.
+// A change whose FAIL_TO_PASS is empty while tests failed at the merged
+// commit is skipped ("merged commit fails its own tests: IDS" when they
+// failed every run, else "no reliable FAIL_TO_PASS test: ID WHY, ..."), and
+// so is one whose runs found no test. Otherwise an empty FAIL_TO_PASS keeps
+// the task with kind "no-test-delta" and `untestable` set (skipped with
+// require_f2p); other tasks get a kind from ClassifyKind. Each list is sorted.
 //
 // Task ids are "t-" and the first 8 hex digits of the merged commit (more
 // digits only if two tasks of one suite would collide): stable when the same

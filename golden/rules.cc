@@ -197,6 +197,69 @@ bool OnlyVersionStringsChanged(std::string_view patch) {
   return true;
 }
 
+namespace {
+
+constexpr size_t kMaxVersionFileLines = 20;
+
+// True for a line of a new version file that holds no code: blank, a
+// comment, an include guard or pragma, or a lone bracket (a JSON object's).
+bool IsFillerLine(std::string_view line) {
+  if (line.empty()) return true;
+  for (std::string_view p : {"#", "//", "/*", "*", ";", "--"}) {
+    if (line.starts_with(p)) return true;
+  }
+  return line.find_first_not_of("{}[](),") == std::string_view::npos;
+}
+
+// True when `line` states a version: it mentions "version" and holds a
+// number ('__version__ = "1.2.3"', '"version": "1.2.3",', "#define
+// PKG_VERSION_MAJOR 1"), or is a bare version number ("1.2.3", "v2.0.0-rc.1").
+bool IsVersionLine(std::string_view line, bool& dotted) {
+  const std::string normalized = NormalizeVersions(line);
+  if (Lower(line).find("version") != std::string::npos) {
+    if (normalized != line) dotted = true;
+    return std::any_of(line.begin(), line.end(),
+                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+  }
+  std::string_view bare = normalized;
+  while (!bare.empty() && (bare.front() == '"' || bare.front() == '\'' || bare.front() == 'v')) {
+    bare.remove_prefix(1);
+  }
+  while (!bare.empty() && (bare.back() == '"' || bare.back() == '\'')) bare.remove_suffix(1);
+  if (bare != "V") return false;
+  dotted = true;
+  return true;
+}
+
+// True for a file the change adds whose name speaks of a version and whose
+// every line states a version or is filler (IsFillerLine), with at least one
+// version number in it: a new version.py holding '__version__ = "1.2.3"', a
+// version.h of #defines, a version.json.
+bool IsNewVersionFile(const vcs::FilePatch& f) {
+  if (f.status != 'A' || f.binary) return false;
+  size_t slash = f.path.rfind('/');
+  std::string name = Lower(slash == std::string::npos ? f.path : f.path.substr(slash + 1));
+  if (name.find("version") == std::string::npos) return false;
+  bool ok = true, dotted = false;
+  size_t lines = 0;
+  ForEachChangedLine(f.patch, [&](std::string_view line) {
+    if (!ok) return;
+    if (line[0] != '+' || ++lines > kMaxVersionFileLines) {
+      ok = false;
+      return;
+    }
+    std::string_view text = line.substr(1);
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
+      text.remove_suffix(1);
+    }
+    ok = IsVersionLine(text, dotted) || IsFillerLine(text);
+  });
+  return ok && dotted;
+}
+
+}  // namespace
+
 std::string PreSkipReason(const std::vector<vcs::FilePatch>& files, const SkipRules& rules) {
   if (files.empty()) return "empty change";
   if (std::any_of(files.begin(), files.end(), [](const auto& f) { return f.submodule; })) {
@@ -224,7 +287,7 @@ std::string PreSkipReason(const std::vector<vcs::FilePatch>& files, const SkipRu
   // lock files and release notes, which a release updates too).
   bool any_version = false, only_version = true;
   for (const auto& f : files) {
-    if (AnyMatches(rules.version_files, f.path)) {
+    if (AnyMatches(rules.version_files, f.path) || IsNewVersionFile(f)) {
       any_version = true;
     } else if (!f.binary && OnlyVersionStringsChanged(f.patch)) {
       any_version = true;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -18,10 +19,17 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
   };
   for (const auto& a : run.agents()) row_for(a.name());
 
+  const std::set<std::string> untestable(run.untestable_tasks().begin(),
+                                         run.untestable_tasks().end());
   std::map<std::string, std::vector<int64_t>> walls;
   std::map<std::string, int64_t> files;
   for (const auto& view : attempts) {
     AgentRow& row = row_for(view.attempt.agent());
+    if (untestable.contains(view.attempt.task_id())) {
+      ++row.untestable_attempts;
+      if (view.score && view.score->completed()) ++row.untestable_completed;
+      continue;
+    }
     ++row.attempts;
     if (view.attempt.state() == v1::Attempt::FAILED) ++row.infra_failed;
     if (!view.score) continue;
@@ -85,7 +93,42 @@ std::string RenderTable(const std::vector<AgentRow>& rows) {
                        r.attempts, r.completed, 100.0 * r.completion_rate, r.mean_files_touched,
                        FormatDuration(r.median_wall_ms), infra);
   }
+  if (std::any_of(rows.begin(), rows.end(),
+                  [](const AgentRow& r) { return r.untestable_attempts > 0; })) {
+    out +=
+        "\ntasks with no FAIL_TO_PASS test (doing nothing completes them), not in the "
+        "completion rate:\n";
+    out += fmt::format("{:<{}}  {:>8}  {:>9}\n", "agent", width, "attempts", "completed");
+    for (const auto& r : rows) {
+      out += fmt::format("{:<{}}  {:>8}  {:>9}\n", r.agent, width, r.untestable_attempts,
+                         r.untestable_completed);
+    }
+  }
   return out;
+}
+
+std::string DescribeUntestable(const v1::Run& run) {
+  const int untestable = run.untestable_tasks_size();
+  if (untestable == 0) return "";
+  constexpr int kListed = 10;
+  std::string ids;
+  for (int i = 0; i < untestable && i < kListed; ++i) {
+    ids += (i > 0 ? ", " : "") + run.untestable_tasks(i);
+  }
+  if (untestable > kListed) ids += fmt::format(" and {} more", untestable - kListed);
+  const int per_task = std::max(1, run.agents_size() * std::max(1, run.samples()));
+  const int run_tasks = run.attempt_count() / per_task;
+  if (!run.include_untestable()) {
+    return fmt::format(
+        "left out {} of {} tasks: no FAIL_TO_PASS test (the base commit already passes every "
+        "test that decides them, so doing nothing completes them): {}; --include-untestable "
+        "runs them, reported apart",
+        untestable, run_tasks + untestable, ids);
+  }
+  return fmt::format(
+      "{} of {} tasks have no FAIL_TO_PASS test (doing nothing completes them): {}; their "
+      "attempts are reported apart, not in the completion rate",
+      untestable, run_tasks, ids);
 }
 
 std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
@@ -100,7 +143,9 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
                    {"completed", r.completed},
                    {"completion_rate", r.completion_rate},
                    {"mean_files_touched", r.mean_files_touched},
-                   {"median_wall_ms", r.median_wall_ms}});
+                   {"median_wall_ms", r.median_wall_ms},
+                   {"untestable_attempts", r.untestable_attempts},
+                   {"untestable_completed", r.untestable_completed}});
   }
   return out.dump(2) + "\n";
 }

@@ -503,6 +503,80 @@ TEST(MineFlaky, FlakyTestsAreRecordedAndExcluded) {
               ElementsAre("tests.test_base::test_zero_is_fine", "tests.test_calc::test_flaky"));
 }
 
+// A merge that adds one real test and three that pass half the time: each
+// counts its runs in a file of its own (ignored by git) in the workspace, so
+// over the two runs at the merged commit flaky_a passes then fails, flaky_b
+// fails then passes and flaky_c fails twice (it fails two runs in four). The
+// three are left out with their reasons; the real test keeps the task. A
+// change (in another repository) whose only new tests are such tests has no
+// reliable FAIL_TO_PASS test left and is skipped, naming them.
+TEST(MineFlaky, TestsFailingAtTheMergedCommitAreExcludedNotTheTask) {
+  SKIP_UNLESS_ROOT();
+  auto flaky = [](const std::string& name, const std::string& fails_when) {
+    return "def test_" + name + "():\n    path = 'runs_" + name +
+           "'\n    n = int(open(path).read()) if os.path.exists(path) else 0\n"
+           "    open(path, 'w').write(str(n + 1))\n    assert not (" +
+           fails_when + ")\n\n\n";
+  };
+  GitRepo repo;
+  repo.Write(".gitignore", "runs_*\n");
+  repo.Write("calc.py", "def double(x):\n    return x + x + 1\n");
+  repo.Write("tests/test_base.py",
+             "from calc import double\n\n\ndef test_zero_is_fine():\n    assert double(0) >= 0\n");
+  repo.Commit("initial");
+  repo.Git("checkout -q -b fix-double");
+  repo.Write("calc.py", "def double(x):\n    return x * 2\n");
+  repo.Write("tests/test_calc.py",
+             "import os\n\nfrom calc import double\n\n\n" + flaky("flaky_a", "n % 2 == 1") +
+                 flaky("flaky_b", "n % 2 == 0") + flaky("flaky_c", "n // 2 % 2 == 0") +
+                 "def test_double():\n    assert double(3) == 6\n");
+  repo.Commit("fix double");
+  repo.Git("checkout -q main");
+  std::string merge = repo.Merge("fix-double",
+                                 "Merge pull request #7 from dev/fix-double\n\n"
+                                 "Fix double\n\ndouble added one.");
+  MineOptions options = Options(repo.path(), "calc", kPytest);
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 1u) << r->skipped.back().reason;
+  const auto& task = r->tasks[0];
+  EXPECT_EQ(task.merged_commit(), merge);
+  EXPECT_THAT(task.fail_to_pass(), ElementsAre("tests.test_calc::test_double"));
+  EXPECT_THAT(task.pass_to_pass(), ElementsAre("tests.test_base::test_zero_is_fine"));
+  EXPECT_FALSE(task.untestable());
+  std::vector<std::pair<std::string, std::string>> excluded;
+  for (const auto& e : task.excluded_tests()) excluded.emplace_back(e.id(), e.reason());
+  EXPECT_THAT(excluded, ElementsAre(std::make_pair("tests.test_calc::test_flaky_a",
+                                                   "failed 1 of 2 runs at the merged commit"),
+                                    std::make_pair("tests.test_calc::test_flaky_b",
+                                                   "failed 1 of 2 runs at the merged commit"),
+                                    std::make_pair("tests.test_calc::test_flaky_c",
+                                                   "fails at the merged commit (2 of 2 runs)")));
+
+  ASSERT_EQ(r->skipped.size(), 1u);  // the root commit
+
+  GitRepo other;
+  other.Write(".gitignore", "runs_*\n");
+  other.Write("calc.py", "def half(x):\n    return x / 2\n");
+  other.Write("tests/test_base.py", "def test_true():\n    assert True\n");
+  other.Commit("initial");
+  other.Write("calc.py", "def half(x):\n    return x // 2\n");
+  other.Write("tests/test_half.py", "import os\n\nfrom calc import half\n\n\n" +
+                                        flaky("half_a", "n % 2 == 1 or half(3) != 1") +
+                                        flaky("half_c", "n // 2 % 2 == 0 or half(3) != 1"));
+  std::string only_flaky = other.Commit("Make half an integer division");
+  auto skipped = Mine(Options(other.path(), "half", kPytest));
+  ASSERT_TRUE(skipped) << skipped.error().ToString();
+  EXPECT_TRUE(skipped->tasks.empty());
+  ASSERT_EQ(skipped->skipped.size(), 2u);
+  EXPECT_EQ(skipped->skipped[1].commit, only_flaky);
+  EXPECT_EQ(skipped->skipped[1].category, "tests");
+  EXPECT_EQ(skipped->skipped[1].reason,
+            "no reliable FAIL_TO_PASS test: tests.test_half::test_half_a failed 1 of 2 runs at the "
+            "merged commit, tests.test_half::test_half_c fails at the merged commit (2 of 2 "
+            "runs)");
+}
+
 // Shell test suites: TAP on stdout, or just the exit code; a setup command
 // that fails is an infra failure.
 class ShellSuite : public ::testing::Test {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "base/fs.h"
 #include "golden/interchange.h"
@@ -321,6 +322,87 @@ TEST_F(SuiteCli, RefreshNeedsAMinedSuite) {
   EXPECT_EQ(bad_imp.status, 1);
   EXPECT_THAT(bad_imp.text, HasSubstr(bad_import + ":1: field \"crucible.failure_modes\": "
                                                    "unknown failure mode lazy"));
+}
+
+// The run id `crucible run` prints ("run r-...: N attempts ...").
+std::string RunId(const std::string& text) {
+  auto pos = text.find("run r");
+  if (pos == std::string::npos) return "";
+  return text.substr(pos + 4, text.find(':', pos) - pos - 4);
+}
+
+// A task whose tests the base commit already passes (no FAIL_TO_PASS test) is
+// completed by doing nothing: a run leaves it out of the completion rate and
+// says so; --include-untestable runs it and reports it apart.
+TEST_F(SuiteCli, RunsLeaveOutTasksThatDoingNothingCompletes) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root";
+  GitRepo repo;
+  repo.Write("lib.sh", "greet() { echo hello; }\n");
+  repo.Write("tests/run.sh", "echo 1..1; echo 'ok 1 - runs'\n");
+  repo.Commit("initial");
+  repo.Write("lib.sh", "greet() { echo \"hello ${1:-world}\"; }\n");
+  repo.Write("tests/run.sh",
+             ". ./lib.sh\necho 1..1\n"
+             "[ \"$(greet ann)\" = 'hello ann' ] && echo 'ok 1 - by name' || "
+             "{ echo 'not ok 1 - by name'; exit 1; }\n");
+  std::string fix = repo.Commit("Fix greet to use the name");
+  repo.Write("lib.sh", "greet() { printf 'hello %s\\n' \"${1:-world}\"; }\n");
+  std::string speedup = repo.Commit("Speed up greet");
+  auto mined = Crucible("mine --repo " + ShellQuote(repo.path()) +
+                        " --suite greet --results tap --repeat 1 --test-cmd 'sh tests/run.sh' "
+                        "--db " +
+                        db_);
+  ASSERT_EQ(mined.status, 0) << mined.text;
+  ASSERT_THAT(mined.text, HasSubstr("suite greet: 2 tasks")) << mined.text;
+
+  auto show = Crucible("suite show greet --db " + db_);
+  ASSERT_EQ(show.status, 0) << show.text;
+  EXPECT_THAT(show.text, HasSubstr(Id(speedup) + "  base")) << show.text;
+  EXPECT_THAT(show.text, HasSubstr("untestable: no FAIL_TO_PASS test")) << show.text;
+  EXPECT_THAT(show.text, HasSubstr("tasks  2 (2 dev, 0 held out; 1 untestable, left out of runs)"))
+      << show.text;
+
+  auto run = Crucible("run --suite greet --agent builtin:noop --runners 1 --db " + db_);
+  ASSERT_EQ(run.status, 0) << run.text;
+  EXPECT_THAT(run.text, HasSubstr("left out 1 of 2 tasks: no FAIL_TO_PASS test")) << run.text;
+  EXPECT_THAT(run.text, HasSubstr(Id(speedup))) << run.text;
+  EXPECT_THAT(run.text, HasSubstr("--include-untestable")) << run.text;
+  std::string run_id = RunId(run.text);
+  ASSERT_FALSE(run_id.empty()) << run.text;
+  auto report = Crucible("report " + run_id + " --format json --db " + db_);
+  ASSERT_EQ(report.status, 0) << report.text;
+  auto rows = nlohmann::json::parse(report.text);
+  ASSERT_EQ(rows.size(), 1u) << report.text;
+  EXPECT_EQ(rows[0]["attempts"], 1) << report.text;
+  EXPECT_EQ(rows[0]["completed"], 0) << report.text;
+  EXPECT_EQ(rows[0]["completion_rate"], 0.0) << report.text;
+  EXPECT_EQ(rows[0]["untestable_attempts"], 0) << report.text;
+  {
+    auto store = storage::Store::Open(dir_.path() + "/db");
+    ASSERT_TRUE(store);
+    auto attempts = (*store)->ListAttempts(run_id);
+    ASSERT_TRUE(attempts);
+    ASSERT_EQ(attempts->size(), 1u);
+    EXPECT_EQ((*attempts)[0].task_id(), Id(fix));
+  }
+
+  auto all = Crucible(
+      "run --suite greet --agent builtin:noop --runners 1 --include-untestable "
+      "--db " +
+      db_);
+  ASSERT_EQ(all.status, 0) << all.text;
+  EXPECT_THAT(all.text, HasSubstr("not in the completion rate")) << all.text;
+  auto all_report = Crucible("report " + RunId(all.text) + " --format json --db " + db_);
+  ASSERT_EQ(all_report.status, 0) << all_report.text;
+  auto all_rows = nlohmann::json::parse(all_report.text);
+  ASSERT_EQ(all_rows.size(), 1u) << all_report.text;
+  EXPECT_EQ(all_rows[0]["attempts"], 1) << all_report.text;
+  EXPECT_EQ(all_rows[0]["completed"], 0) << all_report.text;
+  EXPECT_EQ(all_rows[0]["completion_rate"], 0.0) << all_report.text;
+  EXPECT_EQ(all_rows[0]["untestable_attempts"], 1) << all_report.text;
+  EXPECT_EQ(all_rows[0]["untestable_completed"], 1) << all_report.text;
+  auto table = Crucible("report " + RunId(all.text) + " --db " + db_);
+  EXPECT_THAT(table.text, HasSubstr("not in the completion rate")) << table.text;
 }
 
 }  // namespace
