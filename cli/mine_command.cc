@@ -99,6 +99,7 @@ Result<golden::MineOptions> Resolve(const MineArgs& args) {
   o.require_f2p = flag("--require-f2p") ? args.require_f2p : config.require_f2p.value_or(false);
   o.banned_patterns = config.banned_patterns;
   o.sandbox_policy = config.sandbox_policy.value_or("");
+  o.test_infrastructure = config.test_infrastructure.value_or(std::vector<std::string>{});
   return o;
 }
 

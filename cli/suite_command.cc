@@ -241,6 +241,8 @@ int Refresh(const std::string& db, const std::string& name, const RefreshArgs& a
   o.jobs = args.jobs;
   o.banned_patterns.assign(suite->banned_patterns().begin(), suite->banned_patterns().end());
   o.sandbox_policy = suite->sandbox_policy();
+  o.test_infrastructure.assign(suite->test_infrastructure().begin(),
+                               suite->test_infrastructure().end());
   if (!args.prs.empty()) {
     auto intents = golden::LoadPullRequests(args.prs);
     if (!intents) return ReportError(intents.error());

@@ -442,6 +442,7 @@ void DescribeSuite(const MineOptions& options, const std::string& repo, const st
   suite.set_repeat(options.repeat);
   for (const auto& p : options.banned_patterns) suite.add_banned_patterns(p);
   suite.set_sandbox_policy(options.sandbox_policy);
+  for (const auto& p : options.test_infrastructure) suite.add_test_infrastructure(p);
   for (const auto& p : options.test_patterns) suite.add_test_patterns(p);
   suite.set_created_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
@@ -480,6 +481,7 @@ void Assemble(const MineOptions& options, const std::string& repo,
       task.set_setup_cmd(options.setup_cmd);
       task.set_setup_timeout_s(suite.setup_timeout_s());
       task.set_sandbox_policy(options.sandbox_policy);
+      for (const auto& p : options.test_infrastructure) task.add_test_infrastructure(p);
       ids.insert(task.id());
       result.tasks.push_back(std::move(task));
     } else {

@@ -70,6 +70,9 @@ struct MineOptions {
   // TestCommand::sandbox_policy); stored in suite.sandbox_policy. Empty: the
   // defaults.
   std::string sandbox_policy;
+  // Test infrastructure globs given to every task (GoldenTask
+  // .test_infrastructure); empty: the built-in list.
+  std::vector<std::string> test_infrastructure;
 };
 
 struct Skipped {

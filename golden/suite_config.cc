@@ -116,7 +116,7 @@ class Parser {
     CRUCIBLE_RETURN_IF_ERROR(
         Keys(root, "the suite configuration",
              {"test_cmd", "setup_cmd", "results", "test_files", "skip", "timeouts", "repeat",
-              "jobs", "require_f2p", "banned_patterns", "sandbox"}));
+              "jobs", "require_f2p", "banned_patterns", "sandbox", "test_infrastructure"}));
     for (const auto& kv : root) {
       const std::string key = kv.first.Scalar();
       const YAML::Node& v = kv.second;
@@ -171,6 +171,8 @@ class Parser {
         CRUCIBLE_ASSIGN_OR_RETURN(c.banned_patterns, Strings(v, key));
       } else if (key == "sandbox") {
         CRUCIBLE_ASSIGN_OR_RETURN(c.sandbox_policy, SandboxPolicy(kv.first, v));
+      } else if (key == "test_infrastructure") {
+        CRUCIBLE_ASSIGN_OR_RETURN(c.test_infrastructure, Strings(v, key));
       }
     }
     if (c.test_cmd && c.results.value_or("junit") == "junit" &&

@@ -35,6 +35,8 @@ struct SuiteConfig {
   // already validated; from the mapping itself or from the policy file it
   // names (relative to the configuration file's directory).
   std::optional<std::string> sandbox_policy;
+  // Test infrastructure globs (golden/test_infra.h); unset: the built-in list.
+  std::optional<std::vector<std::string>> test_infrastructure;
 };
 
 // Parses the YAML `text`; `file` names it in errors. kInvalidArgument

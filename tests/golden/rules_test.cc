@@ -301,6 +301,7 @@ repeat: 3
 jobs: 2
 require_f2p: true
 banned_patterns: ["eval(", "os.system"]
+test_infrastructure: ["conftest.py", "tests/runner.py"]
 )",
                             "suite.yaml");
   ASSERT_TRUE(c) << c.error().ToString();
@@ -317,6 +318,8 @@ banned_patterns: ["eval(", "os.system"]
   EXPECT_EQ(c->jobs, 2);
   EXPECT_EQ(c->require_f2p, true);
   EXPECT_THAT(c->banned_patterns, ElementsAre("eval(", "os.system"));
+  ASSERT_TRUE(c->test_infrastructure);
+  EXPECT_THAT(*c->test_infrastructure, ElementsAre("conftest.py", "tests/runner.py"));
 
   auto empty = ParseSuiteConfig("", "empty.yaml");
   ASSERT_TRUE(empty);

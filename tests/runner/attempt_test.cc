@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fs.h"
+#include "golden/test_infra.h"
 #include "tests/runner/value_tests.h"
 #include "tests/vcs/git_fixture.h"
 
@@ -330,6 +331,35 @@ TEST(FitEvidence, DropsWhatIsLargestLastAndSaysWhat) {
   EXPECT_LE(tiny.ByteSizeLong(), 2000u);
   EXPECT_EQ(tiny.tests().tests_size(), 0);
   EXPECT_NE(tiny.truncated().find("every test outcome"), std::string::npos);
+}
+
+TEST_F(AttemptTest, TestInfrastructureTheSuiteNamesIsPutBackAndNamed) {
+  // The fixture's test runner is a script in the repository: a suite names it
+  // as test infrastructure, and an agent's rewrite of it is not what runs.
+  task_.add_test_infrastructure("run_tests.sh");
+  auto e = Perform(R"(cat > run_tests.sh <<'END'
+printf '<testsuite tests="1"><testcase classname="tests.check" name="test_value"/></testsuite>' > "$1"
+END
+)");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_FALSE(TestPassed(*e)) << e->final_diff();
+  EXPECT_EQ(std::vector<std::string>(e->test_tampering().begin(), e->test_tampering().end()),
+            std::vector<std::string>{"run_tests.sh"});
+  EXPECT_NE(e->final_diff().find("run_tests.sh"), std::string::npos);
+}
+
+TEST(TestInfrastructure, NamesMatchAnyComponentPathsMatchWhole) {
+  const auto& d = golden::DefaultTestInfrastructure();
+  EXPECT_TRUE(golden::IsTestInfrastructure("conftest.py", d));
+  EXPECT_TRUE(golden::IsTestInfrastructure("tests/unit/conftest.py", d));
+  EXPECT_TRUE(golden::IsTestInfrastructure("pkg/__pycache__/value.cpython-311.pyc", d));
+  EXPECT_TRUE(golden::IsTestInfrastructure("_pytest/main.py", d));
+  EXPECT_TRUE(golden::IsTestInfrastructure("pytest.py", d));
+  EXPECT_FALSE(golden::IsTestInfrastructure("tests/test_conftest_parser.py", d));
+  EXPECT_FALSE(golden::IsTestInfrastructure("pkg/value.py", d));
+  const std::vector<std::string> own = {"tests/fixtures/*.json"};
+  EXPECT_TRUE(golden::IsTestInfrastructure("tests/fixtures/a/b.json", own));
+  EXPECT_FALSE(golden::IsTestInfrastructure("other/tests/fixtures/b.json", own));
 }
 
 TEST_F(AttemptTest, MissingRepositoryIsAnInfrastructureErrorNamingIt) {
