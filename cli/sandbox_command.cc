@@ -38,6 +38,7 @@ struct SandboxArgs {
   std::optional<std::string> hostname;
   bool userns = false;
   bool interactive = false;
+  bool no_userns = false;
   std::optional<std::string> workspace_quota;
   std::string report_file;
   std::vector<std::string> command;
@@ -180,6 +181,7 @@ Result<Setup> BuildSpec(const SandboxArgs& args) {
   if (args.hostname) spec.hostname = *args.hostname;
   if (args.userns) spec.user_namespace = true;
   spec.interactive = args.interactive;
+  if (args.no_userns) spec.user_namespace = false;
   if (args.workspace_quota) {
     CRUCIBLE_ASSIGN_OR_RETURN(setup.workspace_quota,
                               sandbox::ParseSize("--workspace-quota", *args.workspace_quota));
@@ -325,8 +327,11 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
                   "take the system directories (/usr, /bin, /lib, /etc, ...) read-only from DIR "
                   "(an unpacked image or debootstrap tree) instead of the host");
   cmd->add_option("--hostname", args->hostname, "hostname inside the sandbox (default crucible)");
-  cmd->add_flag("--userns", args->userns,
-                "run in a user namespace even as root (always done for other users)");
+  auto* userns = cmd->add_flag("--userns", args->userns, "run in a user namespace (the default)");
+  cmd->add_flag("--no-userns", args->no_userns,
+                "as root, run as the host's root without a user namespace (weaker: the sandbox "
+                "shares root's per-user limits such as inotify instances)")
+      ->excludes(userns);
   cmd->add_option("--workspace-quota", args->workspace_quota,
                   "cap what the command can write into the workspace (e.g. 1G; root only): the "
                   "workspace must be a new or empty directory and becomes a tmpfs of that size for "

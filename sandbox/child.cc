@@ -350,6 +350,8 @@ int RunStep(const Step& step, ChildContext& ctx) {
     case Op::kDetach:
       if (::umount2(step.a.c_str(), MNT_DETACH) != 0) return errno;
       return Check(::rmdir(step.a.c_str()));
+    case Op::kRemove:
+      return Check(step.is_dir ? ::rmdir(step.a.c_str()) : ::unlink(step.a.c_str()));
     case Op::kRemount: {
       unsigned long flags = step.flags;
       if (ctx.user_namespace) flags |= LockedFlags(step.a.c_str());

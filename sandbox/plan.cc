@@ -1,5 +1,7 @@
 #include "sandbox/plan.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -9,6 +11,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -26,6 +31,12 @@ constexpr const char* kProcReadOnly[] = {"/proc/sys", "/proc/sysrq-trigger", "/p
                                          "/proc/bus", "/proc/fs"};
 constexpr const char* kProcMasked[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
                                        "/proc/sched_debug"};
+
+// What masks are mounted from: an empty file and an empty directory on the
+// sandbox's own root tmpfs (not the host's /dev/null: a lock taken on a
+// masked file must reach nothing of the host). Removed once mounted.
+constexpr const char* kMaskFile = "/.crucible-mask";
+constexpr const char* kMaskDir = "/.crucible-mask-dir";
 
 constexpr unsigned long kReadOnly = MS_RDONLY | MS_NOSUID | MS_NODEV;
 constexpr unsigned long kReadWrite = MS_NOSUID | MS_NODEV;
@@ -83,6 +94,45 @@ class Builder {
  private:
   std::vector<Step> steps_;
 };
+
+bool WorldReadable(mode_t mode) {
+  if (S_ISDIR(mode)) return (mode & S_IROTH) && (mode & S_IXOTH);
+  return (mode & S_IROTH) != 0;
+}
+
+// Adds the masks below directory `fd` (closed here), whose path inside the
+// sandbox is `path`. Symlinks are not followed and mount points are skipped.
+void ScanForMasks(int fd, const std::string& path, int depth, std::vector<Mask>& out) {
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    ::close(fd);
+    return;
+  }
+  while (const dirent* entry = ::readdir(dir)) {
+    std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    struct statx stx;
+    if (::statx(::dirfd(dir), entry->d_name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+                STATX_TYPE | STATX_MODE, &stx) != 0) {
+      continue;
+    }
+    const mode_t mode = stx.stx_mode;
+    if (S_ISLNK(mode)) continue;
+    if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+        (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT)) {
+      continue;
+    }
+    std::string child = fmt::format("{}/{}", path, name);
+    if (!WorldReadable(mode)) {
+      out.push_back({std::move(child), S_ISDIR(mode)});
+    } else if (S_ISDIR(mode) && depth < 64) {
+      int sub =
+          ::openat(::dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) ScanForMasks(sub, child, depth + 1, out);
+    }
+  }
+  ::closedir(dir);
+}
 
 Status CheckSpec(const Spec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty()) {
@@ -144,6 +194,29 @@ Result<std::string> NormalizeSandboxPath(const std::string& path) {
     return Fail(Code::kInvalidArgument, fmt::format("sandbox: path '{}' is too long", path));
   }
   return out;
+}
+
+const std::vector<Mask>& SystemDirMasks(const std::string& system_root) {
+  static std::mutex mu;
+  static auto* cache = new std::map<std::string, std::unique_ptr<const std::vector<Mask>>>;
+  std::lock_guard lock(mu);
+  auto& masks = (*cache)[system_root];
+  if (!masks) {
+    std::vector<Mask> found;
+    for (const char* dir : kSystemDirs) {
+      std::string source = system_root + dir;
+      struct stat st;
+      if (::lstat(source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;  // symlinks too
+      if (!WorldReadable(st.st_mode)) {
+        found.push_back({dir, true});
+        continue;
+      }
+      int fd = ::open(source.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0) ScanForMasks(fd, dir, 0, found);
+    }
+    masks = std::make_unique<const std::vector<Mask>>(std::move(found));
+  }
+  return *masks;
 }
 
 Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
@@ -234,6 +307,21 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
     } else if (S_ISDIR(st.st_mode)) {
       b.BindFromHost(fmt::format("bind {} at {}", source, dir), source, dir, true, kReadOnly);
     }
+  }
+  // Host files only root (or their owner) may read: root inside is uid 0 of
+  // the host, so it could read them (/etc/shadow) or lock them (/etc/.pwd.lock).
+  if (const auto& masks = SystemDirMasks(system_root); !masks.empty()) {
+    b.MountPoint(fmt::format("create {}", kMaskFile), kMaskFile, false);
+    b.Add(Op::kMkdir, fmt::format("create {}", kMaskDir), kMaskDir);
+    for (const Mask& mask : masks) {
+      b.Add(Op::kBind, fmt::format("mask {}", mask.path), mask.is_dir ? kMaskDir : kMaskFile,
+            mask.path);
+      b.Last().flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+      b.Last().skip_if_missing = true;
+    }
+    b.Add(Op::kRemove, fmt::format("remove {}", kMaskFile), kMaskFile);
+    b.Last().is_dir = false;
+    b.Add(Op::kRemove, fmt::format("remove {}", kMaskDir), kMaskDir);
   }
 
   // /dev: a few harmless device nodes of the host, no disks.

@@ -63,6 +63,7 @@ enum class Op : uint8_t {
   kSymlink,            // symlink b -> a
   kDetach,             // umount2(a, MNT_DETACH), then rmdir(a)
   kRemount,            // remount a with MS_BIND|flags
+  kRemove,             // rmdir(a) if is_dir, else unlink(a)
 
   // Namespaces' contents and credentials.
   kSetHostname,       // sethostname(a)
@@ -80,7 +81,7 @@ struct Step {
   std::string a, b, c, d;
   unsigned long flags = 0;
   uint64_t limit = 0, limit_max = 0;  // kSetRlimit
-  bool is_dir = true;                 // kMakeMountPoint: directory or file
+  bool is_dir = true;                 // kMakeMountPoint, kRemove: directory or file
   bool skip_if_missing = false;       // ENOENT means: nothing to do
   bool optional = false;              // any failure means: nothing to do
 };
@@ -98,6 +99,22 @@ struct Plan {
   std::vector<Step> steps;
   std::string cwd;  // inside the sandbox
 };
+
+// A host file or directory under the system directories that is not
+// world-readable (a file without S_IROTH, a directory without S_IROTH or
+// S_IXOTH), as its path inside the sandbox ("/etc/shadow"). The sandbox
+// mounts an empty file or directory of its own over each.
+struct Mask {
+  std::string path;
+  bool is_dir = false;
+};
+
+// The masks of the system directories taken from `system_root` ("" for the
+// host's). Scanned once per process and `system_root`, then cached: files
+// that change later are not seen until the process restarts. Mount points
+// below the system directories are skipped (the non-recursive binds show
+// what lies under them, which cannot be inspected from here).
+const std::vector<Mask>& SystemDirMasks(const std::string& system_root);
 
 // Checks `spec` and builds the steps that turn a fresh clone (in new
 // namespaces) into the sandbox it describes, the new root being a tmpfs

@@ -19,7 +19,7 @@
 //   rw_binds: [/srv/cache:/cache]
 //   rootfs: /srv/images/debian               # system directories from here, not the host
 //   hostname: crucible
-//   user_namespace: false    # also use a user namespace when the caller is root
+//   user_namespace: false    # root only: no user namespace (weaker; default true)
 //   workspace_quota: 2G      # cap on what may be written into the workspace
 //
 // workspace_quota is not a Spec setting: the caller mounts a QuotaDir (see

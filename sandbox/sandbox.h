@@ -16,24 +16,27 @@
 // namespace, so background and setsid() daemons never outlive the command. A
 // wall-clock timeout kills the whole namespace.
 //
-// Called by root, the command runs as root of the host's user namespace but
-// without CAP_SYS_ADMIN and most other capabilities (it keeps CAP_CHOWN,
-// CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID, CAP_SETUID,
-// CAP_SETPCAP and CAP_NET_BIND_SERVICE), with no_new_privs, no controlling
-// terminal, and no file descriptor of the caller (its output is relayed
-// through pipes; stdin is /dev/null; see Spec::interactive). It can
-// still write setuid files into writable binds; they are nosuid inside the
-// sandbox, not on the host.
+// The sandbox has a user namespace of its own whose root (uid and gid 0, the
+// only ids mapped) is the caller's uid and gid on the host: for a root caller
+// the map is "0 0 1", so files keep the ownership they have today, but the
+// namespace's per-user limits (inotify instances and watches) are capped for
+// the sandbox instead of shared with host root's. Its capabilities only reach
+// the sandbox's own namespaces, and it keeps only CAP_CHOWN, CAP_DAC_OVERRIDE,
+// CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_SETPCAP and
+// CAP_NET_BIND_SERVICE, with no_new_privs, no controlling terminal, and no file
+// descriptor of the caller (its output is relayed through pipes; stdin is
+// /dev/null; see Spec::interactive). Binds keep the
+// nosuid/nodev/noexec and atime flags of their source mounts (the kernel locks
+// them). A root caller may opt out (Spec::user_namespace = false): the command
+// then runs as root of the host's user namespace (weaker: it shares root's
+// per-user limits). An unprivileged caller usually cannot create cgroups: the
+// default memory and pids limits are then only a warning in the Report,
+// explicitly requested ones a setup error.
 //
-// Called by any other user (or with Spec::user_namespace), the sandbox also
-// gets a new user namespace whose root (uid and gid 0, the only ids mapped)
-// is the caller's uid and gid on the host: files it writes into the
-// workspace belong to the caller, and its capabilities only reach the
-// sandbox's own namespaces. Binds then keep the nosuid/nodev/noexec and atime
-// flags of their source mounts (the kernel locks them). An unprivileged
-// caller usually cannot create cgroups: the default memory and pids limits
-// are then only a warning in the Report, explicitly requested ones a setup
-// error.
+// Host files and directories under the system directories that are not
+// world-readable (/etc/shadow, /etc/ssl/private, /etc/.pwd.lock) are masked:
+// an empty private file or an empty read-only directory is mounted over each,
+// so root inside can neither read them nor lock the host's copy.
 //
 // Limits: a seccomp filter (see seccomp.h) refuses with EPERM what Docker's
 // default profile refuses, on the 64-bit, 32-bit and x32 ABIs, and every
@@ -130,10 +133,11 @@ struct Spec {
   // directory (an unpacked image, a debootstrap tree) instead of the host's.
   // A missing directory is a setup error.
   std::string rootfs;
-  // Run in a new user namespace too (sandbox root mapped to the caller's uid
-  // and gid). Always done when the caller is not root; this asks for it as
-  // root as well.
-  bool user_namespace = false;
+  // Run in a new user namespace (sandbox root mapped to the caller's uid and
+  // gid). The default; false opts a root caller out (the command then runs as
+  // host root and shares root's per-user limits: weaker). A caller that is not
+  // root always gets one.
+  bool user_namespace = true;
 };
 
 // How often the seccomp policy refused a syscall. The name is libseccomp's,

@@ -159,5 +159,24 @@ TEST_F(UsernsTest, RootMayAskForAUserNamespace) {
   EXPECT_EQ(st.st_uid, 0u);
 }
 
+TEST_F(UsernsTest, RootGetsAUserNamespaceByDefaultAndMayOptOut) {
+  std::string ws = dir_->path() + "/default-ws";
+  ASSERT_EQ(::mkdir(ws.c_str(), 0755), 0);
+  auto o =
+      Sh(fmt::format("{} sandbox --workspace {} -- sh -c 'cat /proc/self/uid_map; "
+                     "touch /workspace/f; echo done'",
+                     Quote(CRUCIBLE_BIN), Quote(ws)));
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_THAT(o.text, HasSubstr("done"));
+  EXPECT_THAT(o.text, Not(HasSubstr("4294967295"))) << "no user namespace by default";
+  struct stat st;
+  ASSERT_EQ(::stat((ws + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);  // map 0 0 1: ownership as without one
+
+  o = Sh(fmt::format("{} sandbox --no-userns -- cat /proc/self/uid_map", Quote(CRUCIBLE_BIN)));
+  ASSERT_EQ(o.status, 0) << o.text;
+  EXPECT_THAT(o.text, HasSubstr("4294967295")) << "--no-userns kept a user namespace";
+}
+
 }  // namespace
 }  // namespace crucible
