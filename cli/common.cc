@@ -1,6 +1,8 @@
 #include "cli/common.h"
 
+#include <sched.h>
 #include <spawn.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 extern char** environ;
 
@@ -95,6 +98,15 @@ Result<int> RunProgram(const std::vector<std::string>& argv) {
   }
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
+}
+
+void EnterPrivateMountNamespace(std::string_view who) {
+  if (::geteuid() != 0) return;
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
+    spdlog::warn("{}: no private mount namespace ({}); if killed it may leave tmpfs mounts behind",
+                 who, std::strerror(errno));
+  }
 }
 
 int ReportError(const Error& error) {

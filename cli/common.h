@@ -39,6 +39,13 @@ Result<int> RunProgram(const std::vector<std::string>& argv);
 // Prints "crucible: error: MESSAGE" to stderr and returns 1.
 int ReportError(const Error& error);
 
+// Moves this process into a mount namespace of its own (host mounts still
+// propagate in, ours never out), so the tmpfs mounts it makes (workspace and
+// report quotas) vanish with it even when it is killed. Must be called before
+// any thread starts (unshare needs a single-threaded process); a failure is a
+// warning naming `who`. Does nothing when not root.
+void EnterPrivateMountNamespace(std::string_view who);
+
 // Progress on stderr: rewrites one line on a terminal, prints a line per
 // change otherwise.
 void PrintProgress(const std::string& line, bool final);

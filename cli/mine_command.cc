@@ -104,6 +104,8 @@ Result<golden::MineOptions> Resolve(const MineArgs& args) {
 }
 
 int Mine(const MineArgs& args) {
+  // Validation runs mount a size-capped tmpfs for each test report.
+  EnterPrivateMountNamespace("mine");
   auto resolved = Resolve(args);
   if (!resolved) return ReportError(resolved.error());
   golden::MineOptions& options = *resolved;

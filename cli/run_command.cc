@@ -240,17 +240,8 @@ void AddRunnerCommand(CLI::App& app, int* exit_code) {
       args->options.workspace_quota_bytes = *quota;
     }
     if (args->options.workspace_quota_bytes > 0) {
-      // The workspaces' tmpfs mounts go into a mount namespace of the
-      // runner's own (host mounts still propagate in, ours never out), so a
-      // runner that is killed leaves none behind on the host. Before any
-      // thread starts: unshare(CLONE_NEWNS) needs a single-threaded process.
-      if (::unshare(CLONE_NEWNS) != 0 ||
-          ::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
-        spdlog::warn(
-            "runner: no private mount namespace ({}); a killed runner may leave its "
-            "workspace mounts behind",
-            std::strerror(errno));
-      }
+      // The workspaces' tmpfs mounts: a killed runner leaves none behind.
+      EnterPrivateMountNamespace("runner");
     }
     struct sigaction sa {};
     sa.sa_handler = [](int) { g_runner_stop = true; };

@@ -192,6 +192,8 @@ Result<std::map<std::string, std::string>> TasksInUse(storage::Store& store,
 }
 
 int Refresh(const std::string& db, const std::string& name, const RefreshArgs& args) {
+  // Validation runs mount a size-capped tmpfs for each test report.
+  EnterPrivateMountNamespace("suite refresh");
   auto store = OpenDb(db, /*create=*/false);
   if (!store) return ReportError(store.error());
   auto suite = (*store)->GetSuite(name);

@@ -15,6 +15,7 @@
 #include "base/fs.h"
 #include "golden/utf8.h"
 #include "sandbox/policy.h"
+#include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
 
 namespace crucible::golden {
@@ -26,6 +27,9 @@ constexpr const char* kReportInSandbox = "/crucible/out/junit.xml";
 constexpr size_t kOutputCap = 1 << 20;  // per stream, kept by the sandbox
 constexpr size_t kTailBytes = 4096;     // TestRun::output_tail
 constexpr off_t kMaxReportBytes = 64 << 20;
+// The report directory's size as root: the largest report plus room for the
+// setup log and markers.
+constexpr uint64_t kReportDirQuota = uint64_t{80} << 20;
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
@@ -226,6 +230,14 @@ Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cm
     if (::mkdir(out_dir.c_str(), 0700) != 0) {
       return FailErrno("cannot create report directory " + out_dir);
     }
+  }
+  // The code under test can write there: as root, a size-capped tmpfs keeps
+  // it off the host's disk (the runner passes a directory on its own quota).
+  std::optional<sandbox::QuotaDir> out_quota;
+  if (report_dir.empty() && ::geteuid() == 0) {
+    auto q = sandbox::QuotaDir::Mount(out_dir, kReportDirQuota);
+    if (!q) return Fail(q.error().Wrap("report directory quota"));
+    out_quota.emplace(std::move(*q));
   }
   if (::chmod(out_dir.c_str(), 0777) != 0) {
     return FailErrno("cannot open up report directory " + out_dir);

@@ -688,6 +688,25 @@ TEST_F(RunTestsTest, RunsTheSetupCommandFirst) {
   EXPECT_TRUE(AllPassed(*run, {"a::b"}));
 }
 
+TEST_F(RunTestsTest, TheReportDirectoryHasASize) {
+  // /crucible/out is writable by the code under test: it must not reach the
+  // host's disk without a bound (80 MiB as root).
+  auto run = RunTests(
+      dir_.path(),
+      TestCommand{.command = "i=0; while [ $i -lt 128 ]; do head -c 1048576 /dev/zero > "
+                             "/crucible/out/fill.$i 2>/dev/null || break; i=$((i+1)); done; "
+                             "echo wrote $i; rm -f /crucible/out/fill.*; " +
+                             std::string(kPassingReport)});
+  ASSERT_TRUE(run) << run.error().ToString();
+  auto wrote = run->output_tail().find("wrote ");
+  ASSERT_NE(wrote, std::string::npos) << run->output_tail();
+  EXPECT_LT(std::stoi(run->output_tail().substr(wrote + 6)), 100) << run->output_tail();
+  EXPECT_TRUE(AllPassed(*run, {"a::b"})) << run->infra_error();
+  // Nothing stays mounted.
+  auto mounts = ReadFile("/proc/self/mountinfo").value_or("");
+  EXPECT_EQ(mounts.find("crucible-tests-"), std::string::npos) << mounts;
+}
+
 TEST_F(RunTestsTest, ExitCodeModeCannotBeFooledByANotFoundCommand) {
   auto run = RunTests(dir_.path(),
                       TestCommand{.command = "no-such-runner", .format = ResultFormat::kExitCode});
