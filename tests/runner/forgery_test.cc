@@ -28,6 +28,18 @@ def pytest_runtest_makereport(item, call):
     rep.outcome = "passed"
 )";
 
+// Writes a .pyc compiled from VALUE = 2 that Python loads without looking at
+// the unchanged source (an unchecked hash-based pyc).
+constexpr char kForgePyc[] =
+    "python3 - <<'EOF'\n"
+    "import os, py_compile, sys\n"
+    "os.makedirs('/tmp/forge', exist_ok=True)\n"
+    "open('/tmp/forge/value.py', 'w').write('VALUE = 2\\n')\n"
+    "py_compile.compile('/tmp/forge/value.py',\n"
+    "    cfile='pkg/__pycache__/value.' + sys.implementation.cache_tag + '.pyc',\n"
+    "    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
+    "EOF\n";
+
 class ForgeryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -119,19 +131,10 @@ TEST_F(ForgeryTest, PytestShadowedByAWorkspaceModuleDoesNotComplete) {
 }
 
 TEST_F(ForgeryTest, ForgedByteCodeDoesNotComplete) {
-  // A .pyc compiled from VALUE = 2 that Python loads without looking at the
-  // unchanged source (an unchecked hash-based pyc).
-  auto e = Perform(
-      "python3 - <<'EOF'\n"
-      "import os, py_compile, sys\n"
-      "os.makedirs('/tmp/forge', exist_ok=True)\n"
-      "open('/tmp/forge/value.py', 'w').write('VALUE = 2\\n')\n"
-      "py_compile.compile('/tmp/forge/value.py',\n"
-      "    cfile='pkg/__pycache__/value.' + sys.implementation.cache_tag + '.pyc',\n"
-      "    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
-      "EOF\n"
-      // The forgery works in the agent's own tree: the tests would pass there.
-      "python3 -c 'import pkg.value, sys; sys.exit(0 if pkg.value.VALUE == 2 else 3)'");
+  auto e =
+      Perform(std::string(kForgePyc) +
+              // The forgery works in the agent's own tree: the tests would pass there.
+              "python3 -c 'import pkg.value, sys; sys.exit(0 if pkg.value.VALUE == 2 else 3)'");
   EXPECT_EQ(e.agent_exit().exit_code(), 0) << e.agent_output_tail();
   auto score = scoring::ScoreAttempt(task_, e);
   EXPECT_FALSE(score.completed()) << e.tests().output_tail();
@@ -140,16 +143,7 @@ TEST_F(ForgeryTest, ForgedByteCodeDoesNotComplete) {
 
 TEST_F(ForgeryTest, UnignoredByteCodeIsNotTested) {
   // The agent's own .gitignore cannot bring a forged cache into the tree.
-  auto e = Perform(
-      "printf '!__pycache__/\\n!*.pyc\\n' > .gitignore; "
-      "python3 - <<'EOF'\n"
-      "import os, py_compile, sys\n"
-      "os.makedirs('/tmp/forge', exist_ok=True)\n"
-      "open('/tmp/forge/value.py', 'w').write('VALUE = 2\\n')\n"
-      "py_compile.compile('/tmp/forge/value.py',\n"
-      "    cfile='pkg/__pycache__/value.' + sys.implementation.cache_tag + '.pyc',\n"
-      "    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
-      "EOF\n");
+  auto e = Perform("printf '!__pycache__/\\n!*.pyc\\n' > .gitignore; " + std::string(kForgePyc));
   auto score = scoring::ScoreAttempt(task_, e);
   EXPECT_FALSE(score.completed()) << e.tests().output_tail();
   // The built-in ignores outrank the agent's .gitignore; and were a cache in
