@@ -690,7 +690,12 @@ TEST_F(RunTestsTest, RunsTheSetupCommandFirst) {
 
 TEST_F(RunTestsTest, TheReportDirectoryHasASize) {
   // /crucible/out is writable by the code under test: it must not reach the
-  // host's disk without a bound (80 MiB as root).
+  // host's disk without a bound (80 MiB as root). Its temporary directory
+  // goes below one of ours, so that other tests' mounts are not mistaken
+  // for it.
+  auto tmp = TempDir::Create("crucible-test-tmpdir-");
+  ASSERT_TRUE(tmp);
+  ASSERT_EQ(::setenv("TMPDIR", tmp->path().c_str(), 1), 0);
   auto run = RunTests(
       dir_.path(),
       TestCommand{.command = "i=0; while [ $i -lt 128 ]; do head -c 1048576 /dev/zero > "
@@ -702,9 +707,10 @@ TEST_F(RunTestsTest, TheReportDirectoryHasASize) {
   ASSERT_NE(wrote, std::string::npos) << run->output_tail();
   EXPECT_LT(std::stoi(run->output_tail().substr(wrote + 6)), 100) << run->output_tail();
   EXPECT_TRUE(AllPassed(*run, {"a::b"})) << run->infra_error();
+  ::unsetenv("TMPDIR");
   // Nothing stays mounted.
   auto mounts = ReadFile("/proc/self/mountinfo").value_or("");
-  EXPECT_EQ(mounts.find("crucible-tests-"), std::string::npos) << mounts;
+  EXPECT_EQ(mounts.find(tmp->path()), std::string::npos) << mounts;
 }
 
 TEST_F(RunTestsTest, ExitCodeModeCannotBeFooledByANotFoundCommand) {
