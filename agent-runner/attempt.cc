@@ -193,25 +193,26 @@ Result<std::optional<sandbox::QuotaDir>> WritableBox(const std::string& dir, uin
 // that cannot be read or is too large is evidence (diff_error), not an
 // infrastructure failure. Returns the touched paths as they are on disk.
 std::vector<std::string> TakeChange(vcs::Workspace& ws, v1::Evidence& evidence) {
-  auto diff = ws.Diff();
-  auto files = diff ? ws.ChangedFiles() : Result<std::vector<std::string>>(Fail(diff.error()));
-  if (!files) {
+  auto change = ws.DiffAndFiles();
+  if (!change) {
     evidence.set_diff_error(golden::internal::ToValidUtf8(
-        "the agent's workspace could not be read as a change: " + files.error().message()));
+        "the agent's workspace could not be read as a change: " + change.error().message()));
     return {};
   }
-  evidence.set_diff_bytes(diff->size());
-  for (size_t i = 0; i < files->size() && i < kMaxFilesListed; ++i) {
-    evidence.add_files_touched(golden::internal::EscapeInvalidUtf8((*files)[i]));
+  std::string& diff = change->diff;
+  std::vector<std::string>& files = change->files;
+  evidence.set_diff_bytes(diff.size());
+  for (size_t i = 0; i < files.size() && i < kMaxFilesListed; ++i) {
+    evidence.add_files_touched(golden::internal::EscapeInvalidUtf8(files[i]));
   }
-  if (diff->size() > kMaxDiffBytes) {
+  if (diff.size() > kMaxDiffBytes) {
     evidence.set_diff_error(fmt::format(
         "the agent's diff is {} bytes, more than the limit of {}: not stored, not tested",
-        diff->size(), kMaxDiffBytes));
+        diff.size(), kMaxDiffBytes));
     return {};
   }
-  evidence.set_final_diff(std::move(*diff));
-  return std::move(*files);
+  evidence.set_final_diff(std::move(diff));
+  return std::move(files);
 }
 
 // Builds the tree the hidden tests run in, from evidence only: the base

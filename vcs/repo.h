@@ -108,6 +108,13 @@ class Workspace {
   // Paths changed against the base commit (added, modified, deleted), sorted.
   virtual Result<std::vector<std::string>> ChangedFiles() = 0;
 
+  // Diff() and ChangedFiles() from one scan of the working tree.
+  struct Change {
+    std::string diff;
+    std::vector<std::string> files;
+  };
+  virtual Result<Change> DiffAndFiles() = 0;
+
   virtual const std::string& workdir() const = 0;
 };
 

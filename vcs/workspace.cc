@@ -37,6 +37,7 @@ class GitWorkspace final : public Workspace {
   Status Restore(const std::vector<std::string>& paths) override;
   Result<std::string> Diff() override;
   Result<std::vector<std::string>> ChangedFiles() override;
+  Result<Change> DiffAndFiles() override;
   const std::string& workdir() const override { return workdir_; }
 
  private:
@@ -273,6 +274,12 @@ Result<DiffPtr> GitWorkspace::WorkdirDiff() {
 Result<std::string> GitWorkspace::Diff() {
   CRUCIBLE_ASSIGN_OR_RETURN(DiffPtr diff, WorkdirDiff());
   return DiffToString(diff.get());
+}
+
+Result<Workspace::Change> GitWorkspace::DiffAndFiles() {
+  CRUCIBLE_ASSIGN_OR_RETURN(DiffPtr diff, WorkdirDiff());
+  CRUCIBLE_ASSIGN_OR_RETURN(std::string text, DiffToString(diff.get()));
+  return Change{.diff = std::move(text), .files = DeltaPaths(diff.get())};
 }
 
 Result<std::vector<std::string>> GitWorkspace::ChangedFiles() {
