@@ -18,6 +18,7 @@
 #include "golden/utf8.h"
 #include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
+#include "scoring/score.h"
 #include "vcs/repo.h"
 
 namespace crucible::runner {
@@ -211,6 +212,9 @@ std::vector<std::string> TakeChange(vcs::Workspace& ws, v1::Evidence& evidence) 
         diff.size(), kMaxDiffBytes));
     return {};
   }
+  std::string parse_error;
+  for (auto& c : scoring::DescribeChanges(diff, &parse_error))
+    *evidence.add_changes() = std::move(c);
   evidence.set_final_diff(std::move(diff));
   return std::move(files);
 }
@@ -287,6 +291,12 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
   }
 
   const std::vector<std::string> touched = TakeChange(*ws, evidence);
+  {
+    std::string parse_error;
+    for (auto& c : scoring::DescribeChanges(task.source_patch(), &parse_error)) {
+      *evidence.add_golden_changes() = std::move(c);
+    }
+  }
   ws.reset();
   agent_quota.reset();  // the agent's workspace is not needed any more
   {
@@ -371,6 +381,11 @@ bool FitEvidence(v1::Evidence& evidence, size_t limit) {
   if (!fits()) {
     evidence.clear_final_diff();
     dropped.push_back("the final diff");
+  }
+  if (!fits()) {
+    for (auto& c : *evidence.mutable_changes()) c.clear_hunks();
+    for (auto& c : *evidence.mutable_golden_changes()) c.clear_hunks();
+    dropped.push_back("the hunks of the per-file changes");
   }
   if (!fits()) {
     evidence.mutable_tests()->clear_tests();

@@ -62,6 +62,7 @@ struct RunState {
   Clock::time_point last_update;
   std::set<std::string> watchers;                 // client peers following this run
   std::map<std::string, std::string> task_repos;  // task id -> repository id (vcs::RepoId)
+  v1::ReviewRules rules;                          // the suite's review bar (scoring::RulesFor)
 };
 
 struct RunnerState {
@@ -189,6 +190,7 @@ class ZmqCoordinator : public Coordinator {
     CRUCIBLE_RETURN_IF_ERROR(store_.CreateRun(run, attempts));
     RunState& rs = runs_[run.id()];
     rs.run = run;
+    rs.rules = scoring::RulesFor(s);
     for (auto& t : tasks) rs.tasks.emplace(t.id(), std::move(t));
     for (const auto& a : agents) rs.agents.emplace(a.name(), a);
     IndexRepos(rs);
@@ -208,6 +210,7 @@ class ZmqCoordinator : public Coordinator {
     if (run.state() != v1::Run::RUNNING) return run;
     RunState rs;
     rs.run = run;
+    if (auto suite = store_.GetSuite(run.suite())) rs.rules = scoring::RulesFor(*suite);
     CRUCIBLE_ASSIGN_OR_RETURN(auto tasks, store_.ListTasks(run.suite()));
     for (auto& t : tasks) rs.tasks.emplace(t.id(), std::move(t));
     for (const auto& a : run.agents()) rs.agents.emplace(a.name(), a);
@@ -1184,7 +1187,20 @@ class ZmqCoordinator : public Coordinator {
       return;
     }
     RunState& rs = runs_[a->run_id()];
-    v1::Score score = scoring::ScoreAttempt(rs.tasks.at(a->task_id()), result.evidence());
+    // The trace is scored as stored: a runner sends its trace batches before
+    // the result, on the same connection, so they were stored first.
+    auto trace = store_.ListEvents(a->run_id(), a->number());
+    if (!trace) {
+      spdlog::error("cannot read the trace of attempt {}: {}", a->number(),
+                    trace.error().ToString());
+    }
+    const std::vector<v1::TraceEvent> no_events;
+    v1::Score score = scoring::ScoreAttempt(
+        scoring::AttemptInput{.task = rs.tasks.at(a->task_id()),
+                              .evidence = result.evidence(),
+                              .trace = trace ? std::span<const v1::TraceEvent>(*trace) : no_events,
+                              .rules = rs.rules});
+    if (!trace) score.add_not_measurable("trace: " + trace.error().message());
     ++counters_.results_accepted;
     Move(rs, *a, v1::Attempt::DONE);
     a->set_lease_id(lease_id);

@@ -105,4 +105,66 @@ Result<std::vector<std::string>> PatchPaths(std::string_view patch) {
   return internal::DeltaPaths(diff.get());
 }
 
+Result<std::vector<DiffFile>> ParseDiff(std::string_view patch) {
+  std::vector<DiffFile> files;
+  if (patch.find_first_not_of(" \t\r\n") == std::string_view::npos) return files;
+  internal::EnsureLibgit2();
+  git_diff* raw = nullptr;
+  if (git_diff_from_buffer(&raw, patch.data(), patch.size()) < 0) {
+    return internal::FailGit(Code::kInvalidArgument, "diff does not parse");
+  }
+  internal::DiffPtr diff(raw);
+  const size_t n = git_diff_num_deltas(diff.get());
+  files.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    git_patch* raw_patch = nullptr;
+    if (git_patch_from_diff(&raw_patch, diff.get(), i) < 0) {
+      return internal::FailGit(Code::kInvalidArgument, fmt::format("file {} of the diff", i + 1));
+    }
+    internal::PatchPtr p(raw_patch);
+    const git_diff_delta* delta = git_patch_get_delta(p.get());
+    DiffFile file;
+    file.status = internal::StatusLetter(delta->status);
+    file.old_path = delta->old_file.path ? delta->old_file.path : "";
+    file.path = delta->status == GIT_DELTA_DELETED
+                    ? file.old_path
+                    : (delta->new_file.path ? delta->new_file.path : "");
+    if (file.old_path.empty()) file.old_path = file.path;
+    file.binary = (delta->flags & GIT_DIFF_FLAG_BINARY) != 0;
+    const size_t hunks = git_patch_num_hunks(p.get());
+    file.hunks.reserve(hunks);
+    for (size_t h = 0; h < hunks; ++h) {
+      const git_diff_hunk* gh = nullptr;
+      size_t lines = 0;
+      if (git_patch_get_hunk(&gh, &lines, p.get(), h) < 0) {
+        return internal::FailGit(Code::kInvalidArgument,
+                                 fmt::format("hunk {} of {}", h + 1, file.path));
+      }
+      DiffHunk hunk{.old_start = gh->old_start,
+                    .old_lines = gh->old_lines,
+                    .new_start = gh->new_start,
+                    .new_lines = gh->new_lines,
+                    .lines = {}};
+      hunk.lines.reserve(lines);
+      for (size_t l = 0; l < lines; ++l) {
+        const git_diff_line* gl = nullptr;
+        if (git_patch_get_line_in_hunk(&gl, p.get(), h, l) < 0) continue;
+        if (gl->origin != ' ' && gl->origin != '+' && gl->origin != '-') continue;
+        std::string_view text(gl->content, gl->content_len);
+        if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+        if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+        if (gl->origin == '+') ++file.added;
+        if (gl->origin == '-') ++file.removed;
+        hunk.lines.push_back(DiffLine{.origin = gl->origin,
+                                      .old_line = gl->old_lineno > 0 ? gl->old_lineno : 0,
+                                      .new_line = gl->new_lineno > 0 ? gl->new_lineno : 0,
+                                      .text = std::string(text)});
+      }
+      file.hunks.push_back(std::move(hunk));
+    }
+    files.push_back(std::move(file));
+  }
+  return files;
+}
+
 }  // namespace crucible::vcs

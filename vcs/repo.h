@@ -55,6 +55,39 @@ Result<std::vector<FilePatch>> DiffCommits(const std::string& repo_path, const s
 // kInvalidArgument when `patch` does not parse.
 Result<std::vector<std::string>> PatchPaths(std::string_view patch);
 
+// One line of a hunk: ' ' context, '+' added, '-' removed. Line numbers are
+// 1-based; the side a line is not on has 0. `text` has no line break.
+struct DiffLine {
+  char origin = ' ';
+  int old_line = 0;
+  int new_line = 0;
+  std::string text;
+};
+
+struct DiffHunk {
+  int old_start = 0;
+  int old_lines = 0;
+  int new_start = 0;
+  int new_lines = 0;
+  std::vector<DiffLine> lines;
+};
+
+// One file of a parsed diff, with its hunks and line counts.
+struct DiffFile {
+  std::string path;      // new path (old path for deletions)
+  std::string old_path;  // the same as path unless renamed
+  char status = 'M';     // A, D, M, R, T
+  bool binary = false;
+  int added = 0;
+  int removed = 0;
+  std::vector<DiffHunk> hunks;
+};
+
+// Parses a unified diff in git's format (as made by DiffCommits and
+// Workspace::Diff) with libgit2, file by file. An empty diff has no file.
+// kInvalidArgument when it does not parse.
+Result<std::vector<DiffFile>> ParseDiff(std::string_view patch);
+
 // Concatenates the patches of `files` into one unified diff.
 std::string JoinPatches(const std::vector<FilePatch>& files);
 
