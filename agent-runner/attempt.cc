@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -260,12 +261,158 @@ Status RebuildForScoring(const v1::GoldenTask& task, vcs::Workspace& tree,
   return {};
 }
 
+// What the judges are told about the trace: events per name and source, and
+// the agent's first plan.
+struct TraceSummary {
+  std::map<std::string, int> agent_events;
+  std::map<std::string, int> runner_events;
+  json plan;
+
+  void Add(const v1::TraceEvent& ev) {
+    if (ev.source() == "runner") {
+      ++runner_events[ev.name()];
+      return;
+    }
+    ++agent_events[ev.name()];
+    if (ev.name() == "plan" && plan.is_null()) {
+      plan = json::parse(ev.attrs_json(), nullptr, /*allow_exceptions=*/false);
+      if (plan.is_discarded()) plan = json::object();
+    }
+  }
+};
+
+constexpr int kMaxJudgeScores = 100;
+constexpr std::chrono::seconds kDefaultJudgeTimeout{300};
+
+// Reads one line a judge printed: {"dimension": NAME, "score": 0..1,
+// "reason": TEXT}. The reason says why a line is refused.
+Result<v1::JudgeScore> ParseJudgeLine(std::string_view line, const std::string& judge) {
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Fail(Code::kInvalidArgument, "not a JSON object");
+  auto dim = j.find("dimension");
+  if (dim == j.end() || !dim->is_string() || dim->get<std::string>().empty()) {
+    return Fail(Code::kInvalidArgument, "no \"dimension\" string");
+  }
+  auto score = j.find("score");
+  if (score == j.end() || !score->is_number()) {
+    return Fail(Code::kInvalidArgument, "no \"score\" number");
+  }
+  double value = score->get<double>();
+  if (!(value >= 0.0 && value <= 1.0)) {
+    return Fail(Code::kInvalidArgument, fmt::format("score {} is not between 0 and 1", value));
+  }
+  v1::JudgeScore out;
+  out.set_judge(judge);
+  out.set_dimension(golden::internal::ToValidUtf8(dim->get<std::string>().substr(0, 64)));
+  out.set_score(value);
+  if (auto reason = j.find("reason"); reason != j.end() && reason->is_string()) {
+    out.set_reason(golden::internal::ToValidUtf8(reason->get<std::string>().substr(0, 4096)));
+  }
+  return out;
+}
+
+// Runs each judge in the sandbox on the tree the tests ran in, with
+// /crucible/judge.json (intent, golden diff, agent diff, test outcome, trace
+// summary), and keeps the scores it prints. A judge that fails or prints
+// garbage costs the attempt nothing: it is reported in the trace.
+void RunJudges(const v1::GoldenTask& task, const std::string& tree_dir,
+               const std::string& score_box, const TraceSummary& summary, const AttemptContext& ctx,
+               v1::Evidence& evidence) {
+  int passed = 0, failed = 0;
+  for (const auto& t : evidence.tests().tests()) {
+    if (t.status() == v1::TestOutcome::PASSED) ++passed;
+    if (t.status() == v1::TestOutcome::FAILED || t.status() == v1::TestOutcome::ERROR) ++failed;
+  }
+  json files = json::array();
+  for (const auto& f : evidence.files_touched()) files.push_back(f);
+  json input = {{"task_id", task.id()},
+                {"intent", task.intent()},
+                {"golden_diff", task.source_patch()},
+                {"agent_diff", evidence.final_diff()},
+                {"files_touched", files},
+                {"tests",
+                 {{"passed", passed},
+                  {"failed", failed},
+                  {"fail_to_pass", task.fail_to_pass()},
+                  {"test_patch_error", evidence.test_patch_error()},
+                  {"infra_error", evidence.tests().infra_error()}}},
+                {"trace_summary",
+                 {{"agent_events", summary.agent_events},
+                  {"runner_events", summary.runner_events},
+                  {"plan", summary.plan}}}};
+  const std::string text = input.dump(2, ' ', false, json::error_handler_t::replace);
+  for (size_t i = 0; i < ctx.judges.size(); ++i) {
+    const v1::JudgeSpec& judge = ctx.judges[i];
+    const std::string io_dir = fmt::format("{}/judge-{}", score_box, i);
+    json event = {{"judge", judge.name()}};
+    auto prepared = MakeDirs(io_dir);
+    if (prepared) prepared = WriteFile(io_dir + "/judge.json", text);
+    if (!prepared) {
+      event["error"] = prepared.error().message();
+      ctx.emit(RunnerEvent("judge", event));
+      continue;
+    }
+    sandbox::Spec spec;
+    spec.argv = {"/bin/sh", "-c", judge.command()};
+    spec.workspace = tree_dir;
+    spec.binds = CommandFileBinds(judge.command());
+    spec.binds.push_back({.host_path = io_dir, .sandbox_path = "/crucible", .writable = false});
+    spec.env = {"CRUCIBLE_JUDGE_INPUT=/crucible/judge.json", "PYTHONDONTWRITEBYTECODE=1"};
+    spec.timeout =
+        judge.timeout_s() > 0 ? std::chrono::seconds(judge.timeout_s()) : kDefaultJudgeTimeout;
+    spec.capture_output = true;
+    spec.output_cap = 256 * 1024;
+    auto report = sandbox::Run(spec, [&] {
+      if (ctx.tick) ctx.tick();
+    });
+    if (!report) {
+      event["error"] = report.error().message();
+      ctx.emit(RunnerEvent("judge", event));
+      continue;
+    }
+    int kept = 0, rejected = 0;
+    std::string first_error;
+    std::string_view out = report->stdout_data;
+    while (!out.empty()) {
+      size_t nl = out.find('\n');
+      std::string_view line = out.substr(0, nl);
+      out.remove_prefix(nl == std::string_view::npos ? out.size() : nl + 1);
+      if (IsBlank(line)) continue;
+      auto score = ParseJudgeLine(line, judge.name());
+      if (!score || kept >= kMaxJudgeScores) {
+        if (first_error.empty()) {
+          first_error =
+              score ? fmt::format("more than {} scores", kMaxJudgeScores) : score.error().message();
+        }
+        ++rejected;
+        continue;
+      }
+      *evidence.add_judge_scores() = std::move(*score);
+      ++kept;
+    }
+    event["scores"] = kept;
+    event["rejected"] = rejected;
+    if (!first_error.empty()) event["first_rejected"] = first_error;
+    event["exit_code"] = report->exit_code;
+    event["timed_out"] = report->timed_out;
+    ctx.emit(RunnerEvent("judge", event));
+  }
+}
+
 }  // namespace
 
 Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentSpec& agent,
-                                    const AttemptContext& ctx) {
+                                    const AttemptContext& outer_ctx) {
   auto start = Clock::now();
   v1::Evidence evidence;
+  // Every event passes through here on its way out, so the judges can be
+  // given a summary of the trace.
+  TraceSummary summary;
+  AttemptContext ctx = outer_ctx;
+  ctx.emit = [&summary, &outer_ctx](v1::TraceEvent ev) {
+    summary.Add(ev);
+    outer_ctx.emit(std::move(ev));
+  };
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(ctx.workdir));
   // What the agent can write (its workspace and /crucible) lives in one box,
   // under one quota; the tree the tests run in lives in another.
@@ -352,6 +499,9 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
                                        {"infra_error", tests.infra_error()},
                                        {"wall_ms", tests.wall_ms()}}));
     *evidence.mutable_tests() = std::move(tests);
+  }
+  if (!ctx.judges.empty()) {
+    RunJudges(task, tree_dir, score_box, summary, ctx, evidence);
   }
   evidence.set_wall_ms(MsSince(start));
   return evidence;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "protocol/crucible.pb.h"
@@ -32,6 +33,9 @@ struct AttemptContext {
   // (sandbox::QuotaDir; needs root), so the agent and the tests cannot fill
   // the runner's disk through it: writes beyond it fail with ENOSPC.
   uint64_t workspace_quota_bytes = 0;
+  // Judges run after the tests (v1::JudgeSpec); their scores go to
+  // Evidence.judge_scores.
+  std::vector<v1::JudgeSpec> judges;
 };
 
 // Runs `agent` on `task`:

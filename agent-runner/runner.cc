@@ -222,6 +222,7 @@ void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& wo
       if (Clock::now() - last_flush > Ms(200)) flush();
     };
     ctx.repo_name = lease->repo_name();
+    ctx.judges.assign(lease->judges().begin(), lease->judges().end());
     auto ask = [&](const v1::ObjectsRequest& req) -> Result<v1::ObjectsPack> {
       mailbox.Forget(req.repo_id());
       v1::Envelope env;

@@ -48,6 +48,18 @@ Result<storage::StorePtr> OpenDbForReading(const std::string& flag) {
   return OpenDbWith(flag, storage::OpenOptions{.create_if_missing = false, .read_only = true});
 }
 
+Result<v1::JudgeSpec> ParseJudgeSpec(const std::string& text) {
+  auto eq = text.find('=');
+  if (text.starts_with("builtin:") || eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return Fail(Code::kInvalidArgument, fmt::format("--judge '{}': expected NAME=COMMAND", text));
+  }
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::AgentSpec as_agent, ParseAgentSpec(text));
+  v1::JudgeSpec judge;
+  judge.set_name(as_agent.name());
+  judge.set_command(as_agent.command());
+  return judge;
+}
+
 Result<v1::AgentSpec> ParseAgentSpec(const std::string& text) {
   v1::AgentSpec spec;
   std::string name, command;

@@ -32,6 +32,10 @@ Result<storage::StorePtr> OpenDbForReading(const std::string& flag);
 // file gets that word made absolute (the runner binds it into the sandbox).
 Result<v1::AgentSpec> ParseAgentSpec(const std::string& text);
 
+// Parses a --judge value, "NAME=COMMAND" (a script path made absolute as for
+// agents). kInvalidArgument naming the value otherwise.
+Result<v1::JudgeSpec> ParseJudgeSpec(const std::string& text);
+
 // Runs `argv` (argv[0] looked up in PATH) with inherited stdio and waits.
 // Returns its exit status, or an Error when it could not be started.
 Result<int> RunProgram(const std::vector<std::string>& argv);
@@ -59,6 +63,7 @@ struct EmbeddedRunOptions {
   bool include_untestable = false;  // run the untestable tasks too (reported apart)
   bool quiet = false;
   std::string resume = {};  // a stored run to finish instead of a new one
+  std::vector<v1::JudgeSpec> judges = {};
 };
 
 // Starts a coordinator and `runners` runner processes on ipc:// in a private

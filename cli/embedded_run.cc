@@ -85,8 +85,9 @@ Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions&
   CRUCIBLE_ASSIGN_OR_RETURN(auto coord, coordinator::Coordinator::Create(store, copts));
   v1::Run run;
   if (options.resume.empty()) {
-    CRUCIBLE_ASSIGN_OR_RETURN(run, coord->SubmitRun(options.suite, options.agents, options.samples,
-                                                    options.held_out, options.include_untestable));
+    CRUCIBLE_ASSIGN_OR_RETURN(
+        run, coord->SubmitRun(options.suite, options.agents, options.samples, options.held_out,
+                              options.include_untestable, options.judges));
   } else {
     CRUCIBLE_ASSIGN_OR_RETURN(run, coord->ResumeRun(options.resume));
     if (run.state() != v1::Run::RUNNING) {

@@ -35,11 +35,13 @@ struct RunArgs {
   bool include_untestable = false;
   std::string resume;
   std::vector<std::string> require;  // --require KEY=VALUE
+  std::vector<std::string> judges;   // --judge NAME=COMMAND
 };
 
 // `crucible run --coordinator EP`: the run is the daemon's; this only submits
 // and follows it.
-int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents) {
+int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents,
+              const std::vector<v1::JudgeSpec>& judges) {
   v1::Envelope req;
   auto* submit = req.mutable_submit_run();
   submit->set_suite(args.suite);
@@ -49,6 +51,7 @@ int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents) {
   submit->set_include_untestable(args.include_untestable);
   submit->set_run_id(args.resume);
   for (const auto& r : args.require) submit->add_require(r);
+  for (const auto& j : judges) *submit->add_judges() = j;
   auto reply = AskCoordinator(args.coordinator, req);
   if (!reply) return ReportError(reply.error());
   if (!reply->has_run_accepted()) {
@@ -95,13 +98,18 @@ int Run(const RunArgs& args) {
     if (!spec) return ReportError(spec.error());
     options.agents.push_back(*spec);
   }
+  for (const auto& text : args.judges) {
+    auto judge = ParseJudgeSpec(text);
+    if (!judge) return ReportError(judge.error());
+    options.judges.push_back(*judge);
+  }
   for (const auto& r : args.require) {
     if (r.find('=') == std::string::npos || r.front() == '=') {
       return ReportError(
           Error(Code::kInvalidArgument, "--require '" + r + "': expected KEY=VALUE"));
     }
   }
-  if (!args.coordinator.empty()) return RunRemote(args, options.agents);
+  if (!args.coordinator.empty()) return RunRemote(args, options.agents, options.judges);
   if (!args.require.empty()) {
     return ReportError(
         Error(Code::kInvalidArgument,
@@ -149,6 +157,10 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--agent", args->agents,
                   "NAME=COMMAND, builtin:oracle (applies the golden patch) or builtin:noop "
                   "(changes nothing); repeat for several agents");
+  cmd->add_option("--judge", args->judges,
+                  "NAME=COMMAND: a judge run in the sandbox after every attempt's tests with "
+                  "/crucible/judge.json; its stdout lines {\"dimension\", \"score\", "
+                  "\"reason\"} are stored beside the deterministic scores (repeatable)");
   cmd->add_option("--samples", args->samples, "attempts per task and agent")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

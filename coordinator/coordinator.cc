@@ -114,7 +114,18 @@ class ZmqCoordinator : public Coordinator {
   }
 
   Result<v1::Run> SubmitRun(const std::string& suite, const std::vector<v1::AgentSpec>& agents,
-                            int samples, bool held_out, bool include_untestable) override {
+                            int samples, bool held_out, bool include_untestable,
+                            const std::vector<v1::JudgeSpec>& judges) override {
+    std::set<std::string> judge_names;
+    for (const auto& j : judges) {
+      if (j.name().empty() || j.command().empty()) {
+        return Fail(Code::kInvalidArgument,
+                    "judge '" + j.name() + "=" + j.command() + "': expected NAME=COMMAND");
+      }
+      if (!judge_names.insert(j.name()).second) {
+        return Fail(Code::kInvalidArgument, "judge name '" + j.name() + "' given twice");
+      }
+    }
     if (agents.empty()) return Fail(Code::kInvalidArgument, "a run needs at least one --agent");
     if (samples < 1) return Fail(Code::kInvalidArgument, "--samples must be at least 1");
     std::set<std::string> names;
@@ -168,6 +179,7 @@ class ZmqCoordinator : public Coordinator {
     run.set_samples(samples);
     run.set_held_out(held_out);
     run.set_include_untestable(include_untestable);
+    for (const auto& j : judges) *run.add_judges() = j;
     for (const auto& id : untestable) run.add_untestable_tasks(id);
     run.set_created_at_ms(NowMs());
     run.set_state(v1::Run::RUNNING);
@@ -717,6 +729,7 @@ class ZmqCoordinator : public Coordinator {
     lease->set_deadline_ms(NowMs() + options_.lease_ms);
     *lease->mutable_task() = rs.tasks.at(a->task_id());
     *lease->mutable_agent() = rs.agents.at(a->agent());
+    *lease->mutable_judges() = rs.run.judges();
     std::string repo;
     if (auto r = rs.task_repos.find(a->task_id()); r != rs.task_repos.end()) {
       repo = r->second;
@@ -1223,7 +1236,8 @@ class ZmqCoordinator : public Coordinator {
     }
     Result<v1::Run> run = submit.run_id().empty()
                               ? SubmitRun(submit.suite(), agents, submit.samples(),
-                                          submit.held_out(), submit.include_untestable())
+                                          submit.held_out(), submit.include_untestable(),
+                                          {submit.judges().begin(), submit.judges().end()})
                               : ResumeRun(submit.run_id());
     if (!run) {
       ReplyError(peer, run.error().message());
