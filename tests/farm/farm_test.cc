@@ -112,7 +112,7 @@ class Farm : public ::testing::Test {
   }
 
   void WaitForDone(const std::string& run, int n) {
-    auto deadline = Clock::now() + std::chrono::seconds(30);
+    auto deadline = Clock::now() + std::chrono::seconds(120);
     while (Clock::now() < deadline) {
       if (Done(run) >= n) return;
       std::this_thread::sleep_for(milliseconds(50));
@@ -122,7 +122,8 @@ class Farm : public ::testing::Test {
 
   // `crucible wait` until the run ends, then everything stops cleanly.
   void FinishAndStop(const std::string& run) {
-    auto waited = Sh("timeout 60 " + std::string(CRUCIBLE_BIN) + " wait -q " + run +
+    // Generous: 160 attempts on a machine that may be busy with other work.
+    auto waited = Sh("timeout 200 " + std::string(CRUCIBLE_BIN) + " wait -q " + run +
                      " --coordinator " + endpoint_);
     EXPECT_EQ(waited.status, 0) << waited.text << ReadLog("coordinator.log");
     EXPECT_NE(waited.text.find("finished: done 160, infra-failed 0 of 160"), std::string::npos)
