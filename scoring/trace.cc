@@ -37,7 +37,9 @@ std::string Normalize(std::string_view path) {
 struct Event {
   uint64_t seq = 0;
   std::string_view name;
-  json attrs;  // an object, or null when the event has none or it is not JSON
+  json attrs;                      // a plan's attributes (an object), else null
+  std::vector<std::string> paths;  // "path" and "files"
+  std::optional<bool> failed;      // a run_tests event's outcome
 };
 
 // "path" and "files" of `attrs`.
@@ -193,12 +195,17 @@ TraceScores ScoreTrace(const TraceInput& input) {
     }
     last_ts = ev.ts_ns();
     last_seq = ev.seq();
-    Event e{.seq = ev.seq(), .name = ev.name(), .attrs = nullptr};
+    Event e;
+    e.seq = ev.seq();
+    e.name = ev.name();
     if (Relevant(ev.name()) && !ev.attrs_json().empty()) {
-      e.attrs = json::parse(ev.attrs_json(), nullptr, /*allow_exceptions=*/false);
-      if (e.attrs.is_discarded() || !e.attrs.is_object()) {
+      json attrs = json::parse(ev.attrs_json(), nullptr, /*allow_exceptions=*/false);
+      if (attrs.is_discarded() || !attrs.is_object()) {
         ++bad_attrs;
-        e.attrs = nullptr;
+      } else {
+        e.paths = Paths(attrs);
+        if (e.name == "run_tests") e.failed = RunFailed(attrs);
+        if (e.name == "plan") e.attrs = std::move(attrs);
       }
     }
     events.push_back(std::move(e));
@@ -230,7 +237,7 @@ TraceScores ScoreTrace(const TraceInput& input) {
     for (const char* key : {"files", "path", "text", "steps"}) {
       if (e.attrs.contains(key)) plan.has_fields = true;
     }
-    for (auto& p : Paths(e.attrs)) plan.files.push_back(std::move(p));
+    for (const auto& p : e.paths) plan.files.push_back(p);
     for (const char* key : {"text", "steps"}) {
       if (auto it = e.attrs.find(key); it != e.attrs.end()) AppendText(*it, plan.text);
     }
@@ -283,12 +290,12 @@ TraceScores ScoreTrace(const TraceInput& input) {
     int unnamed = 0;
     for (const auto& e : events) {
       if (e.name == "read_file") {
-        for (auto& p : Paths(e.attrs)) read.insert(std::move(p));
+        read.insert(e.paths.begin(), e.paths.end());
       } else if (e.name == "edit_file") {
         any_edit = true;
-        auto paths = Paths(e.attrs);
+        const auto& paths = e.paths;
         if (paths.empty()) ++unnamed;
-        for (auto& p : paths) {
+        for (const auto& p : paths) {
           if (added.count(p) || !checked.insert(p).second) continue;
           if (!read.count(p)) unread.push_back(p);
         }
@@ -350,7 +357,7 @@ TraceScores ScoreTrace(const TraceInput& input) {
     for (const auto& e : events) {
       if (e.name != "commit") continue;
       any_commit = true;
-      for (auto& p : Paths(e.attrs)) committed.insert(std::move(p));
+      committed.insert(e.paths.begin(), e.paths.end());
     }
     if (!any_commit) {
       reasons.push_back("commit matches diff: no commit event");
@@ -388,9 +395,9 @@ TraceScores ScoreTrace(const TraceInput& input) {
     bool reports_edits = false;
     for (const auto& e : events) {
       if (!IsEdit(e.name)) continue;
-      for (auto& p : Paths(e.attrs)) {
+      for (const auto& p : e.paths) {
         reports_edits = true;
-        claimed.insert(std::move(p));
+        claimed.insert(p);
       }
     }
     if (reports_edits) {
@@ -435,10 +442,9 @@ TraceScores ScoreTrace(const TraceInput& input) {
       if (e.name == "run_tests") {
         close();
         ++runs;
-        auto failed = RunFailed(e.attrs);
-        if (!failed) {
+        if (!e.failed) {
           ++unknown;
-        } else if (*failed) {
+        } else if (*e.failed) {
           open = true;
         }
       } else if (open && IsEdit(e.name)) {
