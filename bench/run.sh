@@ -10,6 +10,10 @@ echo "== micro-benchmarks (Google Benchmark)"
 "$BUILD_DIR/bench/crucible_bench" --benchmark_min_time=0.2
 
 echo
+echo "== scoring one attempt: a 1,000-line diff and a 5,000-event trace, tests excluded"
+"$BUILD_DIR/bench/scoring_bench" --benchmark_min_time=0.5
+
+echo
 echo "== mining without validation vs git log --first-parent -p (5,000 commits, 2,000 files)"
 "$BUILD_DIR/bench/mine_history" 5000 2000
 

@@ -1,0 +1,46 @@
+// The trace dimensions of one attempt (tool calls, plan, rollback), from the
+// agent's events of its trace (docs/agents.md "Trace events", docs/scoring.md).
+// Private to scoring/.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/crucible.pb.h"
+
+namespace crucible::scoring::internal {
+
+struct TraceInput {
+  // The attempt's trace in seq order; only source == "agent" events count.
+  std::span<const v1::TraceEvent> trace;
+  // What the harness saw: the files the final diff changes (both paths of a
+  // rename) and those it adds; diff_known false when the diff is not known.
+  bool diff_known = false;
+  std::vector<std::string> diff_files;
+  std::vector<std::string> added_files;
+  // The golden patch's source files; golden_known false when it has none.
+  bool golden_known = false;
+  std::vector<std::string> golden_sources;
+};
+
+struct TraceScores {
+  v1::ToolCalls tool_calls;
+  v1::Dimension tool_calls_dimension;
+  v1::Dimension plan;
+  v1::Dimension rollback_dimension;
+  v1::Rollback rollback;
+  bool has_rollback = false;
+  // The diff changes files the agent's plan did not name.
+  bool instruction_drift = false;
+  std::vector<std::string> not_measurable;  // "what: why"
+};
+
+TraceScores ScoreTrace(const TraceInput& input);
+
+// True when `name`, a file as a plan names it, names `path`: the same path,
+// a path ending in "/" + name, or a directory ("dir/") holding it.
+bool PlanNames(std::string_view name, std::string_view path);
+
+}  // namespace crucible::scoring::internal
