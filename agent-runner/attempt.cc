@@ -20,6 +20,7 @@
 #include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
 #include "scoring/score.h"
+#include "scoring/static_check.h"
 #include "vcs/repo.h"
 
 namespace crucible::runner {
@@ -220,6 +221,19 @@ std::vector<std::string> TakeChange(vcs::Workspace& ws, v1::Evidence& evidence) 
   return std::move(files);
 }
 
+// The static checks (stale references, broken imports) of the agent's diff
+// against `tree_dir`, the base commit with that diff applied and nothing else.
+void CheckStaticFacts(const std::string& tree_dir, v1::Evidence& evidence) {
+  v1::StaticFacts* facts = evidence.mutable_static_facts();
+  auto files = vcs::ParseDiff(evidence.final_diff());
+  if (!files) {
+    facts->set_error(golden::internal::ToValidUtf8("the agent's diff does not parse: " +
+                                                   files.error().message()));
+    return;
+  }
+  *facts = scoring::CheckStatic(*files, scoring::DirectoryTree(tree_dir));
+}
+
 // Builds the tree the hidden tests run in, from evidence only: the base
 // commit, the agent's stored diff, the base versions of the hidden test
 // files and of any test infrastructure the agent changed (outside the golden
@@ -236,6 +250,7 @@ Status RebuildForScoring(const v1::GoldenTask& task, vcs::Workspace& tree,
                 "the agent's diff does not apply to a clean checkout of the base commit: " +
                     applied.error().message());
   }
+  CheckStaticFacts(tree.workdir(), evidence);
   const std::vector<std::string> infra = golden::TestInfrastructureOf(task);
   auto source_paths = vcs::PatchPaths(task.source_patch());
   std::set<std::string> in_source;
@@ -466,7 +481,16 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
                                                               ctx.workdir + "/git-score"));
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(report_dir));
   bool agent_fault = false;
-  if (auto rebuilt = RebuildForScoring(task, *tree, touched, evidence, &agent_fault); !rebuilt) {
+  auto rebuilt = RebuildForScoring(task, *tree, touched, evidence, &agent_fault);
+  if (evidence.has_static_facts()) {
+    const auto& facts = evidence.static_facts();
+    ctx.emit(RunnerEvent("static_checks", {{"stale_references", facts.stale_references_size()},
+                                           {"broken_imports", facts.broken_imports_size()},
+                                           {"not_checked", facts.not_checked_size()},
+                                           {"error", facts.error()},
+                                           {"wall_us", facts.wall_us()}}));
+  }
+  if (!rebuilt) {
     if (!agent_fault) return Fail(rebuilt.error().Wrap("rebuilding the tree for the tests"));
     evidence.set_diff_error(golden::internal::ToValidUtf8(rebuilt.error().message()));
     ctx.emit(RunnerEvent("rebuild", {{"ok", false}, {"error", evidence.diff_error()}}));
