@@ -286,26 +286,26 @@ const RuleSpec kRules[] = {
     {"secret.aws-access-key", "error", Kind::kSecret, kAnyLang,
      R"(\b((?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})\b)", 4},
     {"secret.github-token", "error", Kind::kSecret, kAnyLang,
-     R"(\b(github_pat_[A-Za-z0-9_]{22,255}))", 11},
+     R"(\b(github_pat_[A-Za-z0-9_]{22,}))", 11},
     {"secret.github-token", "error", Kind::kSecret, kAnyLang,
-     R"(\b(gh[pousr]_[A-Za-z0-9]{36,251})\b)", 4},
+     R"(\b(gh[pousr]_[A-Za-z0-9]{36,})\b)", 4},
     {"secret.slack-token", "error", Kind::kSecret, kAnyLang,
-     R"(\b(xox[abposr]-[A-Za-z0-9-]{10,250}))", 5, nullptr, false, true},
+     R"(\b(xox[abposr]-[A-Za-z0-9-]{10,}))", 5, nullptr, false, true},
     {"secret.slack-token", "error", Kind::kSecret, kAnyLang,
      R"((https://hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+))", 33},
     {"secret.google-api-key", "error", Kind::kSecret, kAnyLang,
      R"(\b(AIza[0-9A-Za-z_-]{35}))", 4},
     {"secret.stripe-live-key", "error", Kind::kSecret, kAnyLang,
-     R"(\b((?:sk|rk)_live_[0-9A-Za-z]{20,247}))", 8},
+     R"(\b((?:sk|rk)_live_[0-9A-Za-z]{20,}))", 8},
     {"secret.anthropic-key", "error", Kind::kSecret, kAnyLang,
-     R"(\b(sk-ant-[A-Za-z0-9_-]{20,250}))", 7, nullptr, false, true},
+     R"(\b(sk-ant-[A-Za-z0-9_-]{20,}))", 7, nullptr, false, true},
     {"secret.openai-key", "error", Kind::kSecret, kAnyLang,
-     R"(\b(sk-[A-Za-z0-9_-]{20,250}))", 3, nullptr, false, true},
+     R"(\b(sk-[A-Za-z0-9_-]{20,}))", 3, nullptr, false, true},
     {"secret.high-entropy", "error", Kind::kEntropy, kAnyLang,
-     R"((?i)([\w.-]*(?:password|passwd|pwd|secret|token|api_?key|api-key|access_?key|access-key|private_?key|auth_?key|credentials?)[\w.-]*)["']?\s*(?::=|=>|==|[:=])\s*[rbuRBU]{0,2}["'`]([^"'`\s]{20,512})["'`])",
+     R"((?i)([\w.-]*(?:password|passwd|pwd|secret|token|api_?key|api-key|access_?key|access-key|private_?key|auth_?key|credentials?)[\w.-]*)["']?\s*(?::=|=>|==|[:=])\s*[rbuRBU]{0,2}["'`]([^"'`\s]{20,})["'`])",
      3},
     {"secret.high-entropy", "error", Kind::kEntropy, kAnyLang,
-     R"((?i)^\s*(?:export\s+)?([\w.-]*(?:password|passwd|pwd|secret|token|api_?key|api-key|access_?key|access-key|private_?key|auth_?key|credentials?)[\w.-]*)\s*[:=]\s*([^"'`\s#]{20,512})\s*(?:#.*)?$)",
+     R"((?i)^\s*(?:export\s+)?([\w.-]*(?:password|passwd|pwd|secret|token|api_?key|api-key|access_?key|access-key|private_?key|auth_?key|credentials?)[\w.-]*)\s*[:=]\s*([^"'`\s#]{20,})\s*(?:#.*)?$)",
      3, nullptr, false, false, true},
 
     // Code injection.
@@ -532,6 +532,9 @@ class RuleScanners : public Scanners {
               break;
             }
             case Kind::kCode: {
+              // Code rules look at code: a call named in a comment or a
+              // docstring runs nothing.
+              if (comment != std::string_view::npos && pos >= comment) break;
               const char* severity = spec.severity;
               if (spec.literal_is_warning && RE2::PartialMatch(text.substr(end), b.literal)) {
                 severity = "warning";

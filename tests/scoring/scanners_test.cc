@@ -211,6 +211,16 @@ TEST(Scanners, PromptTextInsideADocstringOrBlockCommentFires) {
   EXPECT_EQ(c[0].rule(), "prompt.conceal");
 }
 
+TEST(Scanners, CodeRulesIgnoreCommentsAndDocstrings) {
+  auto fs = Scan(Patch("m.py", {"def spawn():", "    \"\"\"Start the child."}, {},
+                       {"    * exec() failed.", "    \"\"\"", "    # never eval(text) here",
+                        "    return eval(text)"}));
+  ASSERT_EQ(fs.size(), 1u) << Rules(fs);
+  EXPECT_EQ(fs[0].line(), 6);
+  auto c = Scan(Patch("m.c", {}, {}, {"// system(cmd) would be a shell", "/* popen(cmd) */"}));
+  EXPECT_TRUE(c.empty()) << Rules(c);
+}
+
 TEST(Scanners, FindingsAreInFileAndLineOrder) {
   std::string patch = Patch("b.py", {}, {}, {"x = eval(a)", "ok = 1", "y = exec(b)"}) +
                       Patch("a.c", {}, {}, {"system(cmd);"});
