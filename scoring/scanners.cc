@@ -509,6 +509,11 @@ class RuleScanners : public Scanners {
                 return s_begin < sp.second && sp.first < s_end;
               });
               if (overlaps || IsPlaceholder(secret)) break;
+              // A key header that ends its string is a parser's marker, not a key.
+              if (spec.keep == kAll && end < text.size() &&
+                  (text[end] == '"' || text[end] == '\'' || text[end] == '`')) {
+                break;
+              }
               if (spec.needs_digit && std::none_of(secret.begin(), secret.end(),
                                                    [](char c) { return std::isdigit(c); })) {
                 break;

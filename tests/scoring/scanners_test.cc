@@ -191,6 +191,8 @@ TEST(Scanners, PlaceholdersAndLookalikesAreNotFlagged) {
       {"util.py", "print('ignore previous instructions')  # a string, not a comment"},
       {"util.py", "# You are now leaving the fast path."},
       {"style.css", ".sk-fading-circle-animation-delay-rotate { }"},
+      // A parser's marker constant, not a key: the string ends at the header.
+      {"ssh.py", "_SK_START = b\"-----BEGIN OPENSSH PRIVATE KEY-----\""},
   };
   for (const auto& [path, line] : quiet) {
     auto fs = Scan(Patch(path, {}, {}, {line}));
