@@ -495,8 +495,12 @@ class Scorer {
           });
       if (all_unchecked) return Null("no changed file is in a language the static checks cover");
     }
+    // One stale reference per symbol, however many lines still use it; one
+    // broken import per import statement.
     const int broken = facts.broken_imports_size();
-    const int stale = facts.stale_references_size();
+    std::set<std::string> symbols;
+    for (const auto& r : facts.stale_references()) symbols.insert(r.defined_in() + ":" + r.symbol());
+    const int stale = static_cast<int>(symbols.size());
     return Value(1.0 - 0.4 * broken - 0.6 * stale,
                  fmt::format("{} broken imports, {} stale references", broken, stale));
   }

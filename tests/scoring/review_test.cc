@@ -131,6 +131,19 @@ TEST(Review, StaticFactsBecomeViolationsCoherenceAndFailureModes) {
   ASSERT_TRUE(s.dimensions().coherence().measured());
   EXPECT_DOUBLE_EQ(s.dimensions().coherence().value(), 0.0);  // 1 - 0.4 - 0.6
 
+  // A second line using the same symbol is another violation (file, line)
+  // but the same stale reference for coherence; another symbol is not.
+  auto* again = facts->add_stale_references();
+  *again = *ref;
+  again->set_line(30);
+  facts->clear_broken_imports();
+  auto one_symbol = Score(Task(), e);
+  EXPECT_EQ(one_symbol.violations_size(), 2);
+  EXPECT_DOUBLE_EQ(one_symbol.dimensions().coherence().value(), 0.4);
+  again->set_symbol("add");
+  EXPECT_DOUBLE_EQ(Score(Task(), e).dimensions().coherence().value(), 0.0);
+  *facts->add_broken_imports() = *imp;
+
   facts->clear_stale_references();
   auto one_import = Score(Task(), e);
   EXPECT_DOUBLE_EQ(one_import.dimensions().coherence().value(), 0.6);
