@@ -156,6 +156,8 @@ struct MineResult {
 // so is one whose runs found no test. Otherwise an empty FAIL_TO_PASS keeps
 // the task with kind "no-test-delta" and `untestable` set (skipped with
 // require_f2p); other tasks get a kind from ClassifyKind. Each list is sorted.
+// Then, with options.regression_tests, ComputeRegressionTests against
+// suite.mined_head (result.regression sums it up).
 //
 // Task ids are "t-" and the first 8 hex digits of the merged commit (more
 // digits only if two tasks of one suite would collide): stable when the same
