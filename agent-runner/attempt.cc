@@ -412,6 +412,69 @@ void RunJudges(const v1::GoldenTask& task, const std::string& tree_dir,
     event["timed_out"] = report->timed_out;
     ctx.emit(RunnerEvent("judge", event));
   }
+
+// Runs the task's regression tests in `tree` (the scoring tree, after the
+// hidden tests ran in it): their test files are put back as the merged
+// commit has them (the hidden test patch already did so for its own files),
+// then regression_patch goes in and the test command runs again. Keeps the
+// outcomes of the regression ids only (an id the report lacks is an ERROR),
+// or says in regression_error why they did not run. The report directory is
+// `report_dir` (created, empty).
+Status RunRegressionTests(const v1::GoldenTask& task, vcs::Workspace& tree,
+                          const std::string& report_dir, const AttemptContext& ctx,
+                          v1::Evidence& evidence) {
+  const auto start = Clock::now();
+  auto fail = [&](std::string why) {
+    evidence.set_regression_error(golden::internal::ToValidUtf8(why));
+    ctx.emit(RunnerEvent("regression_tests",
+                         {{"error", evidence.regression_error()}, {"wall_ms", MsSince(start)}}));
+    return Status{};
+  };
+  auto regression_paths = vcs::PatchPaths(task.regression_patch());
+  if (!regression_paths) {
+    return fail("the regression patch does not parse: " + regression_paths.error().message());
+  }
+  std::set<std::string> hidden;
+  if (auto test_paths = vcs::PatchPaths(task.test_patch()); test_paths) {
+    hidden.insert(test_paths->begin(), test_paths->end());
+  }
+  std::vector<std::string> restore;
+  for (const auto& p : *regression_paths) {
+    if (!hidden.contains(p)) restore.push_back(p);
+  }
+  // The agent's own edits to these files must not stop the patch.
+  if (auto restored = tree.Restore(restore); !restored) {
+    return fail("the regression tests' files cannot be put back: " + restored.error().message());
+  }
+  if (auto applied = tree.Apply(task.regression_patch()); !applied) {
+    return fail("the regression patch does not apply: " + applied.error().message());
+  }
+  CRUCIBLE_RETURN_IF_ERROR(MakeDirs(report_dir));
+  CRUCIBLE_ASSIGN_OR_RETURN(
+      v1::TestRun run, golden::RunTests(tree.workdir(), golden::TestCommandFor(task), report_dir));
+  if (!run.infra_error().empty()) return fail("test run failed: " + run.infra_error());
+  if (run.timed_out()) return fail("the regression test run timed out");
+  std::map<std::string, v1::TestOutcome> by_id;
+  for (auto& t : *run.mutable_tests()) by_id.emplace(t.id(), std::move(t));
+  run.clear_tests();
+  int passed = 0, failed = 0;
+  for (const auto& id : task.regression_tests()) {
+    auto it = by_id.find(id);
+    v1::TestOutcome* t = run.add_tests();
+    if (it != by_id.end()) {
+      *t = std::move(it->second);
+    } else {
+      t->set_id(id);
+      t->set_status(v1::TestOutcome::ERROR);
+      t->set_message(run.report_found() ? "not in the test report" : "the tests wrote no report");
+    }
+    if (t->status() == v1::TestOutcome::PASSED) ++passed;
+    if (t->status() == v1::TestOutcome::FAILED || t->status() == v1::TestOutcome::ERROR) ++failed;
+  }
+  ctx.emit(RunnerEvent("regression_tests",
+                       {{"passed", passed}, {"failed", failed}, {"wall_ms", run.wall_ms()}}));
+  *evidence.mutable_regression_tests() = std::move(run);
+  return {};
 }
 
 }  // namespace
@@ -523,6 +586,10 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
                                        {"infra_error", tests.infra_error()},
                                        {"wall_ms", tests.wall_ms()}}));
     *evidence.mutable_tests() = std::move(tests);
+    if (task.regression_tests_size() > 0) {
+      CRUCIBLE_RETURN_IF_ERROR(
+          RunRegressionTests(task, *tree, score_box + "/out-regression", ctx, evidence));
+    }
   }
   if (!ctx.judges.empty()) {
     RunJudges(task, tree_dir, score_box, summary, ctx, evidence);
@@ -547,6 +614,10 @@ bool FitEvidence(v1::Evidence& evidence, size_t limit) {
   };
   for (auto& t : *evidence.mutable_tests()->mutable_tests()) t.clear_message();
   evidence.mutable_tests()->clear_output_tail();
+  if (evidence.has_regression_tests()) {
+    for (auto& t : *evidence.mutable_regression_tests()->mutable_tests()) t.clear_message();
+    evidence.mutable_regression_tests()->clear_output_tail();
+  }
   dropped.push_back("test messages and output");
   if (!fits()) {
     evidence.clear_agent_output_tail();
@@ -563,6 +634,7 @@ bool FitEvidence(v1::Evidence& evidence, size_t limit) {
   }
   if (!fits()) {
     evidence.mutable_tests()->clear_tests();
+    if (evidence.has_regression_tests()) evidence.mutable_regression_tests()->clear_tests();
     dropped.push_back("every test outcome");
   }
   if (!fits()) {

@@ -45,7 +45,12 @@ struct AttemptContext {
 //     /workspace, $CRUCIBLE_TASK and $CRUCIBLE_TRACE, while its trace is read
 //     and forwarded to ctx.emit;
 //  3. takes the final diff, applies the hidden test patch and runs the test
-//     command in the sandbox.
+//     command in the sandbox;
+//  4. when the task has regression tests and the hidden test patch applied,
+//     applies task.regression_patch to the same tree and runs the test
+//     command again: Evidence.regression_tests holds the regression ids'
+//     outcomes only, or regression_error why they did not run (trace event
+//     "regression_tests"). The agent never sees them.
 // Returns the evidence, whatever the agent did. Returns an Error only for an
 // infrastructure failure (workspace or sandbox could not be set up), naming it.
 Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentSpec& agent,
@@ -54,8 +59,9 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
 // Makes `evidence` small enough to travel in a message of at most `limit`
 // bytes (0: no limit), so a result never waits forever behind a message the
 // coordinator refuses. Drops, as far as needed and in this order: the test
-// messages, the agent's output tail, the final diff (diff_bytes and
-// files_touched stay), then every test outcome (the attempt then cannot
+// messages (hidden and regression tests), the agent's output tail, the final diff (diff_bytes and
+// files_touched stay), then every test outcome, regression tests included
+// (the attempt then cannot
 // count as passing). Each drop is named in evidence.truncated. Returns
 // false when even that is too large (the caller reports an error instead).
 bool FitEvidence(v1::Evidence& evidence, size_t limit);

@@ -100,6 +100,8 @@ Result<golden::MineOptions> Resolve(const MineArgs& args) {
   o.banned_patterns = config.banned_patterns;
   o.sandbox_policy = config.sandbox_policy.value_or("");
   o.test_infrastructure = config.test_infrastructure.value_or(std::vector<std::string>{});
+  o.regression_tests = config.regression_tests.value_or(true);
+  if (config.review) o.review = *config.review;
   return o;
 }
 
@@ -136,8 +138,17 @@ int Mine(const MineArgs& args) {
         fmt::format("[{}/{}] validated {} (elapsed {}s, eta {})", done, total, label, secs, eta),
         done == total);
   };
+  options.regression_progress = [&](size_t done, size_t total, const std::string& label) {
+    auto now = std::chrono::steady_clock::now();
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - start).count();
+    PrintProgress(
+        fmt::format("[{}/{}] regression tests of {} (elapsed {}s)", done, total, label, secs),
+        done == total);
+  };
   auto mined = golden::Mine(options);
   if (!mined) return ReportError(mined.error());
+  const double mining_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (mined->tasks.empty()) {
     std::string why = mined->skipped.empty() ? "the history has no change"
                                              : "first skip: " + mined->skipped.front().reason;
@@ -168,6 +179,12 @@ int Mine(const MineArgs& args) {
         "%td of the tasks have no FAIL_TO_PASS test (kind no-test-delta): doing nothing "
         "completes them, so runs leave them out unless --include-untestable\n",
         untestable);
+  }
+  if (options.regression_tests) {
+    const auto& r = mined->regression;
+    std::printf("regression tests: %zu tasks, %zu tests, %.1f s (%.0f%% of mining's %.1f s)\n",
+                r.tasks, r.tests, r.seconds, mining_s > 0 ? 100.0 * r.seconds / mining_s : 0.0,
+                mining_s);
   }
   if (!mined->skipped.empty()) {
     std::printf("skipped %zu changes:\n", mined->skipped.size());

@@ -54,6 +54,7 @@ int Show(const std::string& db, const std::string& name) {
     std::printf("  results  %s\n", suite->results().c_str());
   }
   if (suite->repeat() > 0) std::printf("  repetitions  %d\n", suite->repeat());
+  if (suite->regression_tests() == "none") std::printf("  regression tests  none\n");
   if (suite->banned_patterns_size() > 0) {
     std::printf("  banned patterns  %s\n",
                 fmt::format("{}", fmt::join(suite->banned_patterns(), ", ")).c_str());
@@ -87,6 +88,11 @@ int Show(const std::string& db, const std::string& name) {
     std::printf("    FAIL_TO_PASS (%d): %s\n", t.fail_to_pass_size(),
                 fmt::format("{}", fmt::join(t.fail_to_pass(), ", ")).c_str());
     std::printf("    PASS_TO_PASS: %d tests\n", t.pass_to_pass_size());
+    if (t.regression_tests_size() > 0) {
+      std::printf("    regression tests (%d, from %.10s): %s\n", t.regression_tests_size(),
+                  t.regression_commit().c_str(),
+                  fmt::format("{}", fmt::join(t.regression_tests(), ", ")).c_str());
+    }
     if (v1::IsUntestable(t)) {
       std::printf(
           "    untestable: no FAIL_TO_PASS test (doing nothing completes it); runs leave it out "
@@ -259,11 +265,41 @@ int Refresh(const std::string& db, const std::string& name, const RefreshArgs& a
     PrintProgress(fmt::format("[{}/{}] validated {} (elapsed {}s)", done, total, label, secs),
                   done == total);
   };
+  // Regression tests are computed below, for the new tasks and the old ones
+  // that lack them at once, against the newest commit mined.
+  const bool regression = suite->regression_tests() != "none";
+  o.regression_tests = false;
+  o.regression_progress = [&](size_t done, size_t total, const std::string& label) {
+    auto secs =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
+            .count();
+    PrintProgress(
+        fmt::format("[{}/{}] regression tests of {} (elapsed {}s)", done, total, label, secs),
+        done == total);
+  };
+  auto regression_tests = [&](const std::string& newest,
+                              std::vector<v1::GoldenTask>& of) -> Result<bool> {
+    if (!regression || std::none_of(of.begin(), of.end(), [](const v1::GoldenTask& t) {
+          return t.regression_commit().empty();
+        })) {
+      return false;
+    }
+    CRUCIBLE_ASSIGN_OR_RETURN(auto summary, golden::ComputeRegressionTests(o, newest, of));
+    std::printf("regression tests: %zu tasks, %zu tests, %.1f s (%zu tasks without)\n",
+                summary.tasks, summary.tests, summary.seconds, summary.none);
+    return true;
+  };
   auto mined = golden::Mine(o);
   if (!mined) return ReportError(mined.error());
   if (mined->tasks.empty() && mined->skipped.empty()) {
     std::printf("suite %s is up to date: nothing merged on %s since %.10s\n", name.c_str(),
                 o.ref.c_str(), o.after_commit.c_str());
+    std::vector<v1::GoldenTask> all = *tasks;
+    auto computed = regression_tests(suite->mined_head(), all);
+    if (!computed) return ReportError(computed.error());
+    if (*computed) {
+      if (auto st = (*store)->PutSuite(*suite, all); !st) return ReportError(st.error());
+    }
     return 0;
   }
 
@@ -301,6 +337,10 @@ int Refresh(const std::string& db, const std::string& name, const RefreshArgs& a
   }
   std::vector<v1::GoldenTask> dropped(all.begin(), all.begin() + static_cast<long>(drop));
   std::vector<v1::GoldenTask> kept(all.begin() + static_cast<long>(drop), all.end());
+
+  if (auto computed = regression_tests(mined->suite.mined_head(), kept); !computed) {
+    return ReportError(computed.error());
+  }
 
   v1::Suite updated = *suite;
   updated.set_repo_path(o.repo_path);

@@ -98,32 +98,40 @@ Verdict Skip(std::string reason, std::string category = "filter") {
   return Verdict{std::nullopt, std::move(reason), std::move(category)};
 }
 
-// Checks out `commit` into a fresh directory, applies `patch` and runs the
-// tests `options.repeat` times in that one workspace. The workspace is
-// removed before returning. A string: why there are no runs (infra).
-Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(const MineOptions& options,
-                                                                   const std::string& repo,
-                                                                   const std::string& commit,
-                                                                   const std::string& patch) {
+// Checks out `commit` into a fresh directory, applies `patch` and runs `cmd`
+// `repeat` times in that one workspace. The workspace is removed before
+// returning. A string: why there are no runs (infra); `patch_name` names the
+// patch there ("test patch does not apply at the base commit: ...").
+Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(
+    const TestCommand& cmd, int repeat, const std::string& repo, const std::string& commit,
+    const std::string& patch, std::string_view patch_name) {
   CRUCIBLE_ASSIGN_OR_RETURN(TempDir tmp, TempDir::Create("crucible-mine-"));
   auto ws = vcs::Workspace::Create(repo, commit, tmp.path() + "/w", tmp.path() + "/w.git");
   if (!ws) return fmt::format("cannot check out {}: {}", commit, ws.error().message());
   if (auto applied = (*ws)->Apply(patch); !applied) {
-    return fmt::format("test patch does not apply at the base commit: {}",
-                       applied.error().message());
+    return fmt::format("{}: {}", patch_name, applied.error().message());
   }
+  std::vector<v1::TestRun> runs;
+  for (int i = 0; i < repeat; ++i) {
+    CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun run, RunTests((*ws)->workdir(), cmd));
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+// The validation runs of mining: options' command, `repeat` times.
+Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(const MineOptions& options,
+                                                                   const std::string& repo,
+                                                                   const std::string& commit,
+                                                                   const std::string& patch) {
   TestCommand cmd{.command = options.test_cmd,
                   .timeout = options.test_timeout,
                   .format = options.results,
                   .setup = options.setup_cmd,
                   .setup_timeout = options.setup_timeout,
                   .sandbox_policy = options.sandbox_policy};
-  std::vector<v1::TestRun> runs;
-  for (int i = 0; i < options.repeat; ++i) {
-    CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun run, RunTests((*ws)->workdir(), cmd));
-    runs.push_back(std::move(run));
-  }
-  return runs;
+  return TestAt(cmd, options.repeat, repo, commit, patch,
+                "test patch does not apply at the base commit");
 }
 
 // Outcomes of each test over the repetitions of one side. A test absent from
@@ -444,6 +452,8 @@ void DescribeSuite(const MineOptions& options, const std::string& repo, const st
   suite.set_sandbox_policy(options.sandbox_policy);
   for (const auto& p : options.test_infrastructure) suite.add_test_infrastructure(p);
   for (const auto& p : options.test_patterns) suite.add_test_patterns(p);
+  suite.set_regression_tests(options.regression_tests ? "newest" : "none");
+  *suite.mutable_review() = options.review;
   suite.set_created_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count());
@@ -578,7 +588,185 @@ Result<MineResult> Mine(const MineOptions& options) {
   }
   if (error) return Fail(*error);
   Assemble(options, repo, history, verdicts, result);
+  if (options.regression_tests && !result.tasks.empty()) {
+    MineOptions resolved = options;
+    resolved.repo_path = repo;
+    CRUCIBLE_ASSIGN_OR_RETURN(
+        result.regression,
+        ComputeRegressionTests(resolved, result.suite.mined_head(), result.tasks));
+  }
   return result;
+}
+
+namespace {
+
+constexpr size_t kMaxRegressionPatchBytes = size_t{10} << 20;
+
+bool IsTestFile(const MineOptions& options, std::string_view path) {
+  return options.test_patterns.empty() ? IsTestPath(path) : AnyMatches(options.test_patterns, path);
+}
+
+// The test files' part of `files`: a rename only when both names are test
+// paths (its source side must not reach the tree); no submodules.
+std::string TestPart(const MineOptions& options, const std::vector<vcs::FilePatch>& files) {
+  std::vector<vcs::FilePatch> tests;
+  for (const auto& f : files) {
+    if (f.submodule || !IsTestFile(options, f.path)) continue;
+    if (!f.old_path.empty() && f.old_path != f.path && !IsTestFile(options, f.old_path)) continue;
+    tests.push_back(f);
+  }
+  return vcs::JoinPatches(tests);
+}
+
+// Runs fn(0) .. fn(count - 1), `jobs` at a time, until the first error.
+Status ForEachParallel(size_t count, int jobs, const std::function<Status(size_t)>& fn) {
+  std::mutex mu;
+  std::optional<Error> error;
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (error) return;
+      }
+      size_t i = next.fetch_add(1);
+      if (i >= count) return;
+      if (Status st = fn(i); !st) {
+        std::lock_guard lock(mu);
+        if (!error) error = st.error();
+        return;
+      }
+    }
+  };
+  const size_t threads = std::min<size_t>(static_cast<size_t>(std::max(jobs, 1)), count);
+  if (threads <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t t = 0; t < threads; ++t) pool.emplace_back(work);
+    for (auto& t : pool) t.join();
+  }
+  if (error) return Fail(*error);
+  return {};
+}
+
+}  // namespace
+
+Result<RegressionSummary> ComputeRegressionTests(const MineOptions& options,
+                                                 const std::string& newest_commit,
+                                                 std::vector<v1::GoldenTask>& tasks) {
+  const auto start = std::chrono::steady_clock::now();
+  RegressionSummary summary;
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(options.repo_path, ec);
+  const std::string repo = ec ? options.repo_path : abs.lexically_normal().string();
+  const std::string newest_short = newest_commit.substr(0, 10);
+  if (auto head = vcs::FirstParentHistory(repo, newest_commit, 1); !head) return Fail(head.error());
+
+  // The patches first, in this thread (the differ is not thread-safe).
+  struct Job {
+    size_t task;
+    std::string patch;
+  };
+  std::vector<Job> jobs;
+  std::vector<std::pair<size_t, std::string>> early;  // (task, why none) found without a run
+  {
+    CRUCIBLE_ASSIGN_OR_RETURN(internal::CommitDiffer differ, internal::CommitDiffer::Open(repo));
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      v1::GoldenTask& task = tasks[i];
+      if (!task.regression_commit().empty()) continue;
+      auto files = differ.Diff(task.merged_commit(), newest_commit);
+      if (!files) {
+        early.emplace_back(i, "cannot diff the merged commit against " + newest_short + ": " +
+                                  files.error().message());
+        continue;
+      }
+      std::string patch = TestPart(options, *files);
+      if (patch.empty()) {
+        task.set_regression_commit(newest_commit);
+        early.emplace_back(i, "no test file changed between the merged commit and " + newest_short);
+      } else if (patch.size() > kMaxRegressionPatchBytes) {
+        task.set_regression_commit(newest_commit);
+        early.emplace_back(i, fmt::format("the test files' change up to {} is {} bytes, more than "
+                                          "the limit of {}",
+                                          newest_short, patch.size(), kMaxRegressionPatchBytes));
+      } else {
+        jobs.push_back(Job{i, std::move(patch)});
+      }
+    }
+  }
+  const size_t total = early.size() + jobs.size();
+  std::mutex mu;
+  size_t done = 0;
+  auto report = [&](const v1::GoldenTask& task, const std::string& why, size_t found) {
+    std::lock_guard lock(mu);
+    if (why.empty()) {
+      ++summary.tasks;
+      summary.tests += found;
+    } else {
+      ++summary.none;
+      summary.reasons[task.id()] = why;
+    }
+    ++done;
+    if (options.regression_progress) {
+      options.regression_progress(done, total,
+                                  why.empty() ? fmt::format("{}: {} regression test{}", task.id(),
+                                                            found, found == 1 ? "" : "s")
+                                              : fmt::format("{}: none, {}", task.id(), why));
+    }
+  };
+  for (const auto& [i, why] : early) report(tasks[i], why, 0);
+
+  const int repeat = std::max(2, options.repeat);
+  CRUCIBLE_RETURN_IF_ERROR(ForEachParallel(jobs.size(), options.jobs, [&](size_t k) -> Status {
+    v1::GoldenTask& task = tasks[jobs[k].task];
+    CRUCIBLE_ASSIGN_OR_RETURN(
+        auto runs_or,
+        TestAt(TestCommandFor(task), repeat, repo, task.merged_commit(), jobs[k].patch,
+               "the regression patch does not apply at the merged commit"));
+    if (auto* why = std::get_if<std::string>(&runs_or)) {
+      // A checkout that failed may work next time; a patch that does not
+      // apply will not.
+      if (!why->starts_with("cannot check out")) task.set_regression_commit(newest_commit);
+      report(task, *why, 0);
+      return {};
+    }
+    const auto& runs = std::get<std::vector<v1::TestRun>>(runs_or);
+    for (const auto& run : runs) {
+      if (std::string why = Unusable(run, "at the merged commit with the regression patch");
+          !why.empty()) {
+        report(task, why, 0);  // regression_commit stays empty: refresh tries again
+        return {};
+      }
+    }
+    std::set<std::string> known(task.fail_to_pass().begin(), task.fail_to_pass().end());
+    known.insert(task.pass_to_pass().begin(), task.pass_to_pass().end());
+    known.insert(task.flaky().begin(), task.flaky().end());
+    const Side side(runs);
+    std::vector<std::string> found;
+    for (const auto& [id, statuses] : side.by_id) {  // sorted by id
+      if (known.contains(id)) continue;
+      if (std::all_of(statuses.begin(), statuses.end(),
+                      [](TestOutcome::Status s) { return s == TestOutcome::PASSED; })) {
+        found.push_back(id);
+      }
+    }
+    task.set_regression_commit(newest_commit);
+    if (found.empty()) {
+      report(task,
+             fmt::format("no test of {} other than FAIL_TO_PASS and PASS_TO_PASS passes all {} "
+                         "runs at the merged commit",
+                         newest_short, repeat),
+             0);
+      return {};
+    }
+    for (const auto& id : found) task.add_regression_tests(id);
+    task.set_regression_patch(std::move(jobs[k].patch));
+    report(task, "", found.size());
+    return {};
+  }));
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
 }
 
 }  // namespace crucible::golden

@@ -73,6 +73,29 @@ struct MineOptions {
   // Test infrastructure globs given to every task (GoldenTask
   // .test_infrastructure); empty: the built-in list.
   std::vector<std::string> test_infrastructure;
+  // Compute each task's regression tests (ComputeRegressionTests) against
+  // the newest commit of the history mined; false: none ("regression_tests:
+  // none" in the suite configuration). Stored as suite.regression_tests.
+  bool regression_tests = true;
+  // The review bar's rules (the `review` key of the suite configuration),
+  // stored in suite.review.
+  v1::ReviewRules review;
+  // Called after each task's regression tests are computed, serialized like
+  // `progress`: (done, total, task id and what was found, or why none).
+  std::function<void(size_t, size_t, const std::string&)> regression_progress;
+};
+
+// What computing the regression tests found, for the mining summary.
+struct RegressionSummary {
+  size_t tasks = 0;    // tasks given regression tests
+  size_t tests = 0;    // regression tests over all tasks
+  size_t none = 0;     // tasks computed without any (reason in `reasons`)
+  double seconds = 0;  // wall time of the computation
+  // Task id -> why it has none ("no test file changed since", "the
+  // regression patch does not apply at the merged commit: ...", "no test
+  // passes twice at the merged commit other than FAIL_TO_PASS and
+  // PASS_TO_PASS", ...).
+  std::map<std::string, std::string> reasons;
 };
 
 struct Skipped {
@@ -107,6 +130,7 @@ struct MineResult {
   v1::Suite suite;
   std::vector<v1::GoldenTask> tasks;
   std::vector<Skipped> skipped;
+  RegressionSummary regression;  // empty unless options.regression_tests
 };
 
 // Walks the first-parent history of options.ref, skips changes by the rules
@@ -132,6 +156,8 @@ struct MineResult {
 // so is one whose runs found no test. Otherwise an empty FAIL_TO_PASS keeps
 // the task with kind "no-test-delta" and `untestable` set (skipped with
 // require_f2p); other tasks get a kind from ClassifyKind. Each list is sorted.
+// Then, with options.regression_tests, ComputeRegressionTests against
+// suite.mined_head (result.regression sums it up).
 //
 // Task ids are "t-" and the first 8 hex digits of the merged commit (more
 // digits only if two tasks of one suite would collide): stable when the same
@@ -151,6 +177,27 @@ struct MineResult {
 // repeat or jobs, a sandbox_policy that sandbox::ParsePolicy refuses; the sandbox's error when it
 // cannot be set up (mining stops: every run would fail). Does not write to storage.
 Result<MineResult> Mine(const MineOptions& options);
+
+// Computes the regression tests of every task in `tasks` whose
+// regression_commit is empty (mining sets it when it computed them, even when
+// there are none): N is `newest_commit`. regression_patch is the diff of the
+// test files (options.test_patterns, else the defaults; a rename counts when
+// both of its names are test paths; submodules are left out) from the task's
+// merged commit to N. It is applied to a checkout of the merged commit
+// (options.repo_path) and the task's test command (TestCommandFor: its setup,
+// result format and sandbox policy) runs max(2, options.repeat) times in that
+// one workspace; regression_tests are the tests that passed every run and are
+// neither FAIL_TO_PASS, PASS_TO_PASS nor flaky, sorted. regression_commit is
+// then N. A task with no test change since its merged commit, a patch that
+// does not apply or is over 10 MB, a run that is unusable (infra error,
+// timeout, no report) or no such test gets none, with the reason in the
+// summary; an unusable run leaves regression_commit empty so that a later
+// `suite refresh` tries again. options.jobs tasks at once;
+// options.regression_progress is called after each. Errors: the sandbox's
+// when it cannot be set up, kNotFound for an unknown newest_commit.
+Result<RegressionSummary> ComputeRegressionTests(const MineOptions& options,
+                                                 const std::string& newest_commit,
+                                                 std::vector<v1::GoldenTask>& tasks);
 
 // Mining without validation: walks the history as Mine does, diffs each
 // change, applies the skip rules, splits source and test patches and

@@ -76,6 +76,45 @@ class Parser {
     return n;
   }
 
+  Result<double> Number(const YAML::Node& v, std::string_view key) const {
+    double d = 0;
+    if (!v.IsScalar() || !YAML::convert<double>::decode(v, d) || !(d > 0) || d > 1e9) {
+      return Fail(At(v, fmt::format("key '{}' must be a number above 0", key)));
+    }
+    return d;
+  }
+
+  Result<v1::ReviewRules> Review(const YAML::Node& v) const {
+    CRUCIBLE_RETURN_IF_ERROR(
+        Keys(v, "review", {"allowed_paths", "oversized", "modules", "contained_files"}));
+    v1::ReviewRules r;
+    for (const auto& kv : v) {
+      const std::string k = kv.first.Scalar();
+      const std::string full = "review." + k;
+      if (k == "allowed_paths" || k == "modules") {
+        CRUCIBLE_ASSIGN_OR_RETURN(std::vector<std::string> globs, Strings(kv.second, full));
+        for (auto& g : globs) (k == "modules" ? r.add_modules(g) : r.add_allowed_paths(g));
+      } else if (k == "contained_files") {
+        CRUCIBLE_ASSIGN_OR_RETURN(long long n, Integer(kv.second, full, 0, 1000000));
+        r.set_contained_files(static_cast<int32_t>(n));
+      } else {
+        CRUCIBLE_RETURN_IF_ERROR(Keys(kv.second, full, {"factor", "min_extra_lines"}));
+        for (const auto& o : kv.second) {
+          const std::string ok = o.first.Scalar();
+          if (ok == "factor") {
+            CRUCIBLE_ASSIGN_OR_RETURN(double f, Number(o.second, full + ".factor"));
+            r.set_oversized_factor(f);
+          } else {
+            CRUCIBLE_ASSIGN_OR_RETURN(long long n,
+                                      Integer(o.second, full + "." + ok, 0, 100000000));
+            r.set_oversized_min_extra_lines(static_cast<int32_t>(n));
+          }
+        }
+      }
+    }
+    return r;
+  }
+
   Result<bool> Bool(const YAML::Node& v, std::string_view key) const {
     bool b = false;
     if (!v.IsScalar() || !YAML::convert<bool>::decode(v, b)) {
@@ -116,7 +155,8 @@ class Parser {
     CRUCIBLE_RETURN_IF_ERROR(
         Keys(root, "the suite configuration",
              {"test_cmd", "setup_cmd", "results", "test_files", "skip", "timeouts", "repeat",
-              "jobs", "require_f2p", "banned_patterns", "sandbox", "test_infrastructure"}));
+              "jobs", "require_f2p", "banned_patterns", "sandbox", "test_infrastructure",
+              "regression_tests", "review"}));
     for (const auto& kv : root) {
       const std::string key = kv.first.Scalar();
       const YAML::Node& v = kv.second;
@@ -173,6 +213,15 @@ class Parser {
         CRUCIBLE_ASSIGN_OR_RETURN(c.sandbox_policy, SandboxPolicy(kv.first, v));
       } else if (key == "test_infrastructure") {
         CRUCIBLE_ASSIGN_OR_RETURN(c.test_infrastructure, Strings(v, key));
+      } else if (key == "regression_tests") {
+        CRUCIBLE_ASSIGN_OR_RETURN(std::string mode, String(v, key));
+        if (mode != "newest" && mode != "none") {
+          return Fail(
+              At(v, fmt::format("key 'regression_tests' must be newest or none, not '{}'", mode)));
+        }
+        c.regression_tests = mode == "newest";
+      } else if (key == "review") {
+        CRUCIBLE_ASSIGN_OR_RETURN(c.review, Review(v));
       }
     }
     if (c.test_cmd && c.results.value_or("junit") == "junit" &&

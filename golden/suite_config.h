@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "protocol/crucible.pb.h"
 
 namespace crucible::golden {
 
@@ -37,6 +38,13 @@ struct SuiteConfig {
   std::optional<std::string> sandbox_policy;
   // Test infrastructure globs (golden/test_infra.h); unset: the built-in list.
   std::optional<std::vector<std::string>> test_infrastructure;
+  // `regression_tests: newest | none`: whether mining computes each task's
+  // regression tests (golden/miner.h ComputeRegressionTests); unset: newest.
+  std::optional<bool> regression_tests;
+  // The `review` mapping: the review bar's allowed paths, oversized
+  // thresholds, module globs and contained-files limit; unset fields take
+  // scoring's defaults.
+  std::optional<v1::ReviewRules> review;
 };
 
 // Parses the YAML `text`; `file` names it in errors. kInvalidArgument
@@ -44,7 +52,9 @@ struct SuiteConfig {
 // it and the known ones), a value of the wrong type or out of range (naming
 // the key), a test_cmd without {junit} when results is "junit", or a
 // `sandbox` policy that ParsePolicy refuses (an inline mapping's errors carry
-// the configuration file's line and column; a policy file's, that file's).
+// the configuration file's line and column; a policy file's, that file's),
+// `regression_tests` other than newest or none, and in `review` an unknown
+// key, a factor that is not a number above 0 or a negative count.
 // A relative policy file name is resolved against the directory of `file`.
 Result<SuiteConfig> ParseSuiteConfig(std::string_view text, const std::string& file);
 

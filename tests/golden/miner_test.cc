@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "base/fs.h"
 #include "golden/suite_config.h"
 #include "golden/test_run.h"
@@ -722,6 +724,107 @@ TEST_F(RunTestsTest, ExitCodeModeCannotBeFooledByANotFoundCommand) {
       dir_.path(), TestCommand{.command = "echo 'ok 1 - a'; exit 1", .format = ResultFormat::kTap});
   ASSERT_TRUE(tap);
   EXPECT_EQ(tap->infra_error(), "test command exited 1 but its report shows no failure");
+}
+
+// Regression tests: a history whose newest commit adds a test for behaviour
+// the first task's merged commit already has (t_other) and, before it, a
+// feature with its own test (t_new) that the first task's merged commit
+// fails. Tests are shell scripts printing TAP.
+class RegressionHistory : public ::testing::Test {
+ protected:
+  static std::string Check(const std::string& name, const std::string& condition) {
+    return fmt::format("{} && echo 'ok - {}' || echo 'not ok - {}'\n", condition, name, name);
+  }
+  void SetUp() override {
+    SKIP_UNLESS_ROOT();
+    repo_.Write("value.txt", "1\n");
+    repo_.Write("other.txt", "ok\n");
+    repo_.Write("tests/t_exists.sh", Check("exists", "[ -f value.txt ]"));
+    repo_.Commit("initial");
+    repo_.Write("value.txt", "2\n");
+    repo_.Write("tests/t_value.sh", Check("value", "[ \"$(cat value.txt)\" = 2 ]"));
+    a_ = repo_.Commit("Set the value to 2");
+    repo_.Write("new.txt", "yes\n");
+    repo_.Write("tests/t_new.sh", Check("new", "[ \"$(cat new.txt 2>/dev/null)\" = yes ]"));
+    b_ = repo_.Commit("Add new.txt");
+    repo_.Write("tests/t_other.sh", Check("other", "[ \"$(cat other.txt)\" = ok ]"));
+    newest_ = repo_.Commit("Test other.txt");
+  }
+  MineOptions Shell() {
+    MineOptions o = Options(repo_.path(), "reg", "for t in tests/t_*.sh; do sh \"$t\"; done");
+    o.results = ResultFormat::kTap;
+    o.jobs = 2;
+    return o;
+  }
+  GitRepo repo_;
+  std::string a_, b_, newest_;
+};
+
+TEST_F(RegressionHistory, LaterTestsThatPassAtTheMergedCommitAreRegressionTests) {
+  size_t calls = 0;
+  MineOptions options = Shell();
+  options.regression_progress = [&](size_t done, size_t total, const std::string&) {
+    EXPECT_EQ(done, ++calls);
+    EXPECT_EQ(total, 2u);
+  };
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 2u);
+  const v1::GoldenTask& a = r->tasks[0];
+  ASSERT_EQ(a.merged_commit(), a_);
+  EXPECT_THAT(a.fail_to_pass(), ElementsAre("value"));
+  EXPECT_THAT(a.pass_to_pass(), ElementsAre("exists"));
+  // t_new fails at a's merged commit: not a regression test; t_value and
+  // t_exists are its own FAIL_TO_PASS and PASS_TO_PASS.
+  EXPECT_THAT(a.regression_tests(), ElementsAre("other"));
+  EXPECT_EQ(a.regression_commit(), newest_);
+  EXPECT_THAT(a.regression_patch(), HasSubstr("+++ b/tests/t_other.sh"));
+  EXPECT_THAT(a.regression_patch(), HasSubstr("+++ b/tests/t_new.sh"));
+  EXPECT_THAT(a.regression_patch(), ::testing::Not(HasSubstr("new.txt\n")));
+  const v1::GoldenTask& b = r->tasks[1];
+  EXPECT_THAT(b.pass_to_pass(), ElementsAre("exists", "value"));
+  EXPECT_THAT(b.regression_tests(), ElementsAre("other"));
+  EXPECT_EQ(r->suite.regression_tests(), "newest");
+  EXPECT_EQ(r->regression.tasks, 2u);
+  EXPECT_EQ(r->regression.tests, 2u);
+  EXPECT_EQ(r->regression.none, 0u);
+  EXPECT_EQ(calls, 2u);
+}
+
+TEST_F(RegressionHistory, NoneWithoutALaterTestThatPassesOrInNoneMode) {
+  MineOptions options = Shell();
+  options.ref = b_;  // the newest commit is b's merged commit
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 2u);
+  for (const auto& t : r->tasks) {
+    EXPECT_TRUE(t.regression_tests().empty()) << t.id();
+    EXPECT_TRUE(t.regression_patch().empty()) << t.id();
+    EXPECT_EQ(t.regression_commit(), b_) << t.id();  // computed: none
+  }
+  EXPECT_EQ(r->regression.none, 2u);
+  EXPECT_THAT(r->regression.reasons[r->tasks[0].id()],
+              HasSubstr("other than FAIL_TO_PASS and PASS_TO_PASS passes all 2 runs"));
+  EXPECT_THAT(r->regression.reasons[r->tasks[1].id()],
+              StartsWith("no test file changed between the merged commit and"));
+
+  MineOptions off = Shell();
+  off.regression_tests = false;
+  auto none = Mine(off);
+  ASSERT_TRUE(none) << none.error().ToString();
+  ASSERT_EQ(none->tasks.size(), 2u);
+  for (const auto& t : none->tasks) {
+    EXPECT_TRUE(t.regression_tests().empty());
+    EXPECT_TRUE(t.regression_commit().empty());
+  }
+  EXPECT_EQ(none->suite.regression_tests(), "none");
+  EXPECT_EQ(none->regression.tasks + none->regression.none, 0u);
+
+  // Computed later (as suite refresh does) for the tasks that lack them.
+  auto computed = ComputeRegressionTests(Shell(), newest_, none->tasks);
+  ASSERT_TRUE(computed) << computed.error().ToString();
+  EXPECT_EQ(computed->tasks, 2u);
+  EXPECT_THAT(none->tasks[0].regression_tests(), ElementsAre("other"));
 }
 
 }  // namespace

@@ -372,6 +372,59 @@ TEST(SuiteConfig, ErrorsNameTheFileLineAndKey) {
   EXPECT_THAT(missing.error().message(), HasSubstr("/nonexistent/suite.yaml"));
 }
 
+TEST(SuiteConfig, RegressionTestsAndTheReviewBar) {
+  auto c = ParseSuiteConfig(R"(
+regression_tests: none
+review:
+  allowed_paths: ["CHANGELOG.md", "docs/"]
+  oversized: {factor: 2.5, min_extra_lines: 20}
+  modules: ["src/*/"]
+  contained_files: 3
+)",
+                            "suite.yaml");
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->regression_tests, false);
+  ASSERT_TRUE(c->review);
+  EXPECT_THAT(c->review->allowed_paths(), ElementsAre("CHANGELOG.md", "docs/"));
+  EXPECT_DOUBLE_EQ(c->review->oversized_factor(), 2.5);
+  EXPECT_EQ(c->review->oversized_min_extra_lines(), 20);
+  EXPECT_THAT(c->review->modules(), ElementsAre("src/*/"));
+  EXPECT_EQ(c->review->contained_files(), 3);
+
+  auto newest = ParseSuiteConfig("regression_tests: newest\nreview: {}\n", "s.yaml");
+  ASSERT_TRUE(newest) << newest.error().ToString();
+  EXPECT_EQ(newest->regression_tests, true);
+  EXPECT_FALSE(newest->review->has_oversized_factor());
+  EXPECT_FALSE(newest->review->has_contained_files());
+  auto unset = ParseSuiteConfig("repeat: 1\n", "s.yaml");
+  ASSERT_TRUE(unset);
+  EXPECT_FALSE(unset->regression_tests);
+  EXPECT_FALSE(unset->review);
+
+  auto error = [](const std::string& text) {
+    auto r = ParseSuiteConfig(text, "s.yaml");
+    EXPECT_FALSE(r) << text;
+    return r ? std::string() : r.error().message();
+  };
+  EXPECT_EQ(error("regression_tests: oldest\n"),
+            "s.yaml:1:19: key 'regression_tests' must be newest or none, not 'oldest'");
+  EXPECT_THAT(error("review:\n  allowed: [a]\n"),
+              StartsWith("s.yaml:2:3: unknown key 'allowed' in review (known keys: allowed_paths"));
+  EXPECT_THAT(error("review: [a]\n"), HasSubstr("review must be a mapping"));
+  EXPECT_EQ(error("review:\n  oversized: {factor: big}\n"),
+            "s.yaml:2:23: key 'review.oversized.factor' must be a number above 0");
+  EXPECT_THAT(error("review:\n  oversized: {factor: 0}\n"), HasSubstr("above 0"));
+  EXPECT_THAT(error("review:\n  oversized: {lines: 3}\n"),
+              HasSubstr("unknown key 'lines' in review.oversized"));
+  EXPECT_THAT(error("review:\n  oversized: {min_extra_lines: -1}\n"),
+              HasSubstr("key 'review.oversized.min_extra_lines' must be between 0"));
+  EXPECT_THAT(error("review:\n  contained_files: two\n"),
+              HasSubstr("key 'review.contained_files' must be an integer"));
+  EXPECT_THAT(error("review:\n  modules: src/\n"),
+              HasSubstr("key 'review.modules' must be a list of strings"));
+  EXPECT_THAT(error("review:\n  test_patterns: [a]\n"), HasSubstr("unknown key 'test_patterns'"));
+}
+
 // `sandbox:` holds a policy (sandbox/policy.h): inline, or a policy file named
 // relative to the configuration file. It is checked when the file loads.
 TEST(SuiteConfig, SandboxPolicyInlineOrFromAFile) {

@@ -405,5 +405,75 @@ TEST_F(SuiteCli, RunsLeaveOutTasksThatDoingNothingCompletes) {
   EXPECT_THAT(table.text, HasSubstr("not in the completion rate")) << table.text;
 }
 
+// A suite mined without regression tests (as an older crucible did) gets
+// them from refresh; the config's review rules are stored in the suite.
+TEST_F(SuiteCli, ConfigKeysAndRefreshAddsRegressionTests) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root";
+  RefreshRepo r;
+  const std::string merge = r.AddFeature(1);
+  r.repo.Write("tests/tz.sh",
+               "[ \"$(. lib/f0.sh; f0)\" = 0 ] && echo 'ok - f0 again' || echo 'not ok - f0 "
+               "again'\n");
+  r.repo.Commit("Test f0 again");
+  const std::string config =
+      Write("suite.yaml", R"(test_cmd: 'for t in tests/t*.sh; do sh "$t"; done'
+results: tap
+repeat: 1
+regression_tests: none
+review:
+  allowed_paths: [NOTES.md]
+  oversized: {factor: 3, min_extra_lines: 5}
+  contained_files: 1
+)");
+  auto bad = Crucible("mine --repo " + ShellQuote(r.repo.path()) + " --suite x --config " +
+                      ShellQuote(Write("bad.yaml", "regression_tests: all\n")) + " --db " + db_);
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_THAT(bad.text, HasSubstr("bad.yaml:1:19: key 'regression_tests' must be newest or none"));
+
+  auto mined = Crucible("mine --repo " + ShellQuote(r.repo.path()) + " --suite feats --config " +
+                        ShellQuote(config) + " --db " + db_);
+  ASSERT_EQ(mined.status, 0) << mined.text;
+  EXPECT_THAT(mined.text, ::testing::Not(HasSubstr("regression tests:")));
+  {
+    auto store = storage::Store::Open(dir_.path() + "/db");
+    ASSERT_TRUE(store) << store.error().message();
+    auto suite = (*store)->GetSuite("feats");
+    ASSERT_TRUE(suite);
+    EXPECT_EQ(suite->regression_tests(), "none");
+    EXPECT_THAT(suite->review().allowed_paths(), ::testing::ElementsAre("NOTES.md"));
+    EXPECT_EQ(suite->review().oversized_factor(), 3.0);
+    EXPECT_EQ(suite->review().oversized_min_extra_lines(), 5);
+    EXPECT_EQ(suite->review().contained_files(), 1);
+    auto tasks = (*store)->ListTasks("feats");
+    ASSERT_TRUE(tasks);
+    ASSERT_EQ(tasks->size(), 1u);
+    EXPECT_TRUE((*tasks)[0].regression_commit().empty());
+    // What a suite stored before regression tests existed looks like.
+    suite->clear_regression_tests();
+    ASSERT_TRUE((*store)->PutSuite(*suite, *tasks));
+  }
+  auto refreshed = Crucible("suite refresh feats --db " + db_);
+  ASSERT_EQ(refreshed.status, 0) << refreshed.text;
+  EXPECT_THAT(refreshed.text, HasSubstr("is up to date"));
+  EXPECT_THAT(refreshed.text, HasSubstr("regression tests: 1 tasks, 1 tests")) << refreshed.text;
+  auto show = Crucible("suite show feats --db " + db_);
+  EXPECT_THAT(show.text, HasSubstr("regression tests (1, from ")) << show.text;
+  EXPECT_THAT(show.text, HasSubstr("f0 again"));
+  {
+    auto store = storage::Store::Open(dir_.path() + "/db");
+    ASSERT_TRUE(store);
+    auto tasks = (*store)->ListTasks("feats");
+    ASSERT_TRUE(tasks);
+    ASSERT_EQ(tasks->size(), 1u);
+    EXPECT_EQ((*tasks)[0].id(), Id(merge));
+    EXPECT_THAT((*tasks)[0].regression_tests(), ::testing::ElementsAre("f0 again"));
+    EXPECT_EQ((*store)->GetSuite("feats")->review().contained_files(), 1);
+  }
+  // Nothing left to compute: refresh says only that it is up to date.
+  auto again = Crucible("suite refresh feats --db " + db_);
+  ASSERT_EQ(again.status, 0) << again.text;
+  EXPECT_THAT(again.text, ::testing::Not(HasSubstr("regression tests:")));
+}
+
 }  // namespace
 }  // namespace crucible

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,7 @@
 #include "golden/test_infra.h"
 #include "tests/runner/value_tests.h"
 #include "tests/vcs/git_fixture.h"
+#include "vcs/repo.h"
 
 namespace crucible::runner {
 namespace {
@@ -367,6 +370,175 @@ TEST_F(AttemptTest, MissingRepositoryIsAnInfrastructureErrorNamingIt) {
   auto e = Perform("builtin:noop");
   ASSERT_FALSE(e);
   EXPECT_NE(e.error().message().find("gone"), std::string::npos) << e.error().message();
+}
+
+}  // namespace
+}  // namespace crucible::runner
+
+namespace crucible::runner {
+namespace {
+
+// A task whose later history added a test (tests::other) for behaviour the
+// merged commit already had: the regression test that only covers other.txt.
+class RegressionAttempt : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root (CI runs as root)";
+    repo_.Write("run_tests.sh", kRunShellTests);
+    repo_.Write("value.txt", "1\n");
+    repo_.Write("other.txt", "ok\n");
+    repo_.Write("tests/test_exists.sh", "test -f value.txt\n");
+    const std::string base = repo_.Commit("base");
+    repo_.Write("value.txt", "2\n");
+    repo_.Write("tests/test_value.sh", "[ \"$(cat value.txt)\" = 2 ]\n");
+    const std::string merged = repo_.Commit("set the value to 2");
+    repo_.Write("tests/test_other.sh", "[ \"$(cat other.txt)\" = ok ]\n");
+    const std::string newest = repo_.Commit("test other.txt");
+
+    task_.set_suite("s");
+    task_.set_id("t-r");
+    task_.set_repo_path(repo_.path());
+    task_.set_base_commit(base);
+    task_.set_merged_commit(merged);
+    task_.set_intent("Set the value to 2.");
+    task_.set_source_patch(Patch(base, merged, "value.txt"));
+    task_.set_test_patch(Patch(base, merged, "tests/test_value.sh"));
+    task_.add_fail_to_pass("tests::value");
+    task_.add_pass_to_pass("tests::exists");
+    task_.set_test_cmd("sh run_tests.sh {junit}");
+    task_.set_test_timeout_s(30);
+    task_.add_regression_tests("tests::other");
+    task_.set_regression_patch(Patch(merged, newest, "tests/test_other.sh"));
+    task_.set_regression_commit(newest);
+    auto dir = TempDir::Create("crucible-regression-attempt-");
+    ASSERT_TRUE(dir);
+    dir_ = std::make_unique<TempDir>(std::move(*dir));
+  }
+
+  std::string Patch(const std::string& from, const std::string& to, const std::string& path) {
+    auto files = vcs::DiffCommits(repo_.path(), from, to);
+    EXPECT_TRUE(files);
+    std::vector<vcs::FilePatch> keep;
+    for (const auto& f : *files) {
+      if (f.path == path) keep.push_back(f);
+    }
+    EXPECT_EQ(keep.size(), 1u) << path;
+    return vcs::JoinPatches(keep);
+  }
+
+  Result<v1::Evidence> Perform(const std::string& command) {
+    v1::AgentSpec agent;
+    agent.set_name("a");
+    agent.set_command(command);
+    agent.set_timeout_s(60);
+    AttemptContext ctx;
+    ctx.workdir = dir_->path() + "/attempt-" + std::to_string(++n_);
+    events_.clear();
+    ctx.emit = [this](v1::TraceEvent ev) { events_.push_back(std::move(ev)); };
+    return PerformAttempt(task_, agent, ctx);
+  }
+
+  static std::map<std::string, v1::TestOutcome::Status> Outcomes(const v1::TestRun& run) {
+    std::map<std::string, v1::TestOutcome::Status> out;
+    for (const auto& t : run.tests()) out[t.id()] = t.status();
+    return out;
+  }
+
+  // The attrs of the runner's "regression_tests" event; null when none.
+  nlohmann::json RegressionEvent() {
+    nlohmann::json found;
+    for (const auto& e : events_) {
+      if (e.source() == "runner" && e.name() == "regression_tests") {
+        EXPECT_TRUE(found.is_null()) << "two regression_tests events";
+        found = nlohmann::json::parse(e.attrs_json());
+      }
+    }
+    return found;
+  }
+
+  GitRepo repo_;
+  v1::GoldenTask task_;
+  std::unique_ptr<TempDir> dir_;
+  std::vector<v1::TraceEvent> events_;
+  int n_ = 0;
+};
+
+using Status = v1::TestOutcome::Status;
+
+TEST_F(RegressionAttempt, AnAgentThatBreaksWhatOnlyARegressionTestCoversIsCaught) {
+  // Solves the task and breaks other.txt, which no hidden test covers; it
+  // even plants its own always-passing version of the later test.
+  auto e = Perform(
+      "printf '2\\n' > value.txt && printf 'broken\\n' > other.txt && "
+      "printf 'exit 0\\n' > tests/test_other.sh");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(Outcomes(e->tests()),
+            (std::map<std::string, Status>{{"tests::exists", v1::TestOutcome::PASSED},
+                                           {"tests::other", v1::TestOutcome::PASSED},
+                                           {"tests::value", v1::TestOutcome::PASSED}}))
+      << e->tests().output_tail();
+  EXPECT_TRUE(e->regression_error().empty()) << e->regression_error();
+  // Only the regression ids are kept.
+  EXPECT_EQ(Outcomes(e->regression_tests()),
+            (std::map<std::string, Status>{{"tests::other", v1::TestOutcome::FAILED}}))
+      << e->regression_tests().output_tail();
+  auto ev = RegressionEvent();
+  ASSERT_FALSE(ev.is_null());
+  EXPECT_EQ(ev["passed"], 0);
+  EXPECT_EQ(ev["failed"], 1);
+  EXPECT_TRUE(ev.contains("wall_ms"));
+
+  auto oracle = Perform("builtin:oracle");
+  ASSERT_TRUE(oracle) << oracle.error().ToString();
+  EXPECT_EQ(Outcomes(oracle->regression_tests()),
+            (std::map<std::string, Status>{{"tests::other", v1::TestOutcome::PASSED}}));
+  EXPECT_EQ(RegressionEvent()["passed"], 1);
+}
+
+TEST_F(RegressionAttempt, APatchThatDoesNotApplyIsEvidenceNotAFailure) {
+  task_.set_regression_patch(
+      "diff --git a/value.txt b/value.txt\n--- a/value.txt\n+++ b/value.txt\n"
+      "@@ -1 +1 @@\n-7\n+8\n");
+  auto e = Perform("builtin:oracle");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(Outcomes(e->tests())["tests::value"], v1::TestOutcome::PASSED);
+  EXPECT_FALSE(e->has_regression_tests());
+  EXPECT_THAT(e->regression_error(), ::testing::HasSubstr("the regression patch does not apply"));
+  EXPECT_EQ(RegressionEvent()["error"], e->regression_error());
+}
+
+TEST_F(RegressionAttempt, TasksWithoutRegressionTestsRunAsBefore) {
+  task_.clear_regression_tests();
+  task_.clear_regression_patch();
+  task_.clear_regression_commit();
+  auto e = Perform("builtin:oracle");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(Outcomes(e->tests())["tests::value"], v1::TestOutcome::PASSED);
+  EXPECT_FALSE(e->has_regression_tests());
+  EXPECT_TRUE(e->regression_error().empty());
+  EXPECT_TRUE(RegressionEvent().is_null());
+}
+
+TEST(FitEvidence, DropsRegressionTestMessagesWithTheOthers) {
+  v1::Evidence e;
+  for (auto* run : {e.mutable_tests(), e.mutable_regression_tests()}) {
+    for (int i = 0; i < 100; ++i) {
+      auto* t = run->add_tests();
+      t->set_id("t" + std::to_string(i));
+      t->set_status(v1::TestOutcome::FAILED);
+      t->set_message(std::string(1000, 'm'));
+    }
+    run->set_output_tail(std::string(4000, 'o'));
+  }
+  ASSERT_TRUE(FitEvidence(e, 20000));
+  EXPECT_EQ(e.regression_tests().tests_size(), 100);
+  for (const auto& t : e.regression_tests().tests()) EXPECT_TRUE(t.message().empty());
+  EXPECT_TRUE(e.regression_tests().output_tail().empty());
+
+  v1::Evidence without;
+  without.mutable_tests()->add_tests()->set_message(std::string(5000, 'm'));
+  ASSERT_TRUE(FitEvidence(without, 1000));
+  EXPECT_FALSE(without.has_regression_tests());
 }
 
 }  // namespace
