@@ -412,6 +412,7 @@ void RunJudges(const v1::GoldenTask& task, const std::string& tree_dir,
     event["timed_out"] = report->timed_out;
     ctx.emit(RunnerEvent("judge", event));
   }
+}
 
 // Runs the task's regression tests in `tree` (the scoring tree, after the
 // hidden tests ran in it): their test files are put back as the merged
