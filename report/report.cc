@@ -125,7 +125,10 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
   std::map<std::string, size_t> index;
   auto row_for = [&](const std::string& agent) -> AgentRow& {
     auto [it, inserted] = index.emplace(agent, rows.size());
-    if (inserted) rows.push_back(AgentRow{.agent = agent});
+    if (inserted) {
+      rows.emplace_back();
+      rows.back().agent = agent;
+    }
     return rows[it->second];
   };
   for (const auto& a : run.agents()) row_for(a.name());
@@ -271,6 +274,7 @@ std::string RenderTable(const std::vector<AgentRow>& rows) {
 
   out += fmt::format("\ndimensions: mean (attempts measured/scored)\n{:<{}}", "agent", width);
   for (auto name : kDimensionNames) out += fmt::format("  {:<13}", name);
+  while (out.back() == ' ') out.pop_back();
   out += "\n";
   for (const auto& r : rows) {
     std::string line = fmt::format("{:<{}}", r.agent, width);

@@ -346,6 +346,9 @@ TEST_F(SummarizeTest, TableShowsBothRatesAndTheCoverageOfEachDimension) {
   std::istringstream lines(table);
   for (std::string line; std::getline(lines, line);) {
     EXPECT_LE(line.size(), 120u) << line;
+    if (!line.empty()) {
+      EXPECT_NE(line.back(), ' ') << "trailing blanks: '" << line << "'";
+    }
   }
 }
 

@@ -220,7 +220,8 @@ TEST_F(RescoreTest, AnOutOfScopeFileBecomesAViolation) {
   auto summary = RescoreRun(*store_, "r1");
   ASSERT_TRUE(summary.has_value()) << summary.error().ToString();
   ASSERT_EQ(summary->changed.size(), 1u);
-  EXPECT_THAT(summary->changed[0].changes, ::testing::Contains("+ out_of_scope docs/notes.md"));
+  EXPECT_THAT(summary->changed[0].changes,
+              ::testing::Contains(HasSubstr("+ out_of_scope docs/notes.md")));
   v1::Score stored = StoredScore(0);
   EXPECT_TRUE(stored.completed());
   EXPECT_FALSE(stored.strict_completed());
