@@ -64,7 +64,8 @@ std::vector<std::string> DescribeScoreChange(const v1::Score& before, const v1::
 // scores it with scoring::ScoreAttempt and, unless options.dry_run, stores
 // the new score (PutScore). An attempt whose task or evidence is gone, or
 // whose records cannot be read, is skipped with the reason and keeps its old
-// score.
+// score. Scores are written with group commit (store.SetGroupCommit), synced
+// every few hundred and at the end, and group commit is off again on return.
 //
 // Errors: "run 'ID' not found" (kNotFound); a failure to store a score stops
 // the rescoring ("rescoring run 'ID': attempt N: ...; K scores stored before
