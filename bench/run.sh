@@ -18,6 +18,10 @@ echo "== mining without validation vs git log --first-parent -p (5,000 commits, 
 "$BUILD_DIR/bench/mine_history" 5000 2000
 
 echo
+echo "== crucible rescore of 10,000 stored attempts (50-line diff, 30 tests, 200-event trace each)"
+"$BUILD_DIR/bench/rescore_bench" 10000 "$CRUCIBLE"
+
+echo
 echo "== the farm: dispatch, trace ingestion, a fleet of 200 runners (simulated), coordinator memory"
 "$BUILD_DIR/bench/farm_bench" "$CRUCIBLE"
 

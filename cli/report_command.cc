@@ -8,18 +8,28 @@ namespace crucible::cli {
 
 namespace {
 
-int Report(const std::string& db, const std::string& run_id, const std::string& format) {
+int Report(const std::string& db, const std::string& run_id, const std::string& format,
+           const std::string& by) {
   auto store = OpenDbForReading(db);
   if (!store) return ReportError(store.error());
-  auto run = (*store)->GetRun(run_id);
-  if (!run) return ReportError(run.error());
-  auto rows = report::SummarizeRun(**store, run_id);
-  if (!rows) return ReportError(rows.error());
+  auto view = report::LoadRun(**store, run_id);
+  if (!view) return ReportError(view.error());
+  const v1::Run& run = view->run;
+  if (by == "attempt") {
+    if (format == "json") {
+      std::fputs(report::RenderAttemptsJson(run, view->attempts).c_str(), stdout);
+    } else {
+      std::printf("run %s  suite %s\n\n%s", run.id().c_str(), run.suite().c_str(),
+                  report::RenderAttemptsTable(run, view->attempts).c_str());
+    }
+    return 0;
+  }
+  auto rows = report::Summarize(run, view->attempts, view->contained_files);
   if (format == "json") {
-    std::fputs(report::RenderJson(*run, *rows).c_str(), stdout);
+    std::fputs(report::RenderJson(run, rows).c_str(), stdout);
   } else {
-    std::printf("run %s  suite %s\n\n%s", run->id().c_str(), run->suite().c_str(),
-                report::RenderTable(*rows).c_str());
+    std::printf("run %s  suite %s\n\n%s", run.id().c_str(), run.suite().c_str(),
+                report::RenderTable(rows).c_str());
   }
   return 0;
 }
@@ -30,13 +40,18 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
   auto db = std::make_shared<std::string>();
   auto run = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("table");
-  auto* cmd = app.add_subcommand("report", "Summarize a run: one row per agent.");
+  auto by = std::make_shared<std::string>("agent");
+  auto* cmd = app.add_subcommand(
+      "report", "Summarize a run: one row per agent (or, with --by attempt, per attempt).");
   cmd->add_option("run", *run, "run id (printed by `crucible run`)")->required();
   cmd->add_option("--format", *format, "table or json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
+  cmd->add_option("--by", *by, "agent (the metrics per agent) or attempt (one line each)")
+      ->check(CLI::IsMember({"agent", "attempt"}))
+      ->capture_default_str();
   cmd->add_option("--db", *db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
-  cmd->callback([=] { *exit_code = Report(*db, *run, *format); });
+  cmd->callback([=] { *exit_code = Report(*db, *run, *format, *by); });
 }
 
 }  // namespace crucible::cli

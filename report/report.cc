@@ -1,6 +1,7 @@
 #include "report/report.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -9,20 +10,132 @@
 
 namespace crucible::report {
 
-std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptView>& attempts) {
+namespace {
+
+Spread SpreadOf(std::vector<int> v) {
+  Spread s;
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+  s.p90 = v[(9 * n + 9) / 10 - 1];  // nearest rank: ceil(0.9 n)
+  s.max = v.back();
+  return s;
+}
+
+std::optional<double> Share(int part, int whole) {
+  if (whole <= 0) return std::nullopt;
+  return static_cast<double>(part) / whole;
+}
+
+// Sums of one dimension while summarizing.
+struct MeanSum {
+  double sum = 0;
+  int covered = 0;
+  int of = 0;
+  DimensionMean Mean() const {
+    DimensionMean m{.mean = std::nullopt, .covered = covered, .of = of};
+    if (covered > 0) m.mean = sum / covered;
+    return m;
+  }
+};
+
+const v1::Dimension& DimensionAt(const v1::Dimensions& d, size_t i) {
+  switch (i) {
+    case 0:
+      return d.replay();
+    case 1:
+      return d.tool_calls();
+    case 2:
+      return d.coherence();
+    case 3:
+      return d.plan();
+    default:
+      return d.rollback();
+  }
+}
+
+// Everything Summarize gathers for one agent before the rates.
+struct Gathered {
+  std::vector<int64_t> walls;
+  int64_t files = 0;
+  int out_of_scope = 0;
+  int64_t merge_ready_rounds = 0;
+  int merge_ready = 0;
+  std::vector<int> blast_files, blast_modules, blast_lines, blast_broken;
+  int contained = 0;
+  std::array<MeanSum, 5> dimensions;
+  std::map<std::string, std::map<std::string, MeanSum>> judges;
+};
+
+void Gather(const v1::Score& score, int contained_files, AgentRow& row, Gathered& g) {
+  g.files += score.files_touched();
+  g.walls.push_back(score.wall_ms());
+  if (score.scoring_version() < 2) {
+    ++row.old_scores;
+    return;
+  }
+  if (score.strict_completed()) ++row.strict_completed;
+  if (score.regression_measured()) {
+    ++row.regression_measured;
+    if (score.regression()) ++row.regressions;
+    if (score.out_of_scope()) ++g.out_of_scope;
+  }
+  const int round = score.merge_ready_round();
+  if (round > 0) {
+    ++g.merge_ready;
+    g.merge_ready_rounds += round;
+  }
+  ++(round == 0   ? row.merge_ready_never
+     : round == 1 ? row.merge_ready_round_1
+     : round == 2 ? row.merge_ready_round_2
+                  : row.merge_ready_round_3);
+  if (!score.strict_completed()) {
+    const auto& b = score.blast_radius();
+    ++row.blast_attempts;
+    g.blast_files.push_back(b.files());
+    g.blast_modules.push_back(b.modules());
+    g.blast_lines.push_back(b.lines());
+    g.blast_broken.push_back(b.broken_tests());
+    if (b.files() <= contained_files) ++g.contained;
+  }
+  for (size_t i = 0; i < g.dimensions.size(); ++i) {
+    const auto& d = DimensionAt(score.dimensions(), i);
+    auto& m = g.dimensions[i];
+    ++m.of;
+    if (d.measured()) {
+      ++m.covered;
+      m.sum += d.value();
+    }
+  }
+  for (const auto& v : score.violations()) ++row.violations[v.kind()];
+  for (const auto& tag : score.failure_modes()) ++row.failure_modes[tag];
+  for (const auto& j : score.judge()) {
+    auto& m = g.judges[j.judge()][j.dimension()];
+    ++m.covered;
+    m.sum += j.score();
+  }
+}
+
+}  // namespace
+
+std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptView>& attempts,
+                                int contained_files) {
   std::vector<AgentRow> rows;
   std::map<std::string, size_t> index;
   auto row_for = [&](const std::string& agent) -> AgentRow& {
     auto [it, inserted] = index.emplace(agent, rows.size());
-    if (inserted) rows.push_back(AgentRow{.agent = agent});
+    if (inserted) {
+      rows.emplace_back();
+      rows.back().agent = agent;
+    }
     return rows[it->second];
   };
   for (const auto& a : run.agents()) row_for(a.name());
 
   const std::set<std::string> untestable(run.untestable_tasks().begin(),
                                          run.untestable_tasks().end());
-  std::map<std::string, std::vector<int64_t>> walls;
-  std::map<std::string, int64_t> files;
+  std::map<std::string, Gathered> gathered;
   for (const auto& view : attempts) {
     AgentRow& row = row_for(view.attempt.agent());
     if (untestable.contains(view.attempt.task_id())) {
@@ -35,14 +148,36 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
     if (!view.score) continue;
     ++row.finished;
     if (view.score->completed()) ++row.completed;
-    files[row.agent] += view.score->files_touched();
-    walls[row.agent].push_back(view.score->wall_ms());
+    Gather(*view.score, contained_files, row, gathered[row.agent]);
   }
   for (auto& row : rows) {
-    if (row.attempts > 0) row.completion_rate = static_cast<double>(row.completed) / row.attempts;
-    auto& w = walls[row.agent];
+    Gathered& g = gathered[row.agent];
+    if (row.attempts > 0) {
+      row.completion_rate = static_cast<double>(row.completed) / row.attempts;
+      row.strict_completion_rate = static_cast<double>(row.strict_completed) / row.attempts;
+    }
+    row.tests_pass_rate = row.completion_rate;
+    row.regression_rate = Share(row.regressions, row.regression_measured);
+    row.out_of_scope_rate = Share(g.out_of_scope, row.regression_measured);
+    if (g.merge_ready > 0) {
+      row.review_loops_mean = static_cast<double>(g.merge_ready_rounds) / g.merge_ready;
+    }
+    row.blast_files = SpreadOf(g.blast_files);
+    row.blast_modules = SpreadOf(g.blast_modules);
+    row.blast_lines = SpreadOf(g.blast_lines);
+    row.blast_broken_tests = SpreadOf(g.blast_broken);
+    row.contained_share = Share(g.contained, row.blast_attempts);
+    for (size_t i = 0; i < g.dimensions.size(); ++i) row.dimensions[i] = g.dimensions[i].Mean();
+    const int scored_v2 = row.finished - row.old_scores;
+    for (auto& [judge, dims] : g.judges) {
+      for (auto& [dim, sum] : dims) {
+        sum.of = scored_v2;
+        row.judges[judge][dim] = sum.Mean();
+      }
+    }
+    auto& w = g.walls;
     if (!w.empty()) {
-      row.mean_files_touched = static_cast<double>(files[row.agent]) / w.size();
+      row.mean_files_touched = static_cast<double>(g.files) / w.size();
       std::sort(w.begin(), w.end());
       size_t n = w.size();
       row.median_wall_ms = n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2;
@@ -51,24 +186,35 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
   return rows;
 }
 
-Result<std::vector<AgentRow>> SummarizeRun(storage::Store& store, const std::string& run_id) {
-  CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store.GetRun(run_id));
+Result<RunView> LoadRun(storage::Store& store, const std::string& run_id) {
+  RunView out;
+  CRUCIBLE_ASSIGN_OR_RETURN(out.run, store.GetRun(run_id));
   CRUCIBLE_ASSIGN_OR_RETURN(auto attempts, store.ListAttempts(run_id));
-  std::vector<AttemptView> views;
-  views.reserve(attempts.size());
+  if (auto suite = store.GetSuite(out.run.suite())) {
+    const auto& review = suite->review();
+    if (review.has_contained_files()) out.contained_files = review.contained_files();
+  } else if (suite.error().code() != Code::kNotFound) {
+    return Fail(suite.error());
+  }
+  out.attempts.reserve(attempts.size());
   for (auto& a : attempts) {
-    AttemptView v{.attempt = a, .score = std::nullopt};
-    if (a.state() == v1::Attempt::DONE) {
-      auto score = store.GetScore(run_id, a.number());
+    AttemptView v{.attempt = std::move(a), .score = std::nullopt};
+    if (v.attempt.state() == v1::Attempt::DONE) {
+      auto score = store.GetScore(run_id, v.attempt.number());
       if (score) {
-        v.score = *score;
+        v.score = std::move(*score);
       } else if (score.error().code() != Code::kNotFound) {
         return Fail(score.error());
       }
     }
-    views.push_back(std::move(v));
+    out.attempts.push_back(std::move(v));
   }
-  return Summarize(run, views);
+  return out;
+}
+
+Result<std::vector<AgentRow>> SummarizeRun(storage::Store& store, const std::string& run_id) {
+  CRUCIBLE_ASSIGN_OR_RETURN(RunView view, LoadRun(store, run_id));
+  return Summarize(view.run, view.attempts, view.contained_files);
 }
 
 namespace {
@@ -81,18 +227,85 @@ std::string FormatDuration(int64_t ms) {
 
 }  // namespace
 
+namespace {
+
+std::string Percent(std::optional<double> rate) {
+  return rate ? fmt::format("{:.1f}%", 100.0 * *rate) : "-";
+}
+
+std::string MeanCell(const DimensionMean& m) {
+  if (!m.mean) return m.of > 0 ? fmt::format("- (0/{})", m.of) : "-";
+  return fmt::format("{:.2f} ({}/{})", *m.mean, m.covered, m.of);
+}
+
+std::string Counts(const std::map<std::string, int>& counts) {
+  std::string out;
+  for (const auto& [name, n] : counts)
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", name, n);
+  return out;
+}
+
+}  // namespace
+
 std::string RenderTable(const std::vector<AgentRow>& rows) {
   size_t width = 5;
   for (const auto& r : rows) width = std::max(width, r.agent.size());
   std::string out =
-      fmt::format("{:<{}}  {:>8}  {:>9}  {:>10}  {:>13}  {:>11}\n", "agent", width, "attempts",
-                  "completed", "completion", "files touched", "median wall");
+      fmt::format("{:<{}}  {:>8}  {:>9}  {:>10}  {:>7}  {:>10}  {:>12}  {:>11}  {:>11}\n", "agent",
+                  width, "attempts", "completed", "completion", "strict", "regression",
+                  "review loops", "blast files", "median wall");
+  int old_scores = 0;
   for (const auto& r : rows) {
+    old_scores += r.old_scores;
+    const bool scored_v2 = r.finished > r.old_scores;
     std::string infra = r.infra_failed ? fmt::format(" ({} infra)", r.infra_failed) : "";
-    out += fmt::format("{:<{}}  {:>8}  {:>9}  {:>9.1f}%  {:>13.1f}  {:>11}{}\n", r.agent, width,
-                       r.attempts, r.completed, 100.0 * r.completion_rate, r.mean_files_touched,
-                       FormatDuration(r.median_wall_ms), infra);
+    out +=
+        fmt::format("{:<{}}  {:>8}  {:>9}  {:>9.1f}%  {:>7}  {:>10}  {:>12}  {:>11}  {:>11}{}\n",
+                    r.agent, width, r.attempts, r.completed, 100.0 * r.completion_rate,
+                    scored_v2 ? Percent(r.strict_completion_rate) : "-", Percent(r.regression_rate),
+                    r.review_loops_mean ? fmt::format("{:.2f}", *r.review_loops_mean) : "-",
+                    r.blast_attempts ? fmt::format("{:g}", r.blast_files.median) : "-",
+                    FormatDuration(r.median_wall_ms), infra);
   }
+  out +=
+      "completion: the tests pass (loose); strict: and no violation, merge-ready in round 1;\n"
+      "regression: of the attempts whose FAIL_TO_PASS tests pass; blast files: median files\n"
+      "changed by the attempts that are not strict completions\n";
+
+  out += fmt::format("\ndimensions: mean (attempts measured/scored)\n{:<{}}", "agent", width);
+  for (auto name : kDimensionNames) out += fmt::format("  {:<13}", name);
+  while (out.back() == ' ') out.pop_back();
+  out += "\n";
+  for (const auto& r : rows) {
+    std::string line = fmt::format("{:<{}}", r.agent, width);
+    for (const auto& d : r.dimensions) line += fmt::format("  {:<13}", MeanCell(d));
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+
+  if (std::any_of(rows.begin(), rows.end(), [](const AgentRow& r) {
+        return !r.violations.empty() || !r.failure_modes.empty() || !r.judges.empty();
+      })) {
+    out += "\n";
+    for (const auto& r : rows) {
+      std::vector<std::string> parts;
+      if (!r.violations.empty()) parts.push_back("violations: " + Counts(r.violations));
+      if (!r.failure_modes.empty()) parts.push_back("failure modes: " + Counts(r.failure_modes));
+      for (const auto& [judge, dims] : r.judges) {
+        std::string j = "judge " + judge + ":";
+        for (const auto& [dim, m] : dims) j += fmt::format(" {} {}", dim, MeanCell(m));
+        parts.push_back(j);
+      }
+      if (!parts.empty()) out += fmt::format("{}: {}\n", r.agent, fmt::join(parts, "; "));
+    }
+  }
+  if (old_scores > 0) {
+    out += fmt::format(
+        "\n{} scores were written by an older scoring version (no strict completion, violations "
+        "or dimensions): `crucible rescore RUN` recomputes them\n",
+        old_scores);
+  }
+
   if (std::any_of(rows.begin(), rows.end(),
                   [](const AgentRow& r) { return r.untestable_attempts > 0; })) {
     out +=
@@ -131,9 +344,39 @@ std::string DescribeUntestable(const v1::Run& run) {
       untestable, run_tasks, ids);
 }
 
+namespace {
+
+nlohmann::json OrNull(std::optional<double> v) { return v ? nlohmann::json(*v) : nullptr; }
+
+nlohmann::json MeanJson(const DimensionMean& m) {
+  return {{"mean", OrNull(m.mean)}, {"covered", m.covered}, {"of", m.of}};
+}
+
+void AddSpread(nlohmann::json& out, const std::string& name, const Spread& s) {
+  out[name + "_median"] = s.median;
+  out[name + "_p90"] = s.p90;
+  out[name + "_max"] = s.max;
+}
+
+}  // namespace
+
 std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : rows) {
+    nlohmann::json blast = {{"attempts", r.blast_attempts},
+                            {"contained_share", OrNull(r.contained_share)}};
+    AddSpread(blast, "files", r.blast_files);
+    AddSpread(blast, "modules", r.blast_modules);
+    AddSpread(blast, "lines", r.blast_lines);
+    AddSpread(blast, "broken_tests", r.blast_broken_tests);
+    nlohmann::json dimensions = nlohmann::json::object();
+    for (size_t i = 0; i < kDimensionNames.size(); ++i) {
+      dimensions[std::string(kDimensionNames[i])] = MeanJson(r.dimensions[i]);
+    }
+    nlohmann::json judges = nlohmann::json::object();
+    for (const auto& [judge, dims] : r.judges) {
+      for (const auto& [dim, m] : dims) judges[judge][dim] = MeanJson(m);
+    }
     out.push_back({{"run", run.id()},
                    {"suite", run.suite()},
                    {"agent", r.agent},
@@ -145,9 +388,152 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
                    {"mean_files_touched", r.mean_files_touched},
                    {"median_wall_ms", r.median_wall_ms},
                    {"untestable_attempts", r.untestable_attempts},
-                   {"untestable_completed", r.untestable_completed}});
+                   {"untestable_completed", r.untestable_completed},
+                   {"old_scores", r.old_scores},
+                   {"strict_completed", r.strict_completed},
+                   {"strict_completion_rate", r.strict_completion_rate},
+                   {"tests_pass_rate", r.tests_pass_rate},
+                   {"regression_measured", r.regression_measured},
+                   {"regression_rate", OrNull(r.regression_rate)},
+                   {"out_of_scope_rate", OrNull(r.out_of_scope_rate)},
+                   {"review_loops_mean", OrNull(r.review_loops_mean)},
+                   {"review_loops",
+                    {{"1", r.merge_ready_round_1},
+                     {"2", r.merge_ready_round_2},
+                     {"3", r.merge_ready_round_3},
+                     {"never", r.merge_ready_never}}},
+                   {"blast_radius", blast},
+                   {"dimensions", dimensions},
+                   {"violations", r.violations},
+                   {"failure_modes", r.failure_modes},
+                   {"judges", judges}});
   }
   return out.dump(2) + "\n";
+}
+
+namespace {
+
+nlohmann::json AttemptJson(const v1::Run& run, const std::set<std::string>& untestable,
+                           const AttemptView& view) {
+  const v1::Attempt& a = view.attempt;
+  nlohmann::json j = {{"run", run.id()},
+                      {"attempt_id", a.number()},
+                      {"agent", a.agent()},
+                      {"task_id", a.task_id()},
+                      {"sample", a.sample()},
+                      {"state", v1::Attempt::State_Name(a.state())},
+                      {"untestable", untestable.contains(a.task_id())},
+                      {"scored", view.score.has_value()}};
+  if (!view.score) {
+    for (const char* key : {"scoring_version", "tests_passed", "strict_completed", "regression",
+                            "dimensions", "blast_radius", "rollback", "merge_ready_round"}) {
+      j[key] = nullptr;
+    }
+    j["reason"] = a.error();
+    for (const char* key : {"violations", "findings", "failure_modes", "not_measurable"}) {
+      j[key] = nlohmann::json::array();
+    }
+    return j;
+  }
+  const v1::Score& s = *view.score;
+  j["scoring_version"] = s.scoring_version();
+  j["tests_passed"] = s.completed();
+  j["strict_completed"] = s.strict_completed();
+  j["regression"] = s.regression_measured() ? nlohmann::json(s.regression()) : nullptr;
+  j["reason"] = s.reason();
+  nlohmann::json violations = nlohmann::json::array();
+  for (const auto& v : s.violations()) {
+    violations.push_back(
+        {{"kind", v.kind()}, {"file", v.file()}, {"line", v.line()}, {"detail", v.detail()}});
+  }
+  j["violations"] = std::move(violations);
+  nlohmann::json findings = nlohmann::json::array();
+  for (const auto& f : s.findings()) {
+    findings.push_back({{"rule", f.rule()},
+                        {"severity", f.severity()},
+                        {"file", f.file()},
+                        {"line", f.line()},
+                        {"match", f.match()}});
+  }
+  j["findings"] = std::move(findings);
+  nlohmann::json dimensions = nlohmann::json::object();
+  for (size_t i = 0; i < kDimensionNames.size(); ++i) {
+    const auto& d = DimensionAt(s.dimensions(), i);
+    dimensions[std::string(kDimensionNames[i])] =
+        d.measured() ? nlohmann::json(d.value()) : nullptr;
+  }
+  j["dimensions"] = std::move(dimensions);
+  j["failure_modes"] = std::vector<std::string>(s.failure_modes().begin(), s.failure_modes().end());
+  const auto& b = s.blast_radius();
+  j["blast_radius"] = {{"files", b.files()},
+                       {"modules", b.modules()},
+                       {"lines", b.lines()},
+                       {"broken_tests", b.broken_tests()}};
+  if (s.dimensions().rollback().measured()) {
+    const auto& r = s.rollback();
+    j["rollback"] = {{"failures", r.failures()},
+                     {"edits_per_failure", r.edits_per_failure()},
+                     {"revert_ratio", r.revert_ratio()},
+                     {"pile_on", r.pile_on()}};
+  } else {
+    j["rollback"] = nullptr;
+  }
+  j["merge_ready_round"] = s.merge_ready_round();
+  j["not_measurable"] =
+      std::vector<std::string>(s.not_measurable().begin(), s.not_measurable().end());
+  return j;
+}
+
+std::set<std::string> UntestableOf(const v1::Run& run) {
+  return {run.untestable_tasks().begin(), run.untestable_tasks().end()};
+}
+
+}  // namespace
+
+std::string RenderAttemptsJson(const v1::Run& run, const std::vector<AttemptView>& attempts) {
+  const auto untestable = UntestableOf(run);
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& view : attempts) out.push_back(AttemptJson(run, untestable, view));
+  return out.dump(2) + "\n";
+}
+
+std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptView>& attempts) {
+  const auto untestable = UntestableOf(run);
+  size_t agent_width = 5, task_width = 4;
+  for (const auto& v : attempts) {
+    agent_width = std::max(agent_width, v.attempt.agent().size());
+    task_width = std::max(task_width, v.attempt.task_id().size());
+  }
+  std::string out = fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {}\n", "attempt",
+                                "agent", agent_width, "task", task_width, "sample", "tests",
+                                "strict", "violations, failure modes");
+  for (const auto& v : attempts) {
+    const v1::Attempt& a = v.attempt;
+    std::string tests = "-", strict = "-", notes;
+    if (v.score) {
+      const v1::Score& s = *v.score;
+      tests = s.completed() ? "pass" : "fail";
+      strict = s.scoring_version() < 2 ? "?" : s.strict_completed() ? "yes" : "no";
+      std::map<std::string, int> kinds;
+      for (const auto& x : s.violations()) ++kinds[x.kind()];
+      notes = Counts(kinds);
+      if (!s.failure_modes().empty()) {
+        notes +=
+            fmt::format("{}[{}]", notes.empty() ? "" : " ", fmt::join(s.failure_modes(), ", "));
+      }
+    } else {
+      notes = v1::Attempt::State_Name(a.state());
+      std::transform(notes.begin(), notes.end(), notes.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    }
+    if (untestable.contains(a.task_id())) notes += notes.empty() ? "untestable" : " (untestable)";
+    std::string line =
+        fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {}", a.number(), a.agent(),
+                    agent_width, a.task_id(), task_width, a.sample(), tests, strict, notes);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
 }
 
 }  // namespace crucible::report

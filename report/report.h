@@ -1,9 +1,12 @@
 // Summaries of a run for people (terminal table) and programs (JSON).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -18,34 +21,113 @@ struct AttemptView {
   std::optional<v1::Score> score;
 };
 
-// One row per agent.
+// Median, 90th percentile (nearest rank) and maximum of a list of counts;
+// all 0 for an empty list.
+struct Spread {
+  double median = 0;
+  double p90 = 0;
+  double max = 0;
+};
+
+// The mean of one dimension (or judge score) over the attempts that
+// measured it: null is not zero, so `covered` says how many did, out of `of`
+// scored attempts.
+struct DimensionMean {
+  std::optional<double> mean;  // nullopt when no attempt measured it
+  int covered = 0;
+  int of = 0;
+};
+
+// The five dimensions of ../shared/evaluation.md, in their order; also the
+// keys of the JSON.
+inline constexpr std::array<std::string_view, 5> kDimensionNames = {
+    "replay", "tool_calls", "coherence", "plan", "rollback"};
+
+// One row per agent. The metrics of ../shared/evaluation.md are computed
+// over the agent's attempts on testable tasks; rates whose set of attempts is
+// empty are nullopt.
 struct AgentRow {
   std::string agent;
-  int attempts = 0;      // all attempts of the agent in the run
-  int finished = 0;      // attempts with a score
-  int infra_failed = 0;  // attempts that failed for infrastructure reasons
-  int completed = 0;
+  int attempts = 0;               // all attempts of the agent in the run
+  int finished = 0;               // attempts with a score
+  int infra_failed = 0;           // attempts that failed for infrastructure reasons
+  int completed = 0;              // loose completions: the tests pass
   double completion_rate = 0;     // completed / attempts
   double mean_files_touched = 0;  // over finished attempts
   int64_t median_wall_ms = 0;     // over finished attempts
   // Attempts on the run's untestable tasks (v1::Run.untestable_tasks: doing
   // nothing completes them), run with --include-untestable. Counted here
-  // only, never in the fields above.
+  // only, never in the fields above or below.
   int untestable_attempts = 0;
   int untestable_completed = 0;
+
+  // Scores written by a scoring version older than 2, which has none of the
+  // fields below (`crucible rescore` recomputes them).
+  int old_scores = 0;
+  // Strict completion: loose, no violation and merge-ready in round 1.
+  int strict_completed = 0;
+  double strict_completion_rate = 0;  // strict_completed / attempts
+  double tests_pass_rate = 0;         // loose completion rate (= completion_rate)
+  // Of the attempts with regression_measured (every FAIL_TO_PASS test
+  // passes), the share that broke a PASS_TO_PASS or regression test, and the
+  // share whose diff has an out-of-scope change.
+  int regression_measured = 0;
+  int regressions = 0;
+  std::optional<double> regression_rate;
+  std::optional<double> out_of_scope_rate;
+  // Review loops: the mean merge_ready_round over the attempts that became
+  // merge-ready, and how many became so in round 1, 2, 3 or later, or never.
+  std::optional<double> review_loops_mean;
+  int merge_ready_round_1 = 0;
+  int merge_ready_round_2 = 0;
+  int merge_ready_round_3 = 0;  // round 3 or later
+  int merge_ready_never = 0;
+  // Blast radius over the scored attempts that are not strict completions;
+  // contained: at most `contained_files` files changed.
+  int blast_attempts = 0;
+  Spread blast_files;
+  Spread blast_modules;
+  Spread blast_lines;
+  Spread blast_broken_tests;
+  std::optional<double> contained_share;
+  // The five dimensions, in kDimensionNames order.
+  std::array<DimensionMean, 5> dimensions;
+  std::map<std::string, int> violations;                               // kind -> violations
+  std::map<std::string, int> failure_modes;                            // tag -> attempts
+  std::map<std::string, std::map<std::string, DimensionMean>> judges;  // judge -> dimension
 };
 
 // Groups `attempts` by agent, in the order the agents appear in `run`.
 // Attempts on tasks of run.untestable_tasks count apart (untestable_*).
-std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptView>& attempts);
+// A failed attempt is contained when it changed at most `contained_files`
+// files (the suite's ReviewRules.contained_files; scoring's default is 2).
+std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptView>& attempts,
+                                int contained_files = 2);
 
-// Loads the run and its attempts and scores from `store` and summarizes them.
+// A run as stored: the run, its attempts with their scores, and the
+// contained_files of its suite's review bar (the default when the suite is
+// gone).
+struct RunView {
+  v1::Run run;
+  std::vector<AttemptView> attempts;
+  int contained_files = 2;
+};
+
+// Loads the run and its attempts and scores from `store`.
 // kNotFound: "run 'ID' not found".
+Result<RunView> LoadRun(storage::Store& store, const std::string& run_id);
+
+// LoadRun, then Summarize.
 Result<std::vector<AgentRow>> SummarizeRun(storage::Store& store, const std::string& run_id);
 
-// A fixed-width table with a header line, one line per agent; then, when
-// the run included untestable tasks, their attempts and completions per
-// agent under a line saying they are not in the completion rate.
+// A fixed-width table (within 120 columns): one line per agent with
+// attempts, completions, the loose and strict completion rates, regression
+// rate, mean review loops, median blast radius in files and median wall
+// time; then the five dimension means, each with the attempts it covers
+// ("0.82 (9/10)", "-" when none); then violations and failure modes per
+// agent when there are any; then, when the run included untestable tasks,
+// their attempts and completions per agent under a line saying they are not
+// in the completion rate.
 std::string RenderTable(const std::vector<AgentRow>& rows);
 
 // What the run left out, or counts apart, because doing nothing completes it
@@ -55,7 +137,32 @@ std::string DescribeUntestable(const v1::Run& run);
 
 // A JSON array, one object per agent with the keys agent, attempts, finished,
 // infra_failed, completed, completion_rate, mean_files_touched,
-// median_wall_ms, untestable_attempts, untestable_completed.
+// median_wall_ms, untestable_attempts, untestable_completed, and
+// strict_completed, strict_completion_rate, tests_pass_rate,
+// regression_measured, regression_rate, out_of_scope_rate,
+// review_loops_mean, review_loops {"1", "2", "3", never}, blast_radius
+// {attempts, files_median, files_p90, files_max, modules_*, lines_*,
+// broken_tests_*, contained_share}, dimensions {NAME: {mean, covered, of}},
+// violations {kind: count}, failure_modes {tag: count}, judges {judge:
+// {dimension: {mean, covered, of}}}, old_scores. A rate of no attempt is
+// null.
 std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
+
+// A JSON array, one object per attempt in attempt order: attempt_id, agent,
+// task_id, sample, state, untestable, scored, scoring_version, tests_passed
+// (loose completion), strict_completed, regression (null when not
+// measured), reason, violations [{kind, file, line, detail}], findings
+// [{rule, severity, file, line, match}], dimensions {NAME: value or null},
+// failure_modes, blast_radius {files, modules, lines, broken_tests},
+// rollback {failures, edits_per_failure, revert_ratio, pile_on} (null when
+// the rollback dimension was not measured), merge_ready_round,
+// not_measurable. An attempt without a score has the score's keys null or
+// empty.
+std::string RenderAttemptsJson(const v1::Run& run, const std::vector<AttemptView>& attempts);
+
+// One short line per attempt: number, agent, task, sample, loose and strict
+// completion, violation kinds and failure modes (or the state of an attempt
+// without a score).
+std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptView>& attempts);
 
 }  // namespace crucible::report
