@@ -182,9 +182,10 @@ int Mine(const MineArgs& args) {
   }
   if (options.regression_tests) {
     const auto& r = mined->regression;
-    std::printf("regression tests: %zu tasks, %zu tests, %.1f s (%.0f%% of mining's %.1f s)\n",
-                r.tasks, r.tests, r.seconds, mining_s > 0 ? 100.0 * r.seconds / mining_s : 0.0,
-                mining_s);
+    std::printf(
+        "regression tests: %zu tasks, %zu tests, %zu runs, %.1f s (%.0f%% of mining's %.1f s)\n",
+        r.tasks, r.tests, r.runs, r.seconds, mining_s > 0 ? 100.0 * r.seconds / mining_s : 0.0,
+        mining_s);
   }
   if (!mined->skipped.empty()) {
     std::printf("skipped %zu changes:\n", mined->skipped.size());

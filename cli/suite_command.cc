@@ -285,8 +285,8 @@ int Refresh(const std::string& db, const std::string& name, const RefreshArgs& a
       return false;
     }
     CRUCIBLE_ASSIGN_OR_RETURN(auto summary, golden::ComputeRegressionTests(o, newest, of));
-    std::printf("regression tests: %zu tasks, %zu tests, %.1f s (%zu tasks without)\n",
-                summary.tasks, summary.tests, summary.seconds, summary.none);
+    std::printf("regression tests: %zu tasks, %zu tests, %zu runs, %.1f s (%zu tasks without)\n",
+                summary.tasks, summary.tests, summary.runs, summary.seconds, summary.none);
     return true;
   };
   auto mined = golden::Mine(o);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -99,12 +100,14 @@ Verdict Skip(std::string reason, std::string category = "filter") {
 }
 
 // Checks out `commit` into a fresh directory, applies `patch` and runs `cmd`
-// `repeat` times in that one workspace. The workspace is removed before
+// `repeat` times in that one workspace, or fewer when `more` (given the runs
+// so far) says the next one cannot matter. The workspace is removed before
 // returning. A string: why there are no runs (infra); `patch_name` names the
 // patch there ("test patch does not apply at the base commit: ...").
 Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(
     const TestCommand& cmd, int repeat, const std::string& repo, const std::string& commit,
-    const std::string& patch, std::string_view patch_name) {
+    const std::string& patch, std::string_view patch_name,
+    const std::function<bool(const std::vector<v1::TestRun>&)>& more = nullptr) {
   CRUCIBLE_ASSIGN_OR_RETURN(TempDir tmp, TempDir::Create("crucible-mine-"));
   auto ws = vcs::Workspace::Create(repo, commit, tmp.path() + "/w", tmp.path() + "/w.git");
   if (!ws) return fmt::format("cannot check out {}: {}", commit, ws.error().message());
@@ -112,7 +115,7 @@ Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(
     return fmt::format("{}: {}", patch_name, applied.error().message());
   }
   std::vector<v1::TestRun> runs;
-  for (int i = 0; i < repeat; ++i) {
+  for (int i = 0; i < repeat && (i == 0 || !more || more(runs)); ++i) {
     CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun run, RunTests((*ws)->workdir(), cmd));
     runs.push_back(std::move(run));
   }
@@ -720,10 +723,31 @@ Result<RegressionSummary> ComputeRegressionTests(const MineOptions& options,
   const int repeat = std::max(2, options.repeat);
   CRUCIBLE_RETURN_IF_ERROR(ForEachParallel(jobs.size(), options.jobs, [&](size_t k) -> Status {
     v1::GoldenTask& task = tasks[jobs[k].task];
+    std::set<std::string> known(task.fail_to_pass().begin(), task.fail_to_pass().end());
+    known.insert(task.pass_to_pass().begin(), task.pass_to_pass().end());
+    known.insert(task.flaky().begin(), task.flaky().end());
+    // The candidates: tests that passed every run so far and are none of the
+    // task's own, sorted.
+    auto candidates = [&](const std::vector<v1::TestRun>& runs) {
+      std::vector<std::string> found;
+      for (const auto& [id, statuses] : Side(runs).by_id) {  // sorted by id
+        if (known.contains(id)) continue;
+        if (std::all_of(statuses.begin(), statuses.end(),
+                        [](TestOutcome::Status s) { return s == TestOutcome::PASSED; })) {
+          found.push_back(id);
+        }
+      }
+      return found;
+    };
+    // One more run only while it can still confirm a candidate: the runs so
+    // far are usable and some candidate passed them all.
+    auto more = [&](const std::vector<v1::TestRun>& runs) {
+      return Unusable(runs.back(), "").empty() && !candidates(runs).empty();
+    };
     CRUCIBLE_ASSIGN_OR_RETURN(
         auto runs_or,
         TestAt(TestCommandFor(task), repeat, repo, task.merged_commit(), jobs[k].patch,
-               "the regression patch does not apply at the merged commit"));
+               "the regression patch does not apply at the merged commit", more));
     if (auto* why = std::get_if<std::string>(&runs_or)) {
       // A checkout that failed may work next time; a patch that does not
       // apply will not.
@@ -732,6 +756,10 @@ Result<RegressionSummary> ComputeRegressionTests(const MineOptions& options,
       return {};
     }
     const auto& runs = std::get<std::vector<v1::TestRun>>(runs_or);
+    {
+      std::lock_guard lock(mu);
+      summary.runs += runs.size();
+    }
     for (const auto& run : runs) {
       if (std::string why = Unusable(run, "at the merged commit with the regression patch");
           !why.empty()) {
@@ -739,24 +767,17 @@ Result<RegressionSummary> ComputeRegressionTests(const MineOptions& options,
         return {};
       }
     }
-    std::set<std::string> known(task.fail_to_pass().begin(), task.fail_to_pass().end());
-    known.insert(task.pass_to_pass().begin(), task.pass_to_pass().end());
-    known.insert(task.flaky().begin(), task.flaky().end());
-    const Side side(runs);
-    std::vector<std::string> found;
-    for (const auto& [id, statuses] : side.by_id) {  // sorted by id
-      if (known.contains(id)) continue;
-      if (std::all_of(statuses.begin(), statuses.end(),
-                      [](TestOutcome::Status s) { return s == TestOutcome::PASSED; })) {
-        found.push_back(id);
-      }
-    }
+    const std::vector<std::string> found = candidates(runs);
     task.set_regression_commit(newest_commit);
     if (found.empty()) {
       report(task,
-             fmt::format("no test of {} other than FAIL_TO_PASS and PASS_TO_PASS passes all {} "
-                         "runs at the merged commit",
-                         newest_short, repeat),
+             fmt::format(
+                 "no test of {} other than FAIL_TO_PASS and PASS_TO_PASS passes all {} "
+                 "runs at the merged commit{}",
+                 newest_short, repeat,
+                 runs.size() < static_cast<size_t>(repeat)
+                     ? fmt::format(" (none passed run {}, the rest were not made)", runs.size())
+                     : ""),
              0);
       return {};
     }

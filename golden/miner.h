@@ -90,6 +90,8 @@ struct RegressionSummary {
   size_t tasks = 0;    // tasks given regression tests
   size_t tests = 0;    // regression tests over all tasks
   size_t none = 0;     // tasks computed without any (reason in `reasons`)
+  size_t runs = 0;     // test runs made (a task whose first run passes no
+                       // candidate test makes one)
   double seconds = 0;  // wall time of the computation
   // Task id -> why it has none ("no test file changed since", "the
   // regression patch does not apply at the merged commit: ...", "no test

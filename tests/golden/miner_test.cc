@@ -788,7 +788,25 @@ TEST_F(RegressionHistory, LaterTestsThatPassAtTheMergedCommitAreRegressionTests)
   EXPECT_EQ(r->regression.tasks, 2u);
   EXPECT_EQ(r->regression.tests, 2u);
   EXPECT_EQ(r->regression.none, 0u);
+  EXPECT_EQ(r->regression.runs, 4u);  // a candidate passed the first run: two each
   EXPECT_EQ(calls, 2u);
+}
+
+// The run that would confirm a candidate is not made when the first run
+// passes none: t_new fails at a's merged commit and the other tests are its
+// own; b, the newest task, has no later test file and no run at all.
+TEST_F(RegressionHistory, OneRunWhenTheFirstPassesNoCandidate) {
+  MineOptions options = Shell();
+  options.ref = b_;
+  options.repeat = 3;
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 2u);
+  EXPECT_EQ(r->regression.none, 2u);
+  EXPECT_EQ(r->regression.runs, 1u);
+  EXPECT_EQ(r->tasks[0].regression_commit(), b_);  // computed: none, not tried again
+  EXPECT_THAT(r->regression.reasons[r->tasks[0].id()],
+              HasSubstr("other than FAIL_TO_PASS and PASS_TO_PASS passes all 3 runs"));
 }
 
 TEST_F(RegressionHistory, NoneWithoutALaterTestThatPassesOrInNoneMode) {
