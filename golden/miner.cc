@@ -776,7 +776,8 @@ Result<RegressionSummary> ComputeRegressionTests(const MineOptions& options,
                  "runs at the merged commit{}",
                  newest_short, repeat,
                  runs.size() < static_cast<size_t>(repeat)
-                     ? fmt::format(" (none passed run {}, the rest were not made)", runs.size())
+                     ? fmt::format(" (stopped after run {}: no candidate had passed every run)",
+                                   runs.size())
                      : ""),
              0);
       return {};

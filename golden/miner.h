@@ -188,9 +188,10 @@ Result<MineResult> Mine(const MineOptions& options);
 // merged commit to N. It is applied to a checkout of the merged commit
 // (options.repo_path) and the task's test command (TestCommandFor: its setup,
 // result format and sandbox policy) runs max(2, options.repeat) times in that
-// one workspace; regression_tests are the tests that passed every run and are
-// neither FAIL_TO_PASS, PASS_TO_PASS nor flaky, sorted. regression_commit is
-// then N. A task with no test change since its merged commit, a patch that
+// one workspace, fewer when a run is unusable or no candidate (a test that is
+// neither FAIL_TO_PASS, PASS_TO_PASS nor flaky) passed every run so far;
+// regression_tests are the candidates that passed every run, sorted.
+// regression_commit is then N. A task with no test change since its merged commit, a patch that
 // does not apply or is over 10 MB, a run that is unusable (infra error,
 // timeout, no report) or no such test gets none, with the reason in the
 // summary; an unusable run leaves regression_commit empty so that a later

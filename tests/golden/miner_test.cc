@@ -809,6 +809,32 @@ TEST_F(RegressionHistory, OneRunWhenTheFirstPassesNoCandidate) {
               HasSubstr("other than FAIL_TO_PASS and PASS_TO_PASS passes all 3 runs"));
 }
 
+// A candidate that passed the first run gets a second; the runs stop as soon
+// as no candidate has passed them all (t_once passes the first run only).
+TEST_F(RegressionHistory, RunsStopWhenTheLastCandidateFails) {
+  MineOptions off = Shell();
+  off.ref = b_;
+  off.regression_tests = false;
+  auto mined = Mine(off);
+  ASSERT_TRUE(mined) << mined.error().ToString();
+  ASSERT_EQ(mined->tasks.size(), 2u);
+  repo_.Remove("tests/t_other.sh");
+  repo_.Write("tests/t_once.sh", Check("once", "[ ! -f .ran ] && touch .ran"));
+  const std::string newest = repo_.Commit("Test that runs once");
+
+  MineOptions options = Shell();
+  options.repeat = 3;
+  auto computed = ComputeRegressionTests(options, newest, mined->tasks);
+  ASSERT_TRUE(computed) << computed.error().ToString();
+  EXPECT_EQ(computed->none, 2u);
+  EXPECT_EQ(computed->runs, 4u);  // two each: the second run drops t_once
+  for (const auto& t : mined->tasks) {
+    EXPECT_TRUE(t.regression_tests().empty()) << t.id();
+    EXPECT_EQ(t.regression_commit(), newest) << t.id();
+    EXPECT_THAT(computed->reasons[t.id()], HasSubstr("stopped after run 2")) << t.id();
+  }
+}
+
 TEST_F(RegressionHistory, NoneWithoutALaterTestThatPassesOrInNoneMode) {
   MineOptions options = Shell();
   options.ref = b_;  // the newest commit is b's merged commit
