@@ -65,7 +65,13 @@ std::vector<v1::FileChange> DescribeFiles(const std::vector<vcs::DiffFile>& file
       hunk->set_new_start(h.new_start);
       hunk->set_new_lines(h.new_lines);
       std::vector<std::string_view> removed, added;
+      int last_new = h.new_start - 1;  // new-file line of the previous context line
       for (const auto& l : h.lines) {
+        if (l.origin == ' ') last_new = l.new_line;
+        if (l.origin != ' ' && hunk->first_changed_line() == 0) {
+          // A removal has no new line: it sits after the last context line.
+          hunk->set_first_changed_line(l.origin == '+' ? l.new_line : std::max(1, last_new + 1));
+        }
         if (l.origin == '-') removed.push_back(l.text);
         if (l.origin == '+') added.push_back(l.text);
       }
@@ -161,6 +167,13 @@ struct Change {
   std::optional<std::vector<vcs::DiffFile>> parsed;
 };
 
+// Where a hunk's change starts, for people: its first changed line when
+// known, else the start of the hunk (of the old file when the new is empty).
+int FirstChangedLine(const v1::Hunk& h) {
+  if (h.first_changed_line() > 0) return h.first_changed_line();
+  return h.new_start() > 0 ? h.new_start() : h.old_start();
+}
+
 class Scorer {
  public:
   explicit Scorer(const AttemptInput& in)
@@ -171,6 +184,22 @@ class Scorer {
         test_patterns_(in.rules.test_patterns().empty() ? golden::DefaultTestPatterns()
                                                         : Strings(in.rules.test_patterns().begin(),
                                                                   in.rules.test_patterns().end())) {
+    // The hidden test patch replaces its files before the tests run, so what
+    // the agent's tree still says there (the old tests calling a name the
+    // task renames, say) is the hidden tests' business, not a fault of the
+    // agent: the golden patch itself would be flagged otherwise.
+    facts_ = ev_.static_facts();
+    if (auto hidden = vcs::PatchPaths(task_.test_patch()); hidden && !hidden->empty()) {
+      const std::set<std::string> replaced(hidden->begin(), hidden->end());
+      auto* refs = facts_.mutable_stale_references();
+      refs->erase(std::remove_if(refs->begin(), refs->end(),
+                                 [&](const auto& r) { return replaced.contains(r.file()); }),
+                  refs->end());
+      auto* imports = facts_.mutable_broken_imports();
+      imports->erase(std::remove_if(imports->begin(), imports->end(),
+                                    [&](const auto& i) { return replaced.contains(i.file()); }),
+                     imports->end());
+    }
   }
 
   v1::Score Run() {
@@ -342,9 +371,7 @@ class Scorer {
           continue;
         }
         int line = 0;  // the first changed line (of the old file for a deletion)
-        if (!f.hunks().empty()) {
-          line = f.hunks(0).new_start() > 0 ? f.hunks(0).new_start() : f.hunks(0).old_start();
-        }
+        if (!f.hunks().empty()) line = FirstChangedLine(f.hunks(0));
         Violation("out_of_scope", f.path(), line,
                   fmt::format("{} is outside the task's scope: the golden patch changes {} and "
                               "the suite does not allow this path.",
@@ -357,7 +384,7 @@ class Scorer {
         for (const auto& h : f.hunks()) {
           if (!h.whitespace_only()) continue;
           ++reformat_hunks_;
-          Violation("reformat", f.path(), h.new_start(),
+          Violation("reformat", f.path(), FirstChangedLine(h),
                     fmt::format("The hunk at lines {}-{} changes only whitespace or line breaks.",
                                 h.new_start(), h.new_start() + std::max(h.new_lines(), 1) - 1));
         }
@@ -402,7 +429,7 @@ class Scorer {
       Note("scanners: the diff is not stored; its added lines were not scanned");
     }
     // stale_reference, broken_import
-    const auto& facts = ev_.static_facts();
+    const auto& facts = facts_;
     for (const auto& r : facts.stale_references()) {
       Violation("stale_reference", r.file(), r.line(),
                 fmt::format("{}, removed or renamed in {}, is still referenced here.", r.symbol(),
@@ -485,7 +512,7 @@ class Scorer {
 
   v1::Dimension Coherence() const {
     if (!ev_.has_static_facts()) return Null("the evidence has no static checks");
-    const auto& facts = ev_.static_facts();
+    const auto& facts = facts_;
     if (!facts.error().empty()) return Null("the static checks did not run: " + facts.error());
     if (agent_.known && !agent_.files.empty()) {
       bool all_unchecked =
@@ -499,7 +526,8 @@ class Scorer {
     // broken import per import statement.
     const int broken = facts.broken_imports_size();
     std::set<std::string> symbols;
-    for (const auto& r : facts.stale_references()) symbols.insert(r.defined_in() + ":" + r.symbol());
+    for (const auto& r : facts.stale_references())
+      symbols.insert(r.defined_in() + ":" + r.symbol());
     const int stale = static_cast<int>(symbols.size());
     return Value(1.0 - 0.4 * broken - 0.6 * stale,
                  fmt::format("{} broken imports, {} stale references", broken, stale));
@@ -572,7 +600,7 @@ class Scorer {
   }
 
   void FailureModes() {
-    const auto& facts = ev_.static_facts();
+    const auto& facts = facts_;
     auto tag = [&](const char* t) { score_.add_failure_modes(t); };
     if (facts.stale_references_size() > 0) tag("context-blindness");
     if (facts.broken_imports_size() > 0) tag("hallucinated-api");
@@ -587,6 +615,7 @@ class Scorer {
   const v1::ReviewRules& rules_;
   const Strings test_patterns_;
   v1::Score score_;
+  v1::StaticFacts facts_;  // the static facts outside the hidden test patch's files
   std::unordered_map<std::string, v1::TestOutcome::Status> outcomes_;
   bool tests_ran_ = false;
   Change agent_, golden_;

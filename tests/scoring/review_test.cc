@@ -1,5 +1,5 @@
 // The review bar, the metrics of one attempt and bad input
-// (../shared/evaluation.md; docs/scoring.md).
+// (docs/scoring.md).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -148,6 +148,33 @@ TEST(Review, StaticFactsBecomeViolationsCoherenceAndFailureModes) {
   auto one_import = Score(Task(), e);
   EXPECT_DOUBLE_EQ(one_import.dimensions().coherence().value(), 0.6);
   EXPECT_THAT(one_import.failure_modes(), ElementsAre("hallucinated-api"));
+}
+
+TEST(Review, WhatTheHiddenTestPatchReplacesIsNotTheAgentsFault) {
+  // The visible tests still call the old name; the hidden test patch
+  // rewrites that file. The golden patch would be flagged otherwise.
+  auto task = Task();
+  task.set_test_patch(ModifyHunks("tests/test_core.py", {{3, {"subtract(1, 2)"}, {"sub(1, 2)"}}}));
+  auto e = Passing(GoldenPatch());
+  auto* ref = e.mutable_static_facts()->add_stale_references();
+  ref->set_symbol("subtract");
+  ref->set_file("tests/test_core.py");
+  ref->set_line(3);
+  ref->set_defined_in("pkg/core.py");
+  auto* imp = e.mutable_static_facts()->add_broken_imports();
+  imp->set_file("tests/test_core.py");
+  imp->set_line(1);
+  imp->set_name("pkg.gone");
+  auto s = Score(task, e);
+  EXPECT_TRUE(s.violations().empty()) << s.DebugString();
+  EXPECT_TRUE(s.failure_modes().empty()) << s.DebugString();
+  EXPECT_DOUBLE_EQ(s.dimensions().coherence().value(), 1.0);
+  EXPECT_TRUE(s.strict_completed());
+
+  // Anywhere else it counts.
+  ref->set_file("pkg/api.py");
+  imp->set_file("pkg/api.py");
+  EXPECT_THAT(Kinds(Score(task, e)), ElementsAre("stale_reference", "broken_import"));
 }
 
 TEST(Review, CoherenceIsNullWhenTheChecksDidNotRunOrCoverNoChangedFile) {
@@ -382,3 +409,24 @@ TEST(Review, JudgeScoresAreCopiedBesideTheDeterministicOnes) {
 
 }  // namespace
 }  // namespace crucible
+
+namespace crucible::scoring {
+namespace {
+
+TEST(DescribeChanges, AHunkNamesItsFirstChangedLineNotItsContext) {
+  const std::string diff =
+      "diff --git a/c.py b/c.py\n--- a/c.py\n+++ b/c.py\n"
+      "@@ -16,4 +16,4 @@\n a\n b\n c\n-X = 1\n+X  =  1\n"
+      "@@ -30,5 +30,4 @@\n d\n e\n-gone\n f\n g\n";
+  std::string error;
+  auto changes = DescribeChanges(diff, &error);
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_EQ(changes.size(), 1u);
+  ASSERT_EQ(changes[0].hunks_size(), 2);
+  EXPECT_EQ(changes[0].hunks(0).first_changed_line(), 19);
+  EXPECT_TRUE(changes[0].hunks(0).whitespace_only());
+  EXPECT_EQ(changes[0].hunks(1).first_changed_line(), 32) << "a removal sits after its context";
+}
+
+}  // namespace
+}  // namespace crucible::scoring
