@@ -38,12 +38,12 @@ struct DimensionMean {
   int of = 0;
 };
 
-// The five dimensions of ../shared/evaluation.md, in their order; also the
+// The five dimensions of docs/scoring.md, in their order; also the
 // keys of the JSON.
 inline constexpr std::array<std::string_view, 5> kDimensionNames = {
     "replay", "tool_calls", "coherence", "plan", "rollback"};
 
-// One row per agent. The metrics of ../shared/evaluation.md are computed
+// One row per agent. The metrics of docs/scoring.md are computed
 // over the agent's attempts on testable tasks; rates whose set of attempts is
 // empty are nullopt.
 struct AgentRow {

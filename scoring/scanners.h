@@ -1,6 +1,6 @@
 // Security scanners over the lines a diff adds (RE2, compiled once per set of
 // rules): secrets, code injection, prompt-injection text and a suite's own
-// banned patterns (../shared/evaluation.md, "Security scanners").
+// banned patterns (docs/scoring.md, "Security scanners").
 #pragma once
 
 #include <memory>

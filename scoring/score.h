@@ -1,6 +1,5 @@
 // Scoring: a pure function of a golden task, the evidence of one attempt and
-// its trace (../shared/evaluation.md defines every number; docs/scoring.md
-// explains them).
+// its trace (docs/scoring.md defines every number).
 //
 // Nothing here runs an agent, reads a clock or touches the network;
 // `crucible rescore` recomputes every score from stored evidence.

@@ -1,4 +1,4 @@
-// Static checks of a change (../shared/evaluation.md, stale_reference and
+// Static checks of a change (docs/scoring.md, stale_reference and
 // broken_import): symbols the diff removes or renames that the final tree
 // still references, and imports or includes the diff adds that do not
 // resolve in the final tree. Python and C/C++; other languages are named as

@@ -1,4 +1,4 @@
-// The per-agent metrics and the per-attempt view of ../shared/evaluation.md,
+// The per-agent metrics and the per-attempt view of docs/scoring.md,
 // from constructed scores.
 #include "report/report.h"
 

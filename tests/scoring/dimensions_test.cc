@@ -1,5 +1,5 @@
 // The trace dimensions of one attempt: tool calls, plan and rollback
-// (../shared/evaluation.md "The five dimensions"; docs/scoring.md).
+// (docs/scoring.md, "The five dimensions").
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
