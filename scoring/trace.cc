@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <optional>
 #include <set>
 #include <utility>
@@ -90,6 +91,36 @@ bool MentionsToken(std::string_view text, std::string_view word) {
   return false;
 }
 
+// True when `text` holds something that reads as a file or directory name: a
+// token with a '/' or a name with an extension ("pricing.py", "src/",
+// "inventory/cli.py"), not a bare extension (".py") or a plain word.
+bool TextNamesAFile(std::string_view text) {
+  auto is_sep = [](char c) {
+    return std::isspace(static_cast<unsigned char>(c)) || std::strchr(",;:()[]{}\"'`<>", c);
+  };
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_sep(text[i])) ++i;
+    size_t start = i;
+    while (i < text.size() && !is_sep(text[i])) ++i;
+    std::string_view token = text.substr(start, i - start);
+    while (!token.empty() && (token.back() == '.' || token.back() == '!' || token.back() == '?')) {
+      token.remove_suffix(1);
+    }
+    if (token.size() < 2) continue;
+    if (token.find('/') != std::string_view::npos) return true;
+    size_t dot = token.rfind('.');
+    if (dot == std::string_view::npos || dot == 0 || dot + 1 == token.size()) continue;
+    std::string_view ext = token.substr(dot + 1);
+    if (ext.size() <= 5 && std::all_of(ext.begin(), ext.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c));
+        })) {
+      return true;
+    }
+  }
+  return false;
+}
+
 struct Plan {
   bool found = false;
   bool has_fields = false;
@@ -106,6 +137,10 @@ struct Plan {
     return slash != std::string::npos &&
            MentionsToken(text, std::string_view(path).substr(slash + 1));
   }
+
+  // A plan that names no file ("rename X to Y everywhere") cannot be held
+  // against the diff's files: that is not measurable, not drift.
+  bool NamesAnyFile() const { return !files.empty() || TextNamesAFile(text); }
 };
 
 // Whether a run_tests event failed; nullopt when it has none of the fields
@@ -249,6 +284,9 @@ TraceScores ScoreTrace(const TraceInput& input) {
     out.plan =
         Null(fmt::format("the plan event (seq {}) has none of files, path, text, steps", plan.seq));
     note("plan: " + out.plan.reason());
+  } else if (!plan.NamesAnyFile()) {
+    out.plan = Null(fmt::format(
+        "the plan (seq {}) names no file, so it cannot be compared with the diff", plan.seq));
   } else {
     for (const auto& f : input.diff_files) {
       if (!plan.Names(f)) unplanned.push_back(f);
@@ -318,7 +356,7 @@ TraceScores ScoreTrace(const TraceInput& input) {
   }
   // Edits stayed on the files the plan named: every file the final diff
   // changes (what the harness saw, not the edit_file claims) is named.
-  if (!plan.found || !plan.has_fields) {
+  if (!plan.found || !plan.has_fields || !plan.NamesAnyFile()) {
     reasons.push_back("edits on plan: no plan event naming files");
   } else if (!input.diff_known) {
     reasons.push_back("edits on plan: the diff is not known");

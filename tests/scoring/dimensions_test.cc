@@ -156,6 +156,24 @@ TEST(Dimensions, WithoutAPlanOrWithAnEmptyOneThePlanIsNull) {
   EXPECT_FALSE(e.dimensions().plan().measured());
   EXPECT_TRUE(NotMeasurable(e, "plan: the plan event (seq 1) has none of files, path, text, steps"))
       << AllNotMeasurable(e);
+
+  // A plan by rule, naming no file, cannot drift from the diff's files.
+  Trace by_rule;
+  by_rule.Add("plan", R"({"steps": ["rename `subtract` to `sub` in the non-test .py files",
+                                    "run the visible tests"]})");
+  auto r = Score(Task(), Passing(GoldenPatch()), by_rule);
+  EXPECT_FALSE(r.dimensions().plan().measured());
+  EXPECT_THAT(r.dimensions().plan().reason(), HasSubstr("names no file"));
+  EXPECT_EQ(r.tool_calls().edits_on_plan(), "");
+  EXPECT_THAT(r.failure_modes(), ::testing::Not(::testing::Contains("instruction-drift")));
+
+  // One file name in the text is enough to hold the plan to it.
+  Trace named;
+  named.Add("plan", R"({"text": "fix pkg/api.py, then run the tests."})");
+  auto n = Score(Task(), Passing(GoldenPatch()), named);
+  ASSERT_TRUE(n.dimensions().plan().measured());
+  EXPECT_DOUBLE_EQ(n.dimensions().plan().value(), 0.2);  // 1 - 0.5 - 0.3
+  EXPECT_THAT(n.failure_modes(), ::testing::Contains("instruction-drift"));
 }
 
 TEST(Dimensions, EditsPilingOnAFailureWithoutARevert) {
