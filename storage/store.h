@@ -28,8 +28,12 @@ namespace crucible::storage {
 // too, and opening an older database for writing marks it with this version.
 //  1: one trace event per key of the events column family;
 //  2: one trace batch per key (v1::TraceChunk), under the seq of its first
-//     event.
-inline constexpr uint32_t kSchemaVersion = 2;
+//     event;
+//  3: evidence with per-file changes, static facts, regression tests and
+//     judge scores, scores of scoring version 2. Values of version 2 read as
+//     before: scoring derives what older evidence lacks, and `crucible
+//     rescore` brings older scores to the current version.
+inline constexpr uint32_t kSchemaVersion = 3;
 
 struct OpenOptions {
   // Create the database when `dir` does not exist or is empty.

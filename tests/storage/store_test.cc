@@ -617,23 +617,50 @@ TEST_F(StoreTest, CorruptValueIsReportedAndOtherRecordsStayReadable) {
 
 TEST_F(StoreTest, NewerSchemaIsAVersionMismatch) {
   store_.reset();
-  RawPut(dir_, "default", "schema_version", "3");
+  RawPut(dir_, "default", "schema_version", "4");
   auto store = Store::Open(dir_);
   ASSERT_FALSE(store.has_value());
   EXPECT_EQ(store.error().code(), Code::kVersionMismatch);
   EXPECT_EQ(store.error().message(), "database " + dir_ +
-                                         " has schema version 3, newer than this build's 2; "
+                                         " has schema version 4, newer than this build's 3; "
                                          "upgrade crucible");
   // The refused open left the database openable by a build that knows it.
-  EXPECT_EQ(RawGet(dir_, "default", "schema_version"), "3");
+  EXPECT_EQ(RawGet(dir_, "default", "schema_version"), "4");
+  RawPut(dir_, "default", "schema_version", "3");
+  Reopen();
+}
+
+// Schema version 2 evidence has no per-file changes, static facts or
+// regression tests, and its scores no scoring version: it reads as it was
+// stored, and the database is marked version 3 when opened for writing.
+TEST_F(StoreTest, SchemaVersion2EvidenceReadsAsStoredAndTheDatabaseIsUpgraded) {
+  ASSERT_TRUE(store_->CreateRun(Run("r"), {Attempt("r", 0)}));
+  v1::Evidence old;
+  old.set_final_diff("diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-1\n+2\n");
+  old.add_files_touched("x");
+  v1::Score score;
+  score.set_completed(true);
+  auto done = Attempt("r", 0);
+  done.set_state(v1::Attempt::DONE);
+  ASSERT_TRUE(store_->FinishAttempt(done, old, score));
+  store_.reset();
   RawPut(dir_, "default", "schema_version", "2");
   Reopen();
+  EXPECT_EQ(RawGet(dir_, "default", "schema_version"), "3");
+  auto evidence = store_->GetEvidence("r", 0);
+  ASSERT_TRUE(evidence.has_value()) << evidence.error().ToString();
+  EXPECT_EQ(evidence->SerializeAsString(), old.SerializeAsString());
+  EXPECT_TRUE(evidence->changes().empty());
+  auto stored = store_->GetScore("r", 0);
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->scoring_version(), 0u) << "scored before versions existed";
 }
 
 // Schema version 1 stored one TraceEvent per key. Such a database keeps its
 // traces readable, takes new batches beside them, and is marked version 2 when
 // opened for writing (so that a version-1 build refuses it rather than
-// misreading batches); opening it read-only leaves it as it is.
+// misreading batches; today the current version); opening it read-only
+// leaves it as it is.
 TEST_F(StoreTest, SchemaVersion1TracesStayReadableAndTheDatabaseIsUpgraded) {
   store_.reset();
   auto tmp = TempDir::Create("crucible-store-v1-");
@@ -660,7 +687,7 @@ TEST_F(StoreTest, SchemaVersion1TracesStayReadableAndTheDatabaseIsUpgraded) {
 
   auto store = Store::Open(old_dir);
   ASSERT_TRUE(store.has_value()) << store.error().ToString();
-  EXPECT_EQ(RawGet(old_dir, "default", "schema_version"), "2");
+  EXPECT_EQ(RawGet(old_dir, "default", "schema_version"), "3");
   ASSERT_TRUE((*store)->AppendEvents("old", 0, {Event(3, "v2-3"), Event(4, "v2-4")}));
   auto events = (*store)->ListEvents("old", 0);
   ASSERT_TRUE(events.has_value()) << events.error().ToString();
