@@ -125,30 +125,9 @@ v1::Score ScoreAttempt(const v1::GoldenTask& task, const v1::Evidence& evidence)
 namespace {
 
 using Strings = std::vector<std::string>;
-
-std::string Join(const Strings& items, size_t at_most = 3) {
-  std::string out;
-  for (size_t i = 0; i < items.size() && i < at_most; ++i) {
-    if (i) out += ", ";
-    out += items[i];
-  }
-  if (items.size() > at_most) out += fmt::format(" and {} more", items.size() - at_most);
-  return out;
-}
-
-v1::Dimension Null(std::string reason) {
-  v1::Dimension d;
-  d.set_reason(std::move(reason));
-  return d;
-}
-
-v1::Dimension Value(double value, std::string reason) {
-  v1::Dimension d;
-  d.set_measured(true);
-  d.set_value(std::clamp(value, 0.0, 1.0));
-  d.set_reason(std::move(reason));
-  return d;
-}
+using internal::Join;
+using internal::Null;
+using internal::Value;
 
 // One review round: the agent's work, then the tests, then the review bar.
 // An attempt has one today; review rounds add more.

@@ -173,6 +173,8 @@ std::optional<bool> RunFailed(const json& attrs) {
   return failed;
 }
 
+}  // namespace
+
 v1::Dimension Null(std::string reason) {
   v1::Dimension d;
   d.set_measured(false);
@@ -188,7 +190,7 @@ v1::Dimension Value(double value, std::string reason) {
   return d;
 }
 
-std::string Join(const std::vector<std::string>& items, size_t at_most = 3) {
+std::string Join(const std::vector<std::string>& items, size_t at_most) {
   std::string out;
   for (size_t i = 0; i < items.size() && i < at_most; ++i) {
     if (i) out += ", ";
@@ -197,8 +199,6 @@ std::string Join(const std::vector<std::string>& items, size_t at_most = 3) {
   if (items.size() > at_most) out += fmt::format(" and {} more", items.size() - at_most);
   return out;
 }
-
-}  // namespace
 
 bool PlanNames(std::string_view name, std::string_view path) {
   std::string n = Normalize(name);

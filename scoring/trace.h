@@ -43,4 +43,11 @@ TraceScores ScoreTrace(const TraceInput& input);
 // a path ending in "/" + name, or a directory ("dir/") holding it.
 bool PlanNames(std::string_view name, std::string_view path);
 
+// A dimension not measured, and why; one measured (clamped to 0..1), and how.
+v1::Dimension Null(std::string reason);
+v1::Dimension Value(double value, std::string reason);
+
+// "a, b, c and 2 more": at most `at_most` items, for sentences.
+std::string Join(const std::vector<std::string>& items, size_t at_most = 3);
+
 }  // namespace crucible::scoring::internal

@@ -115,6 +115,18 @@ std::vector<std::string> DeltaPaths(git_diff* diff) {
   return paths;
 }
 
+DeltaFile DeltaFileOf(const git_diff_delta* delta) {
+  DeltaFile file;
+  file.status = StatusLetter(delta->status);
+  file.old_path = delta->old_file.path ? delta->old_file.path : "";
+  file.path = delta->status == GIT_DELTA_DELETED
+                  ? file.old_path
+                  : (delta->new_file.path ? delta->new_file.path : "");
+  if (file.old_path.empty()) file.old_path = file.path;
+  file.binary = (delta->flags & GIT_DIFF_FLAG_BINARY) != 0;
+  return file;
+}
+
 Result<std::vector<FilePatch>> FilePatchesWithRenames(git_diff* diff, std::string_view commit) {
   git_diff_find_options find = GIT_DIFF_FIND_OPTIONS_INIT;
   find.flags = GIT_DIFF_FIND_RENAMES;
@@ -134,13 +146,11 @@ Result<std::vector<FilePatch>> FilePatchesWithRenames(git_diff* diff, std::strin
     const git_diff_delta* delta =
         patch ? git_patch_get_delta(patch.get()) : git_diff_get_delta(diff, i);
     FilePatch file;
-    file.status = StatusLetter(delta->status);
-    file.old_path = delta->old_file.path ? delta->old_file.path : "";
-    file.path = delta->status == GIT_DELTA_DELETED
-                    ? file.old_path
-                    : (delta->new_file.path ? delta->new_file.path : "");
-    if (file.old_path.empty()) file.old_path = file.path;
-    file.binary = (delta->flags & GIT_DIFF_FLAG_BINARY) != 0;
+    DeltaFile names = DeltaFileOf(delta);
+    file.status = names.status;
+    file.path = std::move(names.path);
+    file.old_path = std::move(names.old_path);
+    file.binary = names.binary;
     file.submodule =
         delta->old_file.mode == GIT_FILEMODE_COMMIT || delta->new_file.mode == GIT_FILEMODE_COMMIT;
     if (patch) {

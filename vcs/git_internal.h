@@ -69,6 +69,16 @@ std::vector<std::string> DeltaPaths(git_diff* diff);
 // copied), D, R, T (type change) or M.
 char StatusLetter(git_delta_t status);
 
+// What a diff delta names: its status letter, new path (the old one for a
+// deletion), old path (the new one when it has none) and whether it is binary.
+struct DeltaFile {
+  char status = 'M';
+  std::string path;
+  std::string old_path;
+  bool binary = false;
+};
+DeltaFile DeltaFileOf(const git_diff_delta* delta);
+
 // Detects renames in `diff` (a tree-to-tree diff of `commit`, named in
 // errors) and returns its files with their patches.
 Result<std::vector<FilePatch>> FilePatchesWithRenames(git_diff* diff, std::string_view commit);

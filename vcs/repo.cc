@@ -124,13 +124,11 @@ Result<std::vector<DiffFile>> ParseDiff(std::string_view patch) {
     internal::PatchPtr p(raw_patch);
     const git_diff_delta* delta = git_patch_get_delta(p.get());
     DiffFile file;
-    file.status = internal::StatusLetter(delta->status);
-    file.old_path = delta->old_file.path ? delta->old_file.path : "";
-    file.path = delta->status == GIT_DELTA_DELETED
-                    ? file.old_path
-                    : (delta->new_file.path ? delta->new_file.path : "");
-    if (file.old_path.empty()) file.old_path = file.path;
-    file.binary = (delta->flags & GIT_DIFF_FLAG_BINARY) != 0;
+    internal::DeltaFile names = internal::DeltaFileOf(delta);
+    file.status = names.status;
+    file.path = std::move(names.path);
+    file.old_path = std::move(names.old_path);
+    file.binary = names.binary;
     const size_t hunks = git_patch_num_hunks(p.get());
     file.hunks.reserve(hunks);
     for (size_t h = 0; h < hunks; ++h) {

@@ -27,23 +27,8 @@ class AttemptTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root (CI runs as root)";
-    repo_.Write("run_tests.sh", kRunTests);
-    repo_.Write("value.txt", "1\n");
-    base_ = repo_.Commit("base");
-    task_.set_suite("s");
-    task_.set_id("t-1");
-    task_.set_repo_path(repo_.path());
-    task_.set_base_commit(base_);
-    task_.set_intent("Set the value to 2.");
-    task_.set_source_patch(
-        "diff --git a/value.txt b/value.txt\n--- a/value.txt\n+++ b/value.txt\n"
-        "@@ -1 +1 @@\n-1\n+2\n");
-    task_.set_test_patch(
-        "diff --git a/tests/expected.txt b/tests/expected.txt\nnew file mode 100644\n"
-        "--- /dev/null\n+++ b/tests/expected.txt\n@@ -0,0 +1 @@\n+2\n");
-    task_.add_fail_to_pass("tests.check::test_value");
-    task_.set_test_cmd("sh run_tests.sh {junit}");
-    task_.set_test_timeout_s(30);
+    task_ = ValueTask(repo_);
+    base_ = task_.base_commit();
     auto dir = TempDir::Create("crucible-attempt-test-");
     ASSERT_TRUE(dir);
     dir_ = std::make_unique<TempDir>(std::move(*dir));

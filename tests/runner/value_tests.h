@@ -3,6 +3,9 @@
 // one-test JUnit report to its first argument.
 #pragma once
 
+#include "protocol/crucible.pb.h"
+#include "tests/vcs/git_fixture.h"
+
 namespace crucible::runner {
 
 constexpr char kRunTests[] = R"(#!/bin/sh
@@ -13,6 +16,29 @@ else
 fi
 printf '<testsuite name="check" tests="1">%s</testsuite>\n' "$body" > "$1"
 )";
+
+// The runner tests' fixture task on `repo` (committed here): value.txt holds
+// 1 and must hold 2; the hidden test patch adds tests/expected.txt.
+inline v1::GoldenTask ValueTask(crucible::testing::GitRepo& repo) {
+  repo.Write("run_tests.sh", kRunTests);
+  repo.Write("value.txt", "1\n");
+  v1::GoldenTask task;
+  task.set_suite("s");
+  task.set_id("t-1");
+  task.set_repo_path(repo.path());
+  task.set_base_commit(repo.Commit("base"));
+  task.set_intent("Set the value to 2.");
+  task.set_source_patch(
+      "diff --git a/value.txt b/value.txt\n--- a/value.txt\n+++ b/value.txt\n"
+      "@@ -1 +1 @@\n-1\n+2\n");
+  task.set_test_patch(
+      "diff --git a/tests/expected.txt b/tests/expected.txt\nnew file mode 100644\n"
+      "--- /dev/null\n+++ b/tests/expected.txt\n@@ -0,0 +1 @@\n+2\n");
+  task.add_fail_to_pass("tests.check::test_value");
+  task.set_test_cmd("sh run_tests.sh {junit}");
+  task.set_test_timeout_s(30);
+  return task;
+}
 
 }  // namespace crucible::runner
 
