@@ -3,12 +3,18 @@
 #pragma once
 
 #include <dirent.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -79,5 +85,42 @@ class HostLeftover {
  private:
   std::string path_;
 };
+
+inline std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  for (size_t i = 0, j; i < text.size(); i = j + 1) {
+    j = text.find('\n', i);
+    if (j == std::string::npos) j = text.size();
+    lines.push_back(text.substr(i, j - i));
+  }
+  return lines;
+}
+
+// Moves this process into a mount namespace of its own whose mounts are
+// shared, in peer groups of their own. Whatever other processes on the host
+// mount and unmount meanwhile (other tests' workspace quotas, the multi-host
+// test's /run/netns, other checkouts' test runs) no longer reaches this
+// process's mount table, while a sandbox that leaked a mount into its
+// caller's namespace (or let one propagate back from its own) still shows
+// there, as it would on the host. sandbox::Run mounts nothing in the caller's
+// namespace, so any change of that table is a leak.
+inline void IsolateMountTable() {
+  ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << "unshare(CLONE_NEWNS): " << std::strerror(errno);
+  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
+      << std::strerror(errno);
+  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_SHARED, nullptr), 0) << std::strerror(errno);
+}
+
+// Mount table lines of `after` that `before` lacks: what a sandbox leaked.
+// (A line may vanish: see IsolateMountTable.)
+inline std::vector<std::string> NewMounts(const std::string& before, const std::string& after) {
+  std::vector<std::string> old_lines = Lines(before), added;
+  for (auto& line : Lines(after)) {
+    if (std::find(old_lines.begin(), old_lines.end(), line) == old_lines.end()) {
+      added.push_back(std::move(line));
+    }
+  }
+  return added;
+}
 
 }  // namespace crucible::sandbox::testing

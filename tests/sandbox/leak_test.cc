@@ -76,34 +76,9 @@ int CountChildren() {
   return count;
 }
 
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  for (size_t i = 0, j; i < text.size(); i = j + 1) {
-    j = text.find('\n', i);
-    if (j == std::string::npos) j = text.size();
-    lines.push_back(text.substr(i, j - i));
-  }
-  return lines;
-}
-
-// Moves this process into a mount namespace of its own whose mounts are
-// shared, in peer groups of their own. Whatever other processes on the host
-// mount and unmount meanwhile (other tests' workspace quotas, the multi-host
-// test's /run/netns, other checkouts' test runs) no longer reaches this
-// process's mount table, while a sandbox that leaked a mount into its
-// caller's namespace (or let one propagate back from its own) still shows
-// there, as it would on the host. sandbox::Run mounts nothing in the caller's
-// namespace, so any change of that table is a leak.
-void IsolateMountTable() {
-  ASSERT_EQ(::unshare(CLONE_NEWNS), 0) << "unshare(CLONE_NEWNS): " << std::strerror(errno);
-  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), 0)
-      << std::strerror(errno);
-  ASSERT_EQ(::mount(nullptr, "/", nullptr, MS_REC | MS_SHARED, nullptr), 0) << std::strerror(errno);
-}
-
 TEST(SandboxLeakTest, AThousandSandboxesLeaveNothingBehind) {
   if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root; run this test as root";
-  IsolateMountTable();
+  testing::IsolateMountTable();
   if (HasFatalFailure()) return;
   auto tmpdir = TempDir::Create("crucible-sandbox-leak-tmpdir-");
   ASSERT_TRUE(tmpdir.has_value());
@@ -115,7 +90,7 @@ TEST(SandboxLeakTest, AThousandSandboxesLeaveNothingBehind) {
   // A leftover of a runner that was killed while a sandbox ran (the pid of a
   // child that is gone): removed by the first sandbox of this process.
   std::string leftover;
-  for (const auto& line : Lines(ReadFile("/proc/self/cgroup").value_or(""))) {
+  for (const auto& line : testing::Lines(ReadFile("/proc/self/cgroup").value_or(""))) {
     // v1 "N:pids:/path": the hierarchy the sandbox uses for pids on v1 hosts.
     size_t a = line.find(":pids:");
     if (a == std::string::npos || !Exists("/sys/fs/cgroup/pids")) continue;
@@ -173,8 +148,8 @@ TEST(SandboxLeakTest, AThousandSandboxesLeaveNothingBehind) {
   // No mount may be new. One may vanish: a file or directory that is a mount
   // point, removed by another process on the host (`ip netns delete` in the
   // multi-host test), takes its mounts out of every namespace, this one's too.
-  EXPECT_THAT(Lines(ReadFile("/proc/self/mountinfo").value_or("")),
-              ::testing::IsSubsetOf(Lines(*mounts_before)));
+  EXPECT_THAT(testing::Lines(ReadFile("/proc/self/mountinfo").value_or("")),
+              ::testing::IsSubsetOf(testing::Lines(*mounts_before)));
   EXPECT_EQ(CountEntries(tmpdir->path()), 0) << "a sandbox root directory was left behind";
   EXPECT_EQ(CountOurCgroups("/sys/fs/cgroup", 0), 0) << "a cgroup was left behind";
   EXPECT_EQ(CountChildren(), 0) << "a process was left behind";
