@@ -293,6 +293,17 @@ std::string_view Word(std::string_view s, size_t& i) {
   return s.substr(b, i - b);
 }
 
+// Moves `k` past blanks and an "as NAME" alias of an import, if there is one.
+void SkipAlias(std::string_view s, size_t& k) {
+  SkipBlank(s, k);
+  size_t a = k;
+  if (Word(s, a) == "as") {
+    SkipBlank(s, a);
+    Word(s, a);
+    k = a;
+  }
+}
+
 // A dotted name (a.b.c), possibly after leading dots when `relative`.
 std::string Dotted(std::string_view s, size_t& i, bool relative) {
   std::string out;
@@ -334,14 +345,8 @@ std::vector<PyImport> ParsePyImport(const std::vector<std::string_view>& lines, 
       std::string mod = Dotted(s, k, false);
       if (mod.empty() || mod.back() == '.') break;
       out.push_back({line, mod, mod, ""});
+      SkipAlias(s, k);
       SkipBlank(s, k);
-      size_t a = k;
-      if (Word(s, a) == "as") {
-        SkipBlank(s, a);
-        Word(s, a);
-        k = a;
-        SkipBlank(s, k);
-      }
       if (k < s.size() && s[k] == ',') {
         ++k;
         continue;
@@ -390,13 +395,7 @@ std::vector<PyImport> ParsePyImport(const std::vector<std::string_view>& lines, 
     const std::string written =
         mod.back() == '.' ? mod + std::string(name) : mod + "." + std::string(name);
     out.push_back({static_cast<int>(ln) + 1, written, mod, std::string(name)});
-    SkipBlank(s, k);
-    size_t a = k;
-    if (Word(s, a) == "as") {
-      SkipBlank(s, a);
-      Word(s, a);
-      k = a;
-    }
+    SkipAlias(s, k);
   }
   if (out.empty()) out.push_back({line, mod, mod, ""});
   return out;
