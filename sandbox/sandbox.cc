@@ -180,6 +180,8 @@ struct Stream {
   bool open = false;
   int relay_to = -1;    // relay mode: the caller's descriptor the bytes are copied to
   std::string pending;  // relay mode: read, not yet written to relay_to
+  // Capture mode: sees every chunk read, before the cap (Spec::on_stdout).
+  const std::function<void(std::string_view)>* observer = nullptr;
 
   bool Relays() const { return relay_to >= 0; }
   // Whether the pipe should be read now (a relay waits while its buffer is full).
@@ -256,6 +258,7 @@ void Drain(Stream& s, bool& truncated) {
     }
     if (n > 0) {
       size_t got = static_cast<size_t>(n);
+      if (s.observer != nullptr && *s.observer) (*s.observer)(std::string_view(buf, got));
       size_t room = s.cap > s.data->size() ? s.cap - s.data->size() : 0;
       size_t take = std::min(room, got);
       s.data->append(buf, take);
@@ -435,6 +438,7 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   }
   Stream out{Fd(), &report.stdout_data, &report.stdout_dropped, spec.output_cap, false, -1, {}};
   Stream err{Fd(), &report.stderr_data, &report.stderr_dropped, spec.output_cap, false, -1, {}};
+  if (spec.capture_output) out.observer = &spec.on_stdout;
   Fd out_w, err_w;
   if (spec.capture_output || !spec.interactive) {
     CRUCIBLE_RETURN_IF_ERROR(MakePipe(out.fd, out_w));

@@ -104,6 +104,10 @@ struct Spec {
   // file it could reopen by path through /proc/self/fd). stdin is /dev/null.
   bool capture_output = false;
   size_t output_cap = 1 << 20;
+  // With capture_output: called on the calling thread with every chunk of
+  // stdout as it is read, before output_cap applies (the runner reads an
+  // agent's stream-json telemetry this way). Chunks split lines anywhere.
+  std::function<void(std::string_view)> on_stdout;
   // For trusted commands only: the command gets the caller's stdin, and
   // (unless capture_output) its stdout and stderr, themselves, e.g. a
   // terminal to work in. It can then read and reconfigure that terminal and
