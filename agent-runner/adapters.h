@@ -79,6 +79,25 @@ const std::vector<std::string>& TraceFormats();
 // Where `format`'s telemetry comes from (kTraceFile for "crucible" and empty).
 TraceSource SourceOf(std::string_view format);
 
+// An agent's tool call mapped to an event of the agent contract.
+struct MappedTool {
+  std::string name;        // read_file, edit_file, search, run_tests, shell, plan, web, tool
+  std::string attrs_json;  // a JSON object: path/files, command, pattern, steps...; "tool": the original name
+};
+
+// Maps a tool call by the tool's name and its input (JSON text; garbage is
+// tolerated) across agents' vocabularies: Read/view -> read_file; Edit,
+// MultiEdit, Write, NotebookEdit, apply_patch, str_replace_based_edit_tool ->
+// edit_file; Grep, Glob, LS, search -> search; Bash, shell, exec_command ->
+// run_tests when scoring::LooksLikeTestRun(command, options.test_cmd), else
+// shell; TodoWrite, update_plan -> plan (its steps); anything else -> tool.
+// Paths lose a "/workspace/" or "./" prefix.
+MappedTool MapToolCall(std::string_view tool, std::string_view input_json,
+                       const AdapterOptions& options);
+
+// The adapter of OpenInference span files ("openinference"; adapter_otel.cc).
+std::unique_ptr<TraceAdapter> MakeOpenInferenceAdapter(const AdapterOptions& options);
+
 // Cuts a byte stream into lines for an adapter: bounded memory whatever
 // arrives (lines over kMaxAdapterLineBytes are reported by length and
 // skipped, never buffered), \r\n and \n endings, and at Finish a last line
