@@ -107,11 +107,10 @@ std::string_view FirstArg(const Words& w, size_t from) {
 bool KnownRunner(const Words& w, size_t i) {
   if (i >= w.size()) return false;
   std::string_view prog = Basename(w[i]);
-  static constexpr std::array kAlone = {
-      std::string_view("pytest"), "py.test", "tox",    "nox",     "jest",    "vitest",
-      "mocha",                    "ctest",   "rspec",  "phpunit", "nosetests", "trial",
-      "runtests.py",              "cargo-nextest"};
-  if (std::find(kAlone.begin(), kAlone.end(), prog) != kAlone.end()) return true;
+  static constexpr std::string_view kAlone[] = {
+      "pytest", "py.test", "tox",   "nox",       "jest",  "vitest",      "mocha",
+      "ctest",  "rspec",   "phpunit", "nosetests", "trial", "runtests.py", "cargo-nextest"};
+  if (std::find(std::begin(kAlone), std::end(kAlone), prog) != std::end(kAlone)) return true;
   std::string_view arg = FirstArg(w, i + 1);
   if (IsPython(prog)) {
     // python -m pytest | unittest | tox; python runtests.py; python manage.py test;
