@@ -19,6 +19,7 @@
 #include "golden/utf8.h"
 #include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
+#include "scoring/claims.h"
 #include "scoring/score.h"
 #include "scoring/static_check.h"
 #include "vcs/repo.h"
@@ -478,6 +479,35 @@ Status RunRegressionTests(const v1::GoldenTask& task, vcs::Workspace& tree,
   return {};
 }
 
+// The agent's claims that what the harness saw can contradict (run_tests,
+// edit_file) and the observations (exec, file_write), kept while the agent
+// runs; Record checks them once the final diff is known.
+struct ClaimsAndObservations {
+  static constexpr size_t kMaxKept = 100000;
+  static constexpr int kMaxReported = 20;  // runner events "contradiction"
+  std::vector<v1::TraceEvent> events;
+
+  void Add(const v1::TraceEvent& ev) {
+    if (events.size() >= kMaxKept) return;
+    const bool keep = ev.source() == "agent" ? ev.name() == "run_tests" || ev.name() == "edit_file"
+                                             : ev.name() == "exec" || ev.name() == "file_write";
+    if (keep) events.push_back(ev);
+  }
+
+  void Record(const v1::GoldenTask& task, const AttemptContext& ctx, v1::Evidence& evidence) {
+    auto found =
+        scoring::FindContradictions(events, evidence, golden::TestCommandFor(task).command);
+    for (size_t i = 0; i < found.size(); ++i) {
+      const auto& c = found[i];
+      if (i < kMaxReported) {
+        ctx.emit(RunnerEvent("contradiction",
+                             {{"claim", c.claim()}, {"ts", c.ts_ns()}, {"detail", c.detail()}}));
+      }
+      *evidence.add_contradictions() = std::move(found[i]);
+    }
+  }
+};
+
 }  // namespace
 
 Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentSpec& agent,
@@ -487,9 +517,11 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
   // Every event passes through here on its way out, so the judges can be
   // given a summary of the trace.
   TraceSummary summary;
+  ClaimsAndObservations claims;
   AttemptContext ctx = outer_ctx;
-  ctx.emit = [&summary, &outer_ctx](v1::TraceEvent ev) {
+  ctx.emit = [&summary, &claims, &outer_ctx](v1::TraceEvent ev) {
     summary.Add(ev);
+    claims.Add(ev);
     outer_ctx.emit(std::move(ev));
   };
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(ctx.workdir));
@@ -517,6 +549,7 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
   }
 
   const std::vector<std::string> touched = TakeChange(*ws, evidence);
+  if (!agent.command().starts_with("builtin:")) claims.Record(task, ctx, evidence);
   {
     std::string parse_error;
     for (auto& c : scoring::DescribeChanges(task.source_patch(), &parse_error)) {

@@ -11,7 +11,9 @@
 #include <fmt/format.h>
 
 #include "golden/rules.h"
+#include "golden/test_run.h"
 #include "golden/utf8.h"
+#include "scoring/claims.h"
 #include "scoring/scanners.h"
 #include "scoring/trace.h"
 #include "vcs/repo.h"
@@ -516,12 +518,19 @@ class Scorer {
     auto& d = *score_.mutable_dimensions();
     *d.mutable_replay() = Replay();
     *d.mutable_coherence() = Coherence();
-    internal::TraceInput ti{.trace = in_.trace,
-                            .diff_known = agent_.known,
-                            .diff_files = diff_files_,
-                            .added_files = added_files_,
-                            .golden_known = golden_.known,
-                            .golden_sources = golden_sources_};
+    const Observed observed = ObservedKinds(ev_);
+    internal::TraceInput ti{
+        .trace = in_.trace,
+        .diff_known = agent_.known,
+        .diff_files = diff_files_,
+        .added_files = added_files_,
+        .golden_known = golden_.known,
+        .golden_sources = golden_sources_,
+        .observed_execs = observed.execs,
+        .observed_writes = observed.writes,
+        .test_cmd = observed.execs ? golden::TestCommandFor(in_.task).command : std::string(),
+        .contradictions = {}};
+    for (const auto& c : ev_.contradictions()) ti.contradictions.push_back(c.detail());
     auto ts = internal::ScoreTrace(ti);
     *score_.mutable_tool_calls() = std::move(ts.tool_calls);
     *d.mutable_tool_calls() = std::move(ts.tool_calls_dimension);

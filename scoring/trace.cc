@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "scoring/commands.h"
+
 namespace crucible::scoring::internal {
 
 namespace {
@@ -28,15 +30,9 @@ bool Relevant(std::string_view name) {
 
 bool IsEdit(std::string_view name) { return name == "edit_file" || name == "revert"; }
 
-// A path as an agent wrote it, relative to the workspace.
-std::string Normalize(std::string_view path) {
-  if (path.starts_with("/workspace/")) path.remove_prefix(11);
-  while (path.starts_with("./")) path.remove_prefix(2);
-  return std::string(path);
-}
-
 struct Event {
   uint64_t seq = 0;
+  int64_t ts = 0;
   std::string_view name;
   json attrs;                      // a plan's attributes (an object), else null
   std::vector<std::string> paths;  // "path" and "files"
@@ -48,11 +44,11 @@ std::vector<std::string> Paths(const json& attrs) {
   std::vector<std::string> out;
   if (!attrs.is_object()) return out;
   if (auto it = attrs.find("path"); it != attrs.end() && it->is_string()) {
-    out.push_back(Normalize(it->get_ref<const std::string&>()));
+    out.push_back(NormalizePath(it->get_ref<const std::string&>()));
   }
   if (auto it = attrs.find("files"); it != attrs.end() && it->is_array()) {
     for (const auto& f : *it) {
-      if (f.is_string()) out.push_back(Normalize(f.get_ref<const std::string&>()));
+      if (f.is_string()) out.push_back(NormalizePath(f.get_ref<const std::string&>()));
     }
   }
   return out;
@@ -173,7 +169,71 @@ std::optional<bool> RunFailed(const json& attrs) {
   return failed;
 }
 
+struct Check {
+  bool held = false;
+  std::string reason;  // why it failed
+};
+
+// "tests after last edit" from what the harness saw (input.observed_execs):
+// the last edit is the last observed write of a file the final diff changes
+// (when writes were observed), else the last claimed edit at
+// `claimed_edit_ts`; the check holds when an observed test-runner exec comes
+// after it. nullopt when no edit is known.
+std::optional<Check> ObservedTestsAfterEdit(const TraceInput& input,
+                                            std::optional<int64_t> claimed_edit_ts) {
+  std::optional<int64_t> edit_ts;
+  std::string edit_path;
+  if (input.observed_writes && input.diff_known) {
+    std::set<std::string> diff(input.diff_files.begin(), input.diff_files.end());
+    for (const auto& ev : input.trace) {
+      if (ev.source() != "runner" || ev.name() != "file_write") continue;
+      for (const auto& p : EventPaths(ev)) {
+        if (!diff.count(p) || (edit_ts && ev.ts_ns() < *edit_ts)) continue;
+        edit_ts = ev.ts_ns();
+        edit_path = p;
+      }
+    }
+  }
+  const bool observed_edit = edit_ts.has_value();
+  if (!edit_ts) edit_ts = claimed_edit_ts;
+  if (!edit_ts) return std::nullopt;
+  for (const auto& ev : input.trace) {
+    if (ev.ts_ns() > *edit_ts && IsTestRunExec(ev, input.test_cmd))
+      return Check{.held = true, .reason = {}};
+  }
+  return Check{
+      .held = false,
+      .reason =
+          observed_edit
+              ? "no test runner was executed after the last observed write (of " + edit_path + ")"
+              : std::string("no test runner was executed after the last claimed edit")};
+}
+
 }  // namespace
+
+std::string NormalizePath(std::string_view path) {
+  if (path.starts_with("/workspace/")) path.remove_prefix(11);
+  while (path.starts_with("./")) path.remove_prefix(2);
+  return std::string(path);
+}
+
+std::vector<std::string> EventPaths(const v1::TraceEvent& ev) {
+  if (ev.attrs_json().empty()) return {};
+  return Paths(json::parse(ev.attrs_json(), nullptr, /*allow_exceptions=*/false));
+}
+
+bool IsTestRunExec(const v1::TraceEvent& ev, std::string_view test_cmd) {
+  if (ev.source() != "runner" || ev.name() != "exec" || ev.attrs_json().empty()) return false;
+  json attrs = json::parse(ev.attrs_json(), nullptr, /*allow_exceptions=*/false);
+  if (!attrs.is_object()) return false;
+  auto it = attrs.find("argv");
+  if (it == attrs.end() || !it->is_array()) return false;
+  std::vector<std::string> argv;
+  for (const auto& a : *it) {
+    if (a.is_string()) argv.push_back(a.get<std::string>());
+  }
+  return !argv.empty() && LooksLikeTestRun(argv, test_cmd);
+}
 
 v1::Dimension Null(std::string reason) {
   v1::Dimension d;
@@ -201,7 +261,7 @@ std::string Join(const std::vector<std::string>& items, size_t at_most) {
 }
 
 bool PlanNames(std::string_view name, std::string_view path) {
-  std::string n = Normalize(name);
+  std::string n = NormalizePath(name);
   if (n.empty()) return false;
   if (n.back() == '/') return path.starts_with(n) || path.find("/" + n) != std::string_view::npos;
   if (n == path) return true;
@@ -232,6 +292,7 @@ TraceScores ScoreTrace(const TraceInput& input) {
     last_seq = ev.seq();
     Event e;
     e.seq = ev.seq();
+    e.ts = ev.ts_ns();
     e.name = ev.name();
     if (Relevant(ev.name()) && !ev.attrs_json().empty()) {
       json attrs = json::parse(ev.attrs_json(), nullptr, /*allow_exceptions=*/false);
@@ -249,9 +310,30 @@ TraceScores ScoreTrace(const TraceInput& input) {
     note(fmt::format("trace: {} agent events have attrs that are not a JSON object", bad_attrs));
 
   auto& tc = out.tool_calls;
+  // Claims the harness contradicts (Evidence.contradictions) come first; each
+  // counts as a failed check.
+  for (const auto& c : input.contradictions) {
+    if (static_cast<size_t>(tc.contradictions_size()) < kMaxContradictions)
+      tc.add_contradictions(c);
+  }
+  const int contradicted = static_cast<int>(input.contradictions.size());
+  auto contradicted_reason = [&] {
+    return fmt::format("{} claims the harness contradicts: {}", contradicted,
+                       Join(input.contradictions, 1));
+  };
   if (events.empty()) {
     const char* why = "the trace has no agent event";
-    out.tool_calls_dimension = Null(why);
+    // What the harness saw still measures whether tests ran after the edits.
+    auto observed =
+        input.observed_execs ? ObservedTestsAfterEdit(input, std::nullopt) : std::optional<Check>();
+    if (observed) tc.set_tests_after_last_edit(observed->held ? kHeld : kFailed);
+    const int measured = (observed ? 1 : 0) + contradicted;
+    const int held = observed && observed->held ? 1 : 0;
+    std::string reason = fmt::format("{} of {} measurable checks hold; {}", held, measured, why);
+    if (contradicted) reason += "; " + contradicted_reason();
+    if (observed && !observed->held) reason += "; " + observed->reason;
+    out.tool_calls_dimension =
+        measured ? Value(static_cast<double>(held) / measured, reason) : Null(why);
     out.plan = Null(why);
     out.rollback_dimension = Null(why);
     return out;
@@ -374,7 +456,16 @@ TraceScores ScoreTrace(const TraceInput& input) {
     for (size_t i = 0; i < events.size(); ++i) {
       if (IsEdit(events[i].name)) last_edit = i;
     }
-    if (!last_edit) {
+    std::optional<Check> observed;
+    if (input.observed_execs) {
+      observed = ObservedTestsAfterEdit(input, last_edit && !disorder
+                                                   ? std::optional<int64_t>(events[*last_edit].ts)
+                                                   : std::nullopt);
+    }
+    if (observed) {
+      tc.set_tests_after_last_edit(observed->held ? kHeld : kFailed);
+      if (!observed->held) reasons.push_back(observed->reason);
+    } else if (!last_edit) {
       reasons.push_back("tests after last edit: no edit_file event");
     } else if (disorder) {
       reasons.push_back("tests after last edit: trace events out of order");
@@ -455,7 +546,10 @@ TraceScores ScoreTrace(const TraceInput& input) {
       if (*s == kHeld) ++held;
     }
     std::string why = fmt::format("{} of {} measurable checks hold", held, measured);
+    if (contradicted) why += "; " + contradicted_reason();
     if (!reasons.empty()) why += "; " + Join(reasons, reasons.size());
+    // A contradicted claim counts as one more check that failed.
+    measured += contradicted;
     out.tool_calls_dimension =
         measured ? Value(static_cast<double>(held) / measured, why) : Null(why);
   }

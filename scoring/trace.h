@@ -23,6 +23,15 @@ struct TraceInput {
   // The golden patch's source files; golden_known false when it has none.
   bool golden_known = false;
   std::vector<std::string> golden_sources;
+  // What the harness observed while the agent ran (claims.h ObservedKinds):
+  // the runner's `exec` and `file_write` events of `trace` are used only for
+  // a kind it observed. test_cmd: the suite's test command, to recognise a
+  // test run among the execs.
+  bool observed_execs = false;
+  bool observed_writes = false;
+  std::string test_cmd;
+  // Evidence.contradictions: the agent's claims the harness contradicts.
+  std::vector<std::string> contradictions;
 };
 
 struct TraceScores {
@@ -42,6 +51,16 @@ TraceScores ScoreTrace(const TraceInput& input);
 // True when `name`, a file as a plan names it, names `path`: the same path,
 // a path ending in "/" + name, or a directory ("dir/") holding it.
 bool PlanNames(std::string_view name, std::string_view path);
+
+// A path as an agent or the runner names it, relative to the workspace: a
+// "/workspace/" or "./" prefix dropped.
+std::string NormalizePath(std::string_view path);
+
+// The paths (attrs "path" and "files", normalized) of an event's attributes.
+std::vector<std::string> EventPaths(const v1::TraceEvent& ev);
+
+// True for a runner `exec` event whose attrs.argv LooksLikeTestRun.
+bool IsTestRunExec(const v1::TraceEvent& ev, std::string_view test_cmd);
 
 // A dimension not measured, and why; one measured (clamped to 0..1), and how.
 v1::Dimension Null(std::string reason);
