@@ -116,7 +116,9 @@ class RealAgents : public ::testing::Test {
 
   // Runs `wrapper CLIENT model_server.py` through `crucible sandbox` in a
   // checkout of PR #4's base (`name` names the directories). One directory
-  // bound read-only holds the client, the server, the wrapper and the task.
+  // bound read-only holds the client (a hard link when it can be: Codex is a
+  // 370 MB binary), the server, the wrapper and the task (`crucible sandbox`
+  // takes one --ro-bind).
   static testing::CommandOutput SandboxRun(const std::string& name, const std::string& wrapper,
                                            const std::string& client,
                                            const std::string& client_name) {
@@ -126,7 +128,8 @@ class RealAgents : public ::testing::Test {
         Sh("mkdir -p " + Quote(ws) + " " + Quote(io) + " && git -C " + Quote(repo_) + " archive " +
            merge_ + "^1 | tar -x -C " + Quote(ws) + " && cp " +
            Quote(kAgentsDir + "/model_server.py") + " " + Quote(kAgentsDir + "/" + wrapper) + " " +
-           Quote(io) + " && cp " + Quote(client) + " " + Quote(io + "/" + client_name));
+           Quote(io) + " && { ln " + Quote(client) + " " + Quote(io + "/" + client_name) +
+           " 2>/dev/null || cp " + Quote(client) + " " + Quote(io + "/" + client_name) + "; }");
     EXPECT_EQ(setup.status, 0) << setup.text;
     json task = {{"intent", kIntent}, {"repo", "sample-repo"},
                  {"task_id", "pr4"},  {"suite", "real-agents"},
