@@ -12,6 +12,10 @@ DEB_PACKAGES := build-essential cmake pkg-config git \
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev \
   libpugixml-dev libre2-dev libcpp-httplib-dev \
   python3 python3-pytest iproute2 bubblewrap hyperfine
+# Node.js and npm install the pinned Claude Code client the e2e tests run
+# (tests/e2e/agents/). Checked by command, not by package: a node from another
+# source (NodeSource bundles npm in its nodejs package) is fine as it is.
+NODE_PACKAGES := nodejs npm
 
 .PHONY: all deps build test demo bench format clean asan
 
@@ -20,6 +24,7 @@ all: build
 deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing="$$missing $(NODE_PACKAGES)"; fi; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
