@@ -107,7 +107,7 @@ std::string_view FirstArg(const Words& w, size_t from) {
 bool KnownRunner(const Words& w, size_t i) {
   if (i >= w.size()) return false;
   std::string_view prog = Basename(w[i]);
-  static constexpr std::array kAlone = {
+  static constexpr std::array<std::string_view, 14> kAlone = {
       std::string_view("pytest"), "py.test", "tox",    "nox",     "jest",    "vitest",
       "mocha",                    "ctest",   "rspec",  "phpunit", "nosetests", "trial",
       "runtests.py",              "cargo-nextest"};
