@@ -396,7 +396,7 @@ void AddModel(v1::Usage& u, const std::string& model) {
 v1::Usage ComputeUsage(std::span<const v1::TraceEvent> trace, const v1::Usage* reported,
                        std::span<const v1::ModelPrice> prices, std::string_view default_model) {
   v1::Usage u;
-  std::map<std::string, int> unpriced;  // model ("" for none named) -> calls
+  std::map<std::string, uint64_t> unpriced;  // model ("" for none named) -> calls
   bool any_table = false;
   for (const auto& ev : trace) {
     if (ev.source() != "agent" || ev.name() != "llm_call") continue;
@@ -407,7 +407,9 @@ v1::Usage ComputeUsage(std::span<const v1::TraceEvent> trace, const v1::Usage* r
     const uint64_t in = adapters::U64(a, "tokens_in"), out = adapters::U64(a, "tokens_out"),
                    cached = adapters::U64(a, "tokens_cached"),
                    cache_write = adapters::U64(a, "tokens_cache_write");
-    u.set_llm_calls(u.llm_calls() + 1);
+    // A folded event stands for "calls" calls (FoldLlmCalls).
+    const uint64_t n = std::clamp<uint64_t>(adapters::U64(a, "calls"), 1, UINT32_MAX);
+    u.set_llm_calls(static_cast<uint32_t>(std::min<uint64_t>(u.llm_calls() + n, UINT32_MAX)));
     u.set_tokens_in(u.tokens_in() + in);
     u.set_tokens_out(u.tokens_out() + out);
     u.set_tokens_cached(u.tokens_cached() + cached);
@@ -422,7 +424,7 @@ v1::Usage ComputeUsage(std::span<const v1::TraceEvent> trace, const v1::Usage* r
       u.set_cost_usd(u.cost_usd() + PriceOf(*p, in, out, cached, cache_write));
       any_table = true;
     } else {
-      ++unpriced[model];
+      unpriced[model] += n;
     }
   }
   if (reported) {
@@ -466,6 +468,40 @@ v1::Usage ComputeUsage(std::span<const v1::TraceEvent> trace, const v1::Usage* r
   }
   u.set_cost_source(!unpriced.empty() ? "partial" : any_table ? "price_table" : "agent");
   return u;
+}
+
+void FoldLlmCalls(std::vector<v1::TraceEvent>& calls) {
+  // model, has a cost -> the sums
+  std::map<std::pair<std::string, bool>, json> folded;
+  for (const auto& ev : calls) {
+    json a = json::parse(ev.attrs_json(), nullptr, /*allow_exceptions=*/false);
+    if (!a.is_object()) a = json::object();
+    auto cost = a.find("cost_usd");
+    const bool has_cost = cost != a.end() && cost->is_number() &&
+                          std::isfinite(cost->get<double>()) && cost->get<double>() >= 0;
+    json& f = folded[{adapters::Str(a, "model"), has_cost}];
+    if (f.is_null()) {
+      f = {{"model", adapters::Str(a, "model")},
+           {"calls", 0},
+           {"tokens_in", 0},
+           {"tokens_out", 0},
+           {"tokens_cached", 0},
+           {"tokens_cache_write", 0},
+           {"latency_ms", 0}};
+      if (has_cost) f["cost_usd"] = 0.0;
+    }
+    f["calls"] =
+        f["calls"].get<uint64_t>() + std::clamp<uint64_t>(adapters::U64(a, "calls"), 1, UINT32_MAX);
+    for (const char* key :
+         {"tokens_in", "tokens_out", "tokens_cached", "tokens_cache_write", "latency_ms"})
+      f[key] = f[key].get<uint64_t>() + adapters::U64(a, key);
+    if (has_cost) f["cost_usd"] = f["cost_usd"].get<double>() + cost->get<double>();
+  }
+  calls.clear();
+  for (auto& [key, attrs] : folded) {
+    if (key.first.empty()) attrs.erase("model");
+    calls.push_back(adapters::AgentEvent(0, "LLM", "llm_call", attrs));
+  }
 }
 
 }  // namespace crucible::runner

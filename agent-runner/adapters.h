@@ -132,4 +132,11 @@ class LineSplitter {
 v1::Usage ComputeUsage(std::span<const v1::TraceEvent> trace, const v1::Usage* reported,
                        std::span<const v1::ModelPrice> prices, std::string_view default_model);
 
+// Folds `calls` (llm_call events kept for ComputeUsage) into one event per
+// model and per whether the agent gave a cost, with the sums of their tokens,
+// latency and cost and "calls": their number, which ComputeUsage counts as
+// that many calls. ComputeUsage of the result equals that of the input, so a
+// runner can keep an agent's calls in bounded memory however many it makes.
+void FoldLlmCalls(std::vector<v1::TraceEvent>& calls);
+
 }  // namespace crucible::runner

@@ -137,7 +137,11 @@ struct TraceForwarder {
   void Forward() {
     for (auto& ev : events) {
       ++accepted;
-      if (ev.name() == "llm_call") llm_calls.push_back(ev);
+      if (ev.name() == "llm_call") {
+        llm_calls.push_back(ev);
+        // However many calls the agent claims, they take bounded memory.
+        if (llm_calls.size() >= 4096) FoldLlmCalls(llm_calls);
+      }
       ctx.emit(std::move(ev));
     }
     events.clear();

@@ -15,6 +15,7 @@ namespace {
 
 using nlohmann::json;
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
 std::string Fixture(const std::string& name) {
@@ -215,8 +216,8 @@ TEST(CodexAdapter, RecordedSessionMapsToTheAgentContract) {
 
 // Recorded by a real Codex CLI (0.171.0) against a scripted model server.
 TEST(CodexAdapter, RealCodexRecording) {
-  Session run =
-      Feed("codex-json", Fixture("codex/config-task.jsonl"), 1000, {.test_cmd = "", .model = "gpt-5-codex"});
+  Session run = Feed("codex-json", Fixture("codex/config-task.jsonl"), 1000,
+                     {.test_cmd = "", .model = "gpt-5-codex"});
   EXPECT_THAT(run.errors, ElementsAre());
   EXPECT_THAT(run.Names(), ElementsAre("shell", "edit_file", "run_tests", "llm_call"));
   EXPECT_THAT(run.Attrs("shell")[0]["command"].get<std::string>(),
@@ -238,7 +239,8 @@ TEST(CodexAdapter, RealCodexRecording) {
 }
 
 TEST(CodexAdapter, OlderMsgEventsAreReadToo) {
-  Session run = Feed("codex-json", Fixture("codex/legacy.jsonl"), 64, {.test_cmd = "", .model = "o4-mini"});
+  Session run =
+      Feed("codex-json", Fixture("codex/legacy.jsonl"), 64, {.test_cmd = "", .model = "o4-mini"});
   EXPECT_THAT(run.errors, ElementsAre());
   EXPECT_THAT(run.Names(), ElementsAre("shell", "edit_file", "run_tests", "llm_call"));
   EXPECT_THAT(run.Attrs("edit_file")[0]["files"], ElementsAre("value.txt"));
@@ -438,6 +440,39 @@ TEST(ComputeUsage, WhatTheAgentReportedTakesPrecedence) {
   v1::Usage unpriced = ComputeUsage(trace, &reported, {}, "");
   EXPECT_EQ(unpriced.cost_source(), "partial");
   EXPECT_THAT(unpriced.warnings(0), HasSubstr("no price for model m"));
+}
+
+TEST(FoldLlmCalls, KeepsTheUsageInBoundedSpace) {
+  std::vector<v1::TraceEvent> calls;
+  std::mt19937 rng(3);
+  const char* models[] = {"a-1", "a-2", "b", ""};
+  for (int i = 0; i < 10000; ++i) {
+    json attrs = {{"tokens_in", rng() % 100000},
+                  {"tokens_out", rng() % 1000},
+                  {"tokens_cached", rng() % 100},
+                  {"latency_ms", rng() % 50}};
+    if (*models[i % 4]) attrs["model"] = models[i % 4];
+    if (i % 7 == 0) attrs["cost_usd"] = (rng() % 1000) / 1e4;
+    calls.push_back(Llm(attrs));
+  }
+  std::vector<v1::ModelPrice> prices = {Price("a-*", 3, 15, 0.3)};
+  v1::Usage before = ComputeUsage(calls, nullptr, prices, "");
+  FoldLlmCalls(calls);
+  EXPECT_LE(calls.size(), 8u);
+  FoldLlmCalls(calls);  // folding folded calls changes nothing
+  EXPECT_LE(calls.size(), 8u);
+  v1::Usage after = ComputeUsage(calls, nullptr, prices, "");
+  EXPECT_EQ(after.llm_calls(), 10000u);
+  EXPECT_EQ(after.tokens_in(), before.tokens_in());
+  EXPECT_EQ(after.tokens_out(), before.tokens_out());
+  EXPECT_EQ(after.tokens_cached(), before.tokens_cached());
+  EXPECT_EQ(after.llm_latency_ms(), before.llm_latency_ms());
+  EXPECT_NEAR(after.cost_usd(), before.cost_usd(), 1e-6 * before.cost_usd());
+  EXPECT_EQ(after.cost_source(), "partial");
+  EXPECT_THAT(std::vector<std::string>(after.warnings().begin(), after.warnings().end()),
+              ElementsAreArray(before.warnings()));
+  EXPECT_THAT(std::vector<std::string>(after.models().begin(), after.models().end()),
+              ::testing::UnorderedElementsAreArray(before.models()));
 }
 
 }  // namespace
