@@ -82,7 +82,8 @@ TraceSource SourceOf(std::string_view format);
 // An agent's tool call mapped to an event of the agent contract.
 struct MappedTool {
   std::string name;        // read_file, edit_file, search, run_tests, shell, plan, web, tool
-  std::string attrs_json;  // a JSON object: path/files, command, pattern, steps...; "tool": the original name
+  std::string attrs_json;  // a JSON object: path/files, command, pattern, steps...; "tool": the
+                           // original name
 };
 
 // Maps a tool call by the tool's name and its input (JSON text; garbage is
