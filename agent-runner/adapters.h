@@ -82,7 +82,8 @@ TraceSource SourceOf(std::string_view format);
 // An agent's tool call mapped to an event of the agent contract.
 struct MappedTool {
   std::string name;        // read_file, edit_file, search, run_tests, shell, plan, web, tool
-  std::string attrs_json;  // a JSON object: path/files, command, pattern, steps...; "tool": the original name
+  std::string attrs_json;  // a JSON object: path/files, command, pattern, steps...; "tool": the
+                           // original name
 };
 
 // Maps a tool call by the tool's name and its input (JSON text; garbage is
@@ -131,5 +132,12 @@ class LineSplitter {
 // naming the model; no call is ever priced at zero silently.
 v1::Usage ComputeUsage(std::span<const v1::TraceEvent> trace, const v1::Usage* reported,
                        std::span<const v1::ModelPrice> prices, std::string_view default_model);
+
+// Folds `calls` (llm_call events kept for ComputeUsage) into one event per
+// model and per whether the agent gave a cost, with the sums of their tokens,
+// latency and cost and "calls": their number, which ComputeUsage counts as
+// that many calls. ComputeUsage of the result equals that of the input, so a
+// runner can keep an agent's calls in bounded memory however many it makes.
+void FoldLlmCalls(std::vector<v1::TraceEvent>& calls);
 
 }  // namespace crucible::runner

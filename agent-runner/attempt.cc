@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "agent-runner/adapters.h"
 #include "agent-runner/trace.h"
 #include "base/fs.h"
 #include "golden/test_infra.h"
@@ -58,6 +59,21 @@ v1::TraceEvent RunnerEvent(std::string name, const json& attrs) {
   return ev;
 }
 
+// The attempt's LLM usage, as the runner's `usage` event.
+v1::TraceEvent UsageEvent(const v1::Usage& u) {
+  return RunnerEvent(
+      "usage", {{"tokens_in", u.tokens_in()},
+                {"tokens_out", u.tokens_out()},
+                {"tokens_cached", u.tokens_cached()},
+                {"tokens_cache_write", u.tokens_cache_write()},
+                {"cost_usd", u.cost_usd()},
+                {"cost_source", u.cost_source()},
+                {"models", std::vector<std::string>(u.models().begin(), u.models().end())},
+                {"llm_calls", u.llm_calls()},
+                {"llm_latency_ms", u.llm_latency_ms()},
+                {"warnings", std::vector<std::string>(u.warnings().begin(), u.warnings().end())}});
+}
+
 std::string Tail(const std::string& s, size_t n) {
   return s.size() <= n ? s : s.substr(s.size() - n);
 }
@@ -79,30 +95,78 @@ std::vector<sandbox::Bind> CommandFileBinds(const std::string& command) {
   return binds;
 }
 
+// Reads the agent's telemetry through its format's adapter (a trace file, a
+// span file or its stdout) and forwards the events; lines the adapter rejects
+// are counted and the first 20 reported.
 struct TraceForwarder {
-  TraceTailer tailer;
   const AttemptContext& ctx;
+  std::unique_ptr<TraceAdapter> adapter;
+  TraceSource source = TraceSource::kTraceFile;
+  std::optional<TraceTailer> tailer;     // trace and span files
+  std::optional<LineSplitter> splitter;  // stdout
   uint64_t accepted = 0;
   uint64_t rejected = 0;
   uint64_t line_no = 0;
+  std::vector<v1::TraceEvent> events;     // the adapter's output, forwarded as it comes
+  std::vector<v1::TraceEvent> llm_calls;  // kept for ComputeUsage
+
+  TraceForwarder(const AttemptContext& c, std::unique_ptr<TraceAdapter> a, TraceSource s,
+                 const std::string& file)
+      : ctx(c), adapter(std::move(a)), source(s) {
+    if (source == TraceSource::kStdout) {
+      splitter.emplace(LineSplitter::Callbacks{
+          .line = [this](std::string_view line, bool cut_off) { Line(line, cut_off); },
+          .too_long =
+              [this](uint64_t bytes) {
+                ++line_no;
+                Reject(fmt::format("line of {} bytes is over the {} MiB limit", bytes,
+                                   kMaxAdapterLineBytes >> 20));
+              }});
+    } else {
+      tailer.emplace(file);
+    }
+  }
+
+  void Reject(const std::string& error) {
+    // Every rejection is reported, up to a point: an agent that writes
+    // garbage must not flood the trace with our complaints either.
+    if (++rejected <= 20) {
+      ctx.emit(RunnerEvent("trace_rejected", {{"line", line_no}, {"error", error}}));
+    }
+  }
+
+  void Forward() {
+    for (auto& ev : events) {
+      ++accepted;
+      if (ev.name() == "llm_call") {
+        llm_calls.push_back(ev);
+        // However many calls the agent claims, they take bounded memory.
+        if (llm_calls.size() >= 4096) FoldLlmCalls(llm_calls);
+      }
+      ctx.emit(std::move(ev));
+    }
+    events.clear();
+  }
+
+  void Line(std::string_view line, bool cut_off) {
+    ++line_no;
+    if (IsBlank(line)) return;
+    auto st = adapter->Line(line, NowNs(), events);
+    if (!st) Reject(cut_off ? std::string("stream ended mid-line") : st.error().message());
+    Forward();
+  }
+
+  // Stdout as it arrives.
+  void Stdout(std::string_view chunk) {
+    if (splitter) splitter->Feed(chunk);
+  }
 
   void Pump(bool final) {
-    tailer.ReadNewLines(final, [this](std::string_view line) {
-      ++line_no;
-      if (IsBlank(line)) return;
-      auto ev = ParseTraceLine(line, NowNs());
-      if (ev) {
-        ++accepted;
-        ctx.emit(std::move(*ev));
-        return;
-      }
-      // Every rejection is reported, up to a point: an agent that writes
-      // garbage must not flood the trace with our complaints either.
-      if (++rejected <= 20) {
-        ctx.emit(
-            RunnerEvent("trace_rejected", {{"line", line_no}, {"error", ev.error().message()}}));
-      }
-    });
+    if (tailer) tailer->ReadNewLines(final, [this](std::string_view line) { Line(line, false); });
+    if (!final) return;
+    if (splitter) splitter->Finish();
+    adapter->Finish(NowNs(), events);
+    Forward();
   }
 };
 
@@ -120,6 +184,12 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                     {"feedback", nullptr}};
   CRUCIBLE_RETURN_IF_ERROR(WriteFile(io_dir + "/task.json", task_json.dump(2)));
   CRUCIBLE_RETURN_IF_ERROR(WriteFile(io_dir + "/trace.jsonl", ""));
+  const TraceSource trace_source = SourceOf(agent.trace_format());
+  auto adapter =
+      MakeTraceAdapter(agent.trace_format(), {.test_cmd = task.test_cmd(), .model = agent.model()});
+  if (!adapter) return Fail(adapter.error().Wrap("agent " + agent.name()));
+  if (trace_source == TraceSource::kSpanFile)
+    CRUCIBLE_RETURN_IF_ERROR(WriteFile(io_dir + "/spans.jsonl", ""));
 
   sandbox::Spec spec;
   spec.argv = {"/bin/sh", "-c", agent.command()};
@@ -133,7 +203,13 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   spec.capture_output = true;
   spec.output_cap = 256 * 1024;
 
-  TraceForwarder trace{TraceTailer(io_dir + "/trace.jsonl"), ctx};
+  TraceForwarder trace(
+      ctx, std::move(*adapter), trace_source,
+      io_dir + (trace_source == TraceSource::kSpanFile ? "/spans.jsonl" : "/trace.jsonl"));
+  if (trace_source == TraceSource::kSpanFile)
+    spec.env.push_back("CRUCIBLE_SPANS=/crucible/spans.jsonl");
+  if (trace_source == TraceSource::kStdout)
+    spec.on_stdout = [&trace](std::string_view chunk) { trace.Stdout(chunk); };
   ctx.emit(RunnerEvent("agent_start", {{"agent", agent.name()}, {"command", agent.command()}}));
   auto report = sandbox::Run(spec, [&] {
     trace.Pump(false);
@@ -167,6 +243,12 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                                   Tail(report->stderr_data, 2048));
   evidence->set_trace_events(trace.accepted);
   evidence->set_trace_rejected(trace.rejected);
+  evidence->set_trace_format(agent.trace_format().empty() ? "crucible" : agent.trace_format());
+  const std::vector<v1::ModelPrice> prices(agent.prices().begin(), agent.prices().end());
+  *evidence->mutable_usage() =
+      ComputeUsage(trace.llm_calls, trace.adapter->reported_usage(), prices, agent.model());
+  if (evidence->usage().llm_calls() > 0 || !evidence->usage().cost_source().empty())
+    ctx.emit(UsageEvent(evidence->usage()));
   ctx.emit(RunnerEvent("agent_exit", {{"exit_code", report->exit_code},
                                       {"signal", report->signal},
                                       {"timed_out", report->timed_out},

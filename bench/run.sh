@@ -14,6 +14,10 @@ echo "== scoring one attempt: a 1,000-line diff and a 5,000-event trace, tests e
 "$BUILD_DIR/bench/scoring_bench" --benchmark_min_time=0.5
 
 echo
+echo "== trace adapters: events/s on a synthetic transcript of 20,000 steps per format"
+"$BUILD_DIR/bench/adapter_bench" 20000
+
+echo
 echo "== mining without validation vs git log --first-parent -p (5,000 commits, 2,000 files)"
 "$BUILD_DIR/bench/mine_history" 5000 2000
 

@@ -40,6 +40,10 @@ class AttemptTest : public ::testing::Test {
     agent.set_name("a");
     agent.set_command(command);
     agent.set_timeout_s(timeout_s);
+    return Perform(agent, workspace_quota_bytes);
+  }
+
+  Result<v1::Evidence> Perform(const v1::AgentSpec& agent, uint64_t workspace_quota_bytes = 0) {
     AttemptContext ctx;
     ctx.workdir = dir_->path() + "/attempt-" + std::to_string(++n_);
     ctx.emit = [this](v1::TraceEvent ev) { events_.push_back(std::move(ev)); };
@@ -147,6 +151,104 @@ TEST_F(AttemptTest, GarbageTraceIsCountedAndReportedNotFatal) {
   EXPECT_NE(reasons[2].find("longer than"), std::string::npos);
   // The tests still ran: a crashing agent is evidence, not an infrastructure error.
   EXPECT_TRUE(e->tests().report_found());
+}
+
+// A sandboxed agent that really does what its Claude Code stream-json
+// transcript on stdout says: reads value.txt, edits it, runs the tests.
+constexpr char kClaudeLikeAgent[] = R"(#!/bin/sh
+say() { printf '%s\n' "$1"; }
+say '{"type":"system","subtype":"init","cwd":"/workspace","tools":["Read","Edit","Bash"],"model":"claude-test-1"}'
+say '{"type":"assistant","message":{"id":"m1","model":"claude-test-1","content":[{"type":"text","text":"Set value.txt to 2, then run the tests."}],"usage":{"input_tokens":1000,"cache_read_input_tokens":3000,"output_tokens":100}}}'
+say '{"type":"assistant","message":{"id":"m1","model":"claude-test-1","content":[{"type":"tool_use","id":"t1","name":"Read","input":{"file_path":"/workspace/value.txt"}}],"usage":{"input_tokens":1000,"cache_read_input_tokens":3000,"output_tokens":100}}}'
+v=$(cat value.txt)
+say "{\"type\":\"user\",\"message\":{\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"content\":\"$v\"}]}}"
+say '{"type":"assistant","message":{"id":"m2","model":"claude-test-1","content":[{"type":"tool_use","id":"t2","name":"Edit","input":{"file_path":"/workspace/value.txt","old_string":"1","new_string":"2"}}],"usage":{"input_tokens":2000,"output_tokens":50}}}'
+echo 2 > value.txt
+say '{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"t2","content":"updated"}]}}'
+say '{"type":"assistant","message":{"id":"m3","model":"claude-test-1","content":[{"type":"tool_use","id":"t3","name":"Bash","input":{"command":"sh run_tests.sh /tmp/report.xml"}}],"usage":{"input_tokens":3000,"output_tokens":10}}}'
+sh run_tests.sh /tmp/report.xml; rc=$?
+say "{\"type\":\"user\",\"message\":{\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t3\",\"content\":\"Exit code $rc\",\"is_error\":$([ $rc = 0 ] && echo false || echo true)}]}}"
+printf '{"type":"assistant","message":{"id":"m4","model":"claude-test-1","content":[{"type":"text","text":"Done."}],"usage":{"input_tokens":100,"output_tokens":5}}}'
+)";
+
+TEST_F(AttemptTest, ClaudeStreamJsonOnStdoutIsTheTraceAndPricedFromTheTable) {
+  std::string script = dir_->path() + "/claude-like-agent.sh";
+  ASSERT_TRUE(WriteFile(script, kClaudeLikeAgent));
+  v1::AgentSpec agent;
+  agent.set_name("claude-like");
+  agent.set_command("sh " + script);
+  agent.set_timeout_s(60);
+  agent.set_trace_format("claude-stream-json");
+  auto* price = agent.add_prices();
+  price->set_model("claude-test-*");
+  price->set_input_per_mtok(3);
+  price->set_output_per_mtok(15);
+  price->set_cache_read_per_mtok(0.3);
+  auto e = Perform(agent);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->agent_exit().exit_code(), 0) << e->agent_output_tail();
+  EXPECT_TRUE(TestPassed(*e));
+  EXPECT_EQ(e->trace_format(), "claude-stream-json");
+  EXPECT_EQ(e->trace_rejected(), 0u);
+  std::vector<std::string> names;
+  std::map<std::string, nlohmann::json> attrs;
+  for (const auto& ev : events_) {
+    if (ev.source() != "agent") continue;
+    names.push_back(ev.name());
+    attrs[ev.name()] = nlohmann::json::parse(ev.attrs_json());
+  }
+  EXPECT_THAT(names, ::testing::ElementsAre("llm_call", "read_file", "llm_call", "plan",
+                                            "edit_file", "llm_call", "run_tests", "llm_call"));
+  EXPECT_EQ(e->trace_events(), names.size());
+  EXPECT_EQ(attrs["read_file"]["path"], "value.txt");
+  EXPECT_EQ(attrs["edit_file"]["path"], "value.txt");
+  EXPECT_EQ(attrs["run_tests"]["command"], "sh run_tests.sh /tmp/report.xml");
+  EXPECT_EQ(attrs["run_tests"]["ok"], true);
+  const v1::Usage& u = e->usage();
+  EXPECT_EQ(u.cost_source(), "price_table");
+  EXPECT_EQ(u.llm_calls(), 4u);
+  EXPECT_EQ(u.tokens_in(), 4000u + 2000 + 3000 + 100);
+  EXPECT_EQ(u.tokens_cached(), 3000u);
+  EXPECT_EQ(u.tokens_out(), 165u);
+  EXPECT_NEAR(u.cost_usd(), (6100 * 3 + 3000 * 0.3 + 165 * 15) / 1e6, 1e-12);
+  // The runner's own usage event comes before agent_exit.
+  auto names_runner = RunnerEventNames();
+  auto usage = std::find(names_runner.begin(), names_runner.end(), "usage");
+  ASSERT_NE(usage, names_runner.end());
+  EXPECT_EQ(*(usage + 1), "agent_exit");
+}
+
+TEST_F(AttemptTest, BinaryOnStdoutIsRejectedAndTheAttemptGoesOn) {
+  v1::AgentSpec agent;
+  agent.set_name("noisy");
+  agent.set_command(
+      "head -c 300000 /dev/urandom | tr -d '\\n'; echo; echo '{\"type\":\"turn.started\"}'; echo 2 "
+      "> value.txt; "
+      "printf '{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":7'");
+  agent.set_timeout_s(60);
+  agent.set_trace_format("codex-json");
+  agent.set_model("gpt-test");
+  auto e = Perform(agent);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_TRUE(TestPassed(*e));
+  EXPECT_EQ(e->trace_rejected(), 2u);
+  std::string last_error;
+  for (const auto& ev : events_)
+    if (ev.name() == "trace_rejected") last_error = nlohmann::json::parse(ev.attrs_json())["error"];
+  EXPECT_EQ(last_error, "stream ended mid-line");
+  EXPECT_EQ(e->usage().cost_source(), "");
+  EXPECT_EQ(e->usage().llm_calls(), 0u);
+}
+
+TEST_F(AttemptTest, UnknownTraceFormatIsAnInfrastructureErrorNamingTheKnownOnes) {
+  v1::AgentSpec agent;
+  agent.set_name("x");
+  agent.set_command("true");
+  agent.set_trace_format("aider-log");
+  auto e = Perform(agent);
+  ASSERT_FALSE(e);
+  EXPECT_THAT(e.error().ToString(), ::testing::HasSubstr("aider-log"));
+  EXPECT_THAT(e.error().ToString(), ::testing::HasSubstr("claude-stream-json"));
 }
 
 TEST_F(AttemptTest, TraceSymlinkToAHostFileIsNotRead) {
