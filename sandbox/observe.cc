@@ -162,7 +162,14 @@ Result<WriteWatcher> WriteWatcher::Start(const std::string& workspace) {
                 fmt::format("file writes not observed: fanotify: {}{}", std::strerror(err),
                             err == EPERM ? " (needs root)" : ""));
   }
-  WriteWatcher w(fd, "");
+  int root = ::open(workspace.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) {
+    int err = errno;
+    ::close(fd);
+    return Fail(Code::kFailedPrecondition, fmt::format("file writes not observed: open {}: {}",
+                                                       workspace, std::strerror(err)));
+  }
+  WriteWatcher w(fd, root);
   if (::fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_CLOSE_WRITE, AT_FDCWD,
                       workspace.c_str()) != 0) {
     return Fail(Code::kFailedPrecondition,
@@ -170,34 +177,31 @@ Result<WriteWatcher> WriteWatcher::Start(const std::string& workspace) {
                             std::strerror(errno)));
   }
   // How the kernel names the workspace's root in the paths of its events
-  // (as seen from this process: the mount belongs to another namespace).
-  int root = ::open(workspace.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0) {
-    return Fail(Code::kFailedPrecondition, fmt::format("file writes not observed: open {}: {}",
-                                                       workspace, std::strerror(errno)));
-  }
-  char buf[PATH_MAX];
-  ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", root).c_str(), buf, sizeof(buf) - 1);
-  ::close(root);
-  if (n <= 0) {
+  // while it is mounted (as seen from this process: the mount belongs to
+  // another namespace).
+  w.prefix_ = w.RootName();
+  if (w.prefix_ == "/") {
     return Fail(Code::kFailedPrecondition,
-                fmt::format("file writes not observed: readlink: {}", std::strerror(errno)));
+                fmt::format("file writes not observed: {} is not mounted", workspace));
   }
-  w.prefix_.assign(buf, static_cast<size_t>(n));
-  if (!w.prefix_.ends_with('/')) w.prefix_ += '/';
   return w;
 }
 
 WriteWatcher::WriteWatcher(WriteWatcher&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
+      root_(std::exchange(other.root_, -1)),
       prefix_(std::move(other.prefix_)),
+      detached_(other.detached_),
       overflowed_(other.overflowed_) {}
 
 WriteWatcher& WriteWatcher::operator=(WriteWatcher&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
+    if (root_ >= 0) ::close(root_);
     fd_ = std::exchange(other.fd_, -1);
+    root_ = std::exchange(other.root_, -1);
     prefix_ = std::move(other.prefix_);
+    detached_ = other.detached_;
     overflowed_ = other.overflowed_;
   }
   return *this;
@@ -205,6 +209,44 @@ WriteWatcher& WriteWatcher::operator=(WriteWatcher&& other) noexcept {
 
 WriteWatcher::~WriteWatcher() {
   if (fd_ >= 0) ::close(fd_);
+  if (root_ >= 0) ::close(root_);
+}
+
+namespace {
+
+// The path the kernel gives descriptor `fd` of this process ("" if none).
+std::string FdPath(int fd) {
+  char path[PATH_MAX];
+  ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), path, sizeof(path) - 1);
+  return std::string(path, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+}  // namespace
+
+std::string WriteWatcher::RootName() const {
+  std::string name = FdPath(root_);
+  if (!name.ends_with('/')) name += '/';
+  return name;
+}
+
+std::optional<std::string> WriteWatcher::RelativePath(int event_fd) {
+  std::string p = FdPath(event_fd);
+  if (p.ends_with(" (deleted)")) p.resize(p.size() - 10);
+  // Detaching is one-way: a root still attached after the event's path was
+  // read was attached when it was read.
+  bool was_attached = false;
+  if (!detached_) {
+    if (RootName() == prefix_) {
+      was_attached = true;
+    } else {
+      detached_ = true;
+      // Detached meanwhile: read either way (an attached name is the likelier).
+      was_attached = p.starts_with(prefix_);
+    }
+  }
+  std::string_view root = was_attached ? std::string_view(prefix_) : std::string_view("/");
+  if (!p.starts_with(root) || p.size() == root.size()) return std::nullopt;
+  return p.substr(root.size());
 }
 
 uint64_t WriteWatcher::Drain(bool wanted, const std::function<void(std::string_view)>& on_write) {
@@ -215,6 +257,11 @@ uint64_t WriteWatcher::Drain(bool wanted, const std::function<void(std::string_v
   for (int round = 0; round < 16; ++round) {
     ssize_t len = ::read(fd_, buf, sizeof(buf));
     if (len < 0 && errno == EINTR) continue;
+    if (len < 0 && errno != EAGAIN && read_error_.empty()) {
+      // The kernel could not open an event's file for this process: that
+      // event is gone.
+      read_error_ = std::strerror(errno);
+    }
     if (len <= 0) break;
     auto* m = reinterpret_cast<fanotify_event_metadata*>(buf);
     for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
@@ -223,14 +270,9 @@ uint64_t WriteWatcher::Drain(bool wanted, const std::function<void(std::string_v
       struct stat st;
       bool regular = ::fstat(m->fd, &st) == 0 && S_ISREG(st.st_mode);
       if (regular && wanted) {
-        char path[PATH_MAX];
-        ssize_t n =
-            ::readlink(fmt::format("/proc/self/fd/{}", m->fd).c_str(), path, sizeof(path) - 1);
-        std::string_view p(path, n > 0 ? static_cast<size_t>(n) : 0);
-        if (p.ends_with(" (deleted)")) p.remove_suffix(10);
-        if (p.starts_with(prefix_)) {
+        if (std::optional<std::string> path = RelativePath(m->fd)) {
           ++seen;
-          on_write(p.substr(prefix_.size()));
+          on_write(*path);
         }
       } else if (regular) {
         ++seen;

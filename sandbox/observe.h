@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,13 +55,25 @@ class WriteWatcher {
 
   // True once the kernel's queue overflowed (writes were lost).
   bool overflowed() const { return overflowed_; }
+  // Why reading an event failed (an event was lost), or empty.
+  const std::string& read_error() const { return read_error_; }
 
  private:
-  WriteWatcher(int fd, std::string prefix) : fd_(fd), prefix_(std::move(prefix)) {}
+  WriteWatcher(int fd, int root) : fd_(fd), root_(root) {}
+  // The workspace-relative path of an event's file, or nullopt.
+  std::optional<std::string> RelativePath(int event_fd);
+  // How the kernel names the workspace's root now, with a trailing '/'.
+  std::string RootName() const;
 
   int fd_ = -1;
-  std::string prefix_;  // how the kernel names the workspace's root, with a trailing '/'
+  // The workspace's root (O_PATH). Once the sandbox's mount namespace is gone
+  // its mount is detached, and the kernel names the paths of queued events
+  // relative to the mount ("/pkg/a.py" instead of "/workspace/pkg/a.py").
+  int root_ = -1;
+  std::string prefix_;     // RootName() while the mount was attached
+  bool detached_ = false;  // seen detached (it never comes back)
   bool overflowed_ = false;
+  std::string read_error_;
 };
 
 }  // namespace crucible::sandbox::internal

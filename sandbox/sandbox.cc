@@ -707,6 +707,11 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
       report.observation_warnings.push_back(
           "some file writes were not observed: the kernel's event queue overflowed");
     }
+    if (!writes->read_error().empty()) {
+      report.observation_warnings.push_back(
+          fmt::format("some file writes were not observed: reading fanotify events failed: {}",
+                      writes->read_error()));
+    }
   }
   if (spec.observe_exec) report.observed_execs = violations.execs();
   if (report.observed_execs > execs_passed_on && spec.observe_exec) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -176,6 +177,26 @@ TEST_F(ObserveTest, WorkspaceWriteSeenTmpWriteNot) {
       EXPECT_GT(o.time.time_since_epoch().count(), 0);
     }
   }
+}
+
+TEST_F(ObserveTest, WriteReadAfterTheSandboxEndedKeepsItsWorkspacePath) {
+  // The runner is slow on the first write; meanwhile the command writes
+  // another file and ends, and its mount namespace goes with it: the second
+  // event is read from a detached mount.
+  Spec spec;
+  spec.argv = {"/bin/sh", "-c", "echo a > first.txt; mkdir -p sub; echo b > sub/late.txt"};
+  spec.workspace = ws_->path();
+  spec.capture_output = true;
+  spec.timeout = 60s;
+  spec.observe_writes = true;
+  spec.on_observation = [this](const Observation& o) {
+    if (o.path == "first.txt") std::this_thread::sleep_for(1s);
+    seen_.push_back(o);
+  };
+  auto r = sandbox::Run(spec);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->stderr_data;
+  EXPECT_THAT(Writes(), ElementsAre("first.txt", "sub/late.txt")) << Dump();
 }
 
 TEST_F(ObserveTest, ExecFloodIsBoundedAndTheRunStillEnds) {
