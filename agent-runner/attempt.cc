@@ -170,6 +170,48 @@ struct TraceForwarder {
   }
 };
 
+// What the harness itself sees the agent do in its sandbox (the sandbox's
+// observation of execs and workspace writes), whatever the agent claims: runner
+// events "exec" and "file_write" at the time they were seen, and the counts and
+// warnings in the Evidence.
+class AgentObserver {
+ public:
+  explicit AgentObserver(const AttemptContext& ctx) : ctx_(ctx) {}
+  AgentObserver(const AgentObserver&) = delete;
+  AgentObserver& operator=(const AgentObserver&) = delete;
+
+  void Enable(sandbox::Spec& spec) {
+    spec.observe_exec = true;
+    spec.observe_writes = true;
+    spec.on_observation = [this](const sandbox::Observation& o) { Emit(o); };
+  }
+
+  void Finish(const sandbox::Report& report, v1::Evidence* evidence) {
+    evidence->set_observed_execs(report.observed_execs);
+    evidence->set_observed_writes(report.observed_writes);
+    for (const auto& w : report.observation_warnings) {
+      evidence->add_observation_warnings(w);
+      ctx_.emit(RunnerEvent("sandbox_warning", {{"message", w}}));
+    }
+  }
+
+ private:
+  void Emit(const sandbox::Observation& o) {
+    v1::TraceEvent ev;
+    if (o.kind == sandbox::Observation::Kind::kExec) {
+      ev = RunnerEvent(
+          "exec", {{"argv", o.argv}, {"path", o.path}, {"pid", o.pid}, {"argv_cut", o.argv_cut}});
+    } else {
+      ev = RunnerEvent("file_write", {{"path", o.path}});
+    }
+    ev.set_ts_ns(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(o.time.time_since_epoch()).count());
+    ctx_.emit(std::move(ev));
+  }
+
+  const AttemptContext& ctx_;
+};
+
 Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                         const std::string& workspace, const std::string& io_dir,
                         const AttemptContext& ctx, v1::Evidence* evidence) {
@@ -202,6 +244,8 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                                                             : ctx.default_agent_timeout.count());
   spec.capture_output = true;
   spec.output_cap = 256 * 1024;
+  AgentObserver observer(ctx);
+  observer.Enable(spec);
 
   TraceForwarder trace(
       ctx, std::move(*adapter), trace_source,
@@ -217,6 +261,7 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   });
   trace.Pump(true);
   if (!report) return Fail(report.error().Wrap("agent sandbox"));
+  observer.Finish(*report, evidence);
 
   auto* exit = evidence->mutable_agent_exit();
   exit->set_exit_code(report->exit_code);

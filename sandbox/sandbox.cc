@@ -29,6 +29,7 @@
 
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
+#include "sandbox/observe.h"
 #include "sandbox/plan.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/setid.h"
@@ -404,7 +405,22 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
 
   Report report;
   const bool notify = internal::UserNotificationAvailable();
-  CRUCIBLE_ASSIGN_OR_RETURN(std::vector<sock_filter> filter, internal::BuildSeccompProgram(notify));
+  // Write observation starts when the seccomp listener arrives, before the
+  // command's own exec is answered, so exec notifications are on for it too.
+  bool observe_writes = spec.observe_writes;
+  if (observe_writes && spec.workspace.empty()) {
+    report.observation_warnings.push_back("file writes not observed: the sandbox has no workspace");
+    observe_writes = false;
+  }
+  if ((spec.observe_exec || observe_writes) && !notify) {
+    report.observation_warnings.push_back(
+        "commands executed and file writes not observed: this kernel has no seccomp user "
+        "notification");
+    observe_writes = false;
+  }
+  const bool notify_exec = notify && (spec.observe_exec || observe_writes);
+  CRUCIBLE_ASSIGN_OR_RETURN(std::vector<sock_filter> filter,
+                            internal::BuildSeccompProgram(notify, notify_exec));
   if (!notify) {
     report.warnings.push_back(
         "this kernel has no seccomp user notification: blocked syscalls were refused (EPERM) but "
@@ -531,7 +547,30 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   std::optional<int> init_status;
   struct rusage usage;
   std::memset(&usage, 0, sizeof(usage));
-  internal::ViolationRecorder violations;
+  uint64_t execs_passed_on = 0;
+  internal::ViolationRecorder violations(
+      spec.observe_exec ? internal::ViolationRecorder::ExecObserver([&](Observation o) {
+        if (execs_passed_on >= spec.max_observations) return false;
+        ++execs_passed_on;
+        if (spec.on_observation) spec.on_observation(o);
+        return execs_passed_on < spec.max_observations;
+      })
+                        : internal::ViolationRecorder::ExecObserver());
+  std::optional<internal::WriteWatcher> writes;
+  bool writes_tried = false;
+  uint64_t writes_passed_on = 0;
+  auto drain_writes = [&] {
+    report.observed_writes +=
+        writes->Drain(writes_passed_on < spec.max_observations, [&](std::string_view path) {
+          if (writes_passed_on >= spec.max_observations) return;
+          ++writes_passed_on;
+          Observation o;
+          o.kind = Observation::Kind::kFileWrite;
+          o.time = std::chrono::system_clock::now();
+          o.path = path;
+          if (spec.on_observation) spec.on_observation(o);
+        });
+  };
   Stream* streams[] = {&out, &err};
 
   for (;;) {
@@ -539,9 +578,9 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     if (exited && (!streams_open || Clock::now() >= *drain_until)) break;
 
     // What each polled descriptor is: 0 init, 1 report, 2 listener, 3+ streams,
-    // 5+ the caller's descriptors output is relayed to.
-    pollfd fds[7];
-    int what[7];
+    // 5+ the caller's descriptors output is relayed to, 7 the write watcher.
+    pollfd fds[8];
+    int what[8];
     nfds_t n = 0;
     if (!exited) {
       what[n] = 0;
@@ -566,6 +605,10 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
         what[n] = 5 + i;
         fds[n++] = {streams[i]->relay_to, POLLOUT, 0};
       }
+    }
+    if (writes) {
+      what[n] = 7;
+      fds[n++] = {writes->fd(), POLLIN, 0};
     }
     auto now = Clock::now();
     auto wake = exited ? *drain_until : next_tick;
@@ -598,6 +641,17 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
         }
         case 1:
           rep.Drain();
+          // The workspace is mounted by now (the filter is init's last
+          // step), and the command's exec waits for its answer.
+          if (rep.listener && observe_writes && !writes_tried) {
+            writes_tried = true;
+            auto w = internal::WriteWatcher::Start(fmt::format("/proc/{}/root/workspace", pid));
+            if (w) {
+              writes.emplace(std::move(*w));
+            } else {
+              report.observation_warnings.push_back(w.error().message());
+            }
+          }
           break;
         case 2:
           if (fds[i].revents & POLLIN) {
@@ -609,6 +663,9 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
         case 3:
         case 4:
           Drain(*streams[what[i] - 3], report.output_truncated);
+          break;
+        case 7:
+          drain_writes();
           break;
         default:
           Relay(*streams[what[i] - 5]);
@@ -639,6 +696,34 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
     report.stderr_bytes = static_cast<int64_t>(report.stderr_data.size()) + report.stderr_dropped;
   }
   if (rep.open) rep.Drain();
+  if (writes) {
+    // Every writer is dead by now: what it closed is queued.
+    for (int round = 0; round < 64; ++round) {
+      uint64_t before = report.observed_writes;
+      drain_writes();
+      if (report.observed_writes == before) break;
+    }
+    if (writes->overflowed()) {
+      report.observation_warnings.push_back(
+          "some file writes were not observed: the kernel's event queue overflowed");
+    }
+    if (!writes->read_error().empty()) {
+      report.observation_warnings.push_back(
+          fmt::format("some file writes were not observed: reading fanotify events failed: {}",
+                      writes->read_error()));
+    }
+  }
+  if (spec.observe_exec) report.observed_execs = violations.execs();
+  if (report.observed_execs > execs_passed_on && spec.observe_exec) {
+    report.observation_warnings.push_back(fmt::format(
+        "{} of {} commands executed were counted but not recorded (the limit is {})",
+        report.observed_execs - execs_passed_on, report.observed_execs, spec.max_observations));
+  }
+  if (report.observed_writes > writes_passed_on) {
+    report.observation_warnings.push_back(fmt::format(
+        "{} of {} file writes were counted but not recorded (the limit is {})",
+        report.observed_writes - writes_passed_on, report.observed_writes, spec.max_observations));
+  }
 
   // Everything init waited for is in its children's times.
   auto ms = [](const timeval& tv) {

@@ -74,6 +74,25 @@ struct Bind {
   bool writable = false;
 };
 
+// Something the sandbox itself saw a command do (Spec::observe_exec,
+// Spec::observe_writes), whatever the command says about it.
+struct Observation {
+  enum class Kind { kExec, kFileWrite };
+  Kind kind = Kind::kExec;
+  std::chrono::system_clock::time_point time;  // when the runner saw it
+  // kExec: the program as the caller passed it to execve or execveat (for
+  // execveat relative to a descriptor N: "<fd N>/path", or "<fd N>" with an
+  // empty path). kFileWrite: the file's path relative to the workspace.
+  std::string path;
+  std::vector<std::string> argv;  // kExec: the arguments, at most kMaxObservedArgs
+  bool argv_cut = false;          // kExec: argv was longer than the caps; the rest is missing
+  int pid = 0;                    // kExec: the caller's process id on the host
+};
+
+// Caps on one observed exec's argv: arguments, and bytes of them together.
+inline constexpr size_t kMaxObservedArgs = 64;
+inline constexpr size_t kMaxObservedArgBytes = 4096;
+
 // The network the sandbox sees. Room is left for an allowlisted egress (a
 // third mode with a list of destinations, for an agent that must reach its
 // model API) without changing the other two.
@@ -142,7 +161,32 @@ struct Spec {
   // host root and shares root's per-user limits: weaker). A caller that is not
   // root always gets one.
   bool user_namespace = true;
+
+  // Observation of what runs and what is written inside the sandbox (see
+  // docs/sandbox.md "Observation"). Each observation is passed to
+  // on_observation on the calling thread, as it is seen, up to
+  // max_observations of each kind; the rest are only counted in the Report.
+  // Evidence, not proof: see the threat model.
+  //
+  // observe_exec: every execve and execveat (all ABIs), with its argv, seen
+  // through seccomp user notification before the kernel runs it; the call is
+  // allowed as without observation, at most kObservedExecsPerSecond per
+  // second (a caller beyond that waits). Needs seccomp user notification
+  // (else a warning in Report::observation_warnings, and nothing observed).
+  bool observe_exec = false;
+  // observe_writes: every regular file of the workspace closed after being
+  // opened for writing, through fanotify on the sandbox's workspace mount.
+  // Needs a workspace, root (CAP_SYS_ADMIN) and seccomp user notification
+  // (else a warning, and nothing observed). Deletions and renames are not
+  // reported.
+  bool observe_writes = false;
+  std::function<void(const Observation&)> on_observation;
+  size_t max_observations = 10000;
 };
+
+// How many execs an observing sandbox may start per second (after a burst
+// of as many): each costs the runner a notification and a memory read.
+inline constexpr int kObservedExecsPerSecond = 2000;
 
 // How often the seccomp policy refused a syscall. The name is libseccomp's,
 // prefixed with "x86:" or "x32:" for the 32-bit and x32 ABIs ("x86:mount").
@@ -174,6 +218,12 @@ struct Report {
   // user notification: then a warning says that calls were refused unrecorded.
   std::vector<SyscallCount> seccomp_violations;
   std::string cgroup_version;  // "v1", "v2", or empty when no cgroup was used
+  // With Spec::observe_exec / observe_writes: how many execs and file writes
+  // were seen (also those beyond max_observations, which were not passed on),
+  // and what could not be observed and why, one sentence each.
+  uint64_t observed_execs = 0;
+  uint64_t observed_writes = 0;
+  std::vector<std::string> observation_warnings;
   // What the sandbox could not do as configured but ran anyway (e.g. no
   // usable cgroup for a default limit), one sentence each.
   std::vector<std::string> warnings;

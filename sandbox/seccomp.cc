@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "base/fs.h"
+#include "sandbox/observe.h"
 
 namespace crucible::sandbox::internal {
 namespace {
@@ -272,7 +273,7 @@ std::unexpected<Error> SeccompError(std::string_view what, int rc) {
               fmt::format("sandbox: seccomp: {}: {}", what, std::strerror(rc < 0 ? -rc : rc)));
 }
 
-Result<std::vector<sock_filter>> Build(bool notify) {
+Result<std::vector<sock_filter>> Build(bool notify, bool notify_exec) {
   std::unique_ptr<void, CtxDeleter> ctx(seccomp_init(SCMP_ACT_ALLOW));
   if (!ctx) return Fail(Code::kInternal, "sandbox: seccomp_init failed");
   const uint32_t deny = notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(EPERM);
@@ -330,6 +331,13 @@ Result<std::vector<sock_filter>> Build(bool notify) {
       }
     }
   }
+  // Observation only: the recorder lets these run (see ViolationRecorder).
+  if (notify && notify_exec) {
+    for (int nr : {SCMP_SYS(execve), SCMP_SYS(execveat)}) {
+      rc = seccomp_rule_add(ctx.get(), SCMP_ACT_NOTIFY, nr, 0);
+      if (rc < 0) return SeccompError("rule for execve/execveat", rc);
+    }
+  }
   for (uint64_t flag : kNamespaceFlags) {
     rc = seccomp_rule_add(ctx.get(), deny, SCMP_SYS(clone), 1,
                           SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
@@ -368,10 +376,14 @@ bool UserNotificationAvailable() {
   return available;
 }
 
-Result<std::vector<sock_filter>> BuildSeccompProgram(bool notify) {
-  // The same for every sandbox: built once per process.
-  static const Result<std::vector<sock_filter>> with_notify = Build(true);
-  static const Result<std::vector<sock_filter>> without_notify = Build(false);
+Result<std::vector<sock_filter>> BuildSeccompProgram(bool notify, bool notify_exec) {
+  // The same for every sandbox: each variant built once per process.
+  if (notify && notify_exec) {
+    static const Result<std::vector<sock_filter>> with_exec = Build(true, true);
+    return with_exec;
+  }
+  static const Result<std::vector<sock_filter>> with_notify = Build(true, false);
+  static const Result<std::vector<sock_filter>> without_notify = Build(false, false);
   return notify ? with_notify : without_notify;
 }
 
@@ -392,7 +404,9 @@ const std::vector<std::string>& BlockedSyscallNames() {
   return names;
 }
 
-ViolationRecorder::ViolationRecorder() {
+ViolationRecorder::ViolationRecorder() : ViolationRecorder(ExecObserver()) {}
+
+ViolationRecorder::ViolationRecorder(ExecObserver observe) : observe_(std::move(observe)) {
   if (seccomp_notify_alloc(&req_, &resp_) != 0) {
     req_ = nullptr;
     resp_ = nullptr;
@@ -401,33 +415,67 @@ ViolationRecorder::ViolationRecorder() {
 
 ViolationRecorder::~ViolationRecorder() { seccomp_notify_free(req_, resp_); }
 
-std::chrono::milliseconds ViolationRecorder::UntilReady(Clock::time_point now) {
-  double elapsed = std::chrono::duration<double>(now - refilled_).count();
+std::chrono::milliseconds ViolationRecorder::Bucket::UntilReady(Clock::time_point now) {
+  double elapsed = std::chrono::duration<double>(now - refilled).count();
   if (elapsed > 0) {
-    tokens_ = std::min<double>(kRefusalsPerSecond, tokens_ + elapsed * kRefusalsPerSecond);
-    refilled_ = now;
+    tokens = std::min<double>(rate, tokens + elapsed * rate);
+    refilled = now;
   }
-  if (tokens_ >= 1) return std::chrono::milliseconds(0);
-  return std::chrono::milliseconds(1 +
-                                   static_cast<int64_t>((1 - tokens_) * 1000 / kRefusalsPerSecond));
+  if (tokens >= 1) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(1 + static_cast<int64_t>((1 - tokens) * 1000 / rate));
+}
+
+std::chrono::milliseconds ViolationRecorder::UntilReady(Clock::time_point now) {
+  // The next notification may be of either kind: both buckets must allow it.
+  return std::max(refusals_.UntilReady(now), execs_bucket_.UntilReady(now));
 }
 
 void ViolationRecorder::HandleOne(int listener) {
-  tokens_ -= 1;
-  if (req_ == nullptr) return;
+  if (req_ == nullptr) {
+    refusals_.tokens -= 1;
+    return;
+  }
   std::memset(req_, 0, sizeof(*req_));
-  if (seccomp_notify_receive(listener, req_) != 0) return;  // e.g. the caller was killed
+  if (seccomp_notify_receive(listener, req_) != 0) {  // e.g. the caller was killed
+    refusals_.tokens -= 1;
+    return;
+  }
   uint32_t arch = req_->data.arch;
   auto nr = static_cast<uint32_t>(req_->data.nr);
   uint64_t key = (uint64_t{arch} << 32) | nr;
-  auto known = known_.find(key);
-  if (known == known_.end()) known = known_.emplace(key, SyscallName(arch, nr).has_value()).first;
+  auto info = known_.find(key);
+  if (info == known_.end()) {
+    CallInfo ci;
+    ci.known = SyscallName(arch, nr).has_value();
+    ci.exec = static_cast<int>(ClassifyExec(arch, nr));
+    info = known_.emplace(key, ci).first;
+  }
+  if (info->second.exec != static_cast<int>(ExecCall::kNone)) {
+    AnswerExec(listener, info->second.exec);
+    return;
+  }
+  refusals_.tokens -= 1;
   std::memset(resp_, 0, sizeof(*resp_));
   resp_->id = req_->id;
   // Unknown numbers: as if this kernel lacked them.
-  resp_->error = known->second ? -EPERM : -ENOSYS;
+  resp_->error = info->second.known ? -EPERM : -ENOSYS;
   (void)seccomp_notify_respond(listener, resp_);  // ENOENT if the caller died meanwhile
   ++counts_[key];
+}
+
+void ViolationRecorder::AnswerExec(int listener, int call) {
+  execs_bucket_.tokens -= 1;
+  ++execs_;
+  if (observe_ && wants_more_) {
+    Observation o = ReadExec(*req_, static_cast<ExecCall>(call));
+    // The memory read belongs to this notification only while its caller
+    // still waits in it (a pid can be reused).
+    if (seccomp_notify_id_valid(listener, req_->id) == 0) wants_more_ = observe_(std::move(o));
+  }
+  std::memset(resp_, 0, sizeof(*resp_));
+  resp_->id = req_->id;
+  resp_->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  (void)seccomp_notify_respond(listener, resp_);
 }
 
 std::map<std::string, uint64_t> ViolationRecorder::counts() const {

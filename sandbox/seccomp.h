@@ -24,11 +24,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "base/error.h"
+#include "sandbox/sandbox.h"
 
 struct seccomp_notif;
 struct seccomp_notif_resp;
@@ -40,7 +42,9 @@ bool UserNotificationAvailable();
 
 // The BPF program of the policy. With `notify`, blocked calls (but clone3's
 // ENOSYS) return SECCOMP_RET_USER_NOTIF; otherwise SECCOMP_RET_ERRNO(EPERM).
-Result<std::vector<sock_filter>> BuildSeccompProgram(bool notify);
+// With `notify_exec` (needs `notify`), so do execve and execveat, which the
+// recorder then lets run (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
+Result<std::vector<sock_filter>> BuildSeccompProgram(bool notify, bool notify_exec = false);
 
 // The syscalls the policy blocks (names as libseccomp spells them), for
 // documentation and tests.
@@ -54,12 +58,23 @@ const std::vector<std::string>& BlockedSyscallNames();
 // many): a sandbox looping on a refused call would otherwise cost the runner
 // a core outside the sandbox's cgroup. A caller beyond the rate just waits
 // for its answer (its time is the sandbox's); every call is still counted.
+//
+// With a program built with notify_exec, execve and execveat notifications
+// are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel then runs the
+// call as if the filter had allowed it), at most kObservedExecsPerSecond per
+// second after a burst of as many, and, while `observe` wants more, read and
+// passed to it (ReadExec; dropped when the caller died meanwhile).
 class ViolationRecorder {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr int kRefusalsPerSecond = 1000;
 
+  // Called with each exec observed; returns whether more are wanted (when
+  // not, the rest are only counted).
+  using ExecObserver = std::function<bool(Observation)>;
+
   ViolationRecorder();
+  explicit ViolationRecorder(ExecObserver observe);
   ~ViolationRecorder();
   ViolationRecorder(const ViolationRecorder&) = delete;
   ViolationRecorder& operator=(const ViolationRecorder&) = delete;
@@ -75,16 +90,36 @@ class ViolationRecorder {
 
   // The calls answered so far, by name.
   std::map<std::string, uint64_t> counts() const;
+  // The execs let through so far (observed or not).
+  uint64_t execs() const { return execs_; }
 
  private:
+  // A token bucket: at most `rate` per second after a burst of as many.
+  struct Bucket {
+    double rate;
+    double tokens;
+    Clock::time_point refilled = Clock::now();
+    std::chrono::milliseconds UntilReady(Clock::time_point now);
+  };
+  // What one distinct call is: refused (libseccomp knows it or not), or an exec.
+  struct CallInfo {
+    bool known = false;
+    int exec = 0;  // ExecCall (observe.h)
+  };
+
+  void AnswerExec(int listener, int call);
+
   ::seccomp_notif* req_ = nullptr;
   ::seccomp_notif_resp* resp_ = nullptr;
-  // By (audit arch << 32 | nr): how often, and whether libseccomp knows it
-  // (names are looked up once per distinct call, not per notification).
+  // By (audit arch << 32 | nr): how often, and what it is (looked up once per
+  // distinct call, not per notification).
   std::map<uint64_t, uint64_t> counts_;
-  std::map<uint64_t, bool> known_;
-  double tokens_ = kRefusalsPerSecond;  // a token bucket of kRefusalsPerSecond
-  Clock::time_point refilled_ = Clock::now();
+  std::map<uint64_t, CallInfo> known_;
+  Bucket refusals_{kRefusalsPerSecond, kRefusalsPerSecond};
+  Bucket execs_bucket_{kObservedExecsPerSecond, kObservedExecsPerSecond};
+  ExecObserver observe_;
+  bool wants_more_ = true;
+  uint64_t execs_ = 0;
 };
 
 }  // namespace crucible::sandbox::internal

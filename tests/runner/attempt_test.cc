@@ -298,6 +298,40 @@ TEST_F(AttemptTest, RefusedSyscallsAreEvidenceAndTrace) {
   EXPECT_TRUE(TestPassed(*e));  // refused, not killed: the agent went on
 }
 
+TEST_F(AttemptTest, TheHarnessSeesTheAgentsExecsAndWrites) {
+  // The agent claims nothing: what it ran and wrote is in the trace anyway.
+  auto e = Perform(
+      "echo 2 > value.txt; echo scratch > /tmp/notes.txt; "
+      "pytest -q -p no:cacheprovider --collect-only >/dev/null 2>&1; true");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_TRUE(TestPassed(*e));
+  bool pytest_seen = false, write_seen = false;
+  int64_t exec_ts = 0;
+  for (const auto& ev : events_) {
+    if (ev.source() != "runner" || ev.kind() != "RUNNER") continue;
+    auto attrs = nlohmann::json::parse(ev.attrs_json());
+    if (ev.name() == "exec") {
+      EXPECT_GT(attrs["pid"].get<int>(), 0);
+      std::vector<std::string> argv = attrs["argv"];
+      if (argv ==
+          std::vector<std::string>{"pytest", "-q", "-p", "no:cacheprovider", "--collect-only"}) {
+        pytest_seen = true;
+        exec_ts = ev.ts_ns();
+      }
+    }
+    if (ev.name() == "file_write") {
+      EXPECT_NE(attrs["path"], "notes.txt");  // /tmp is not the workspace
+      if (attrs["path"] == "value.txt") write_seen = true;
+    }
+  }
+  EXPECT_TRUE(pytest_seen);
+  EXPECT_TRUE(write_seen);
+  EXPECT_GT(exec_ts, 0);
+  EXPECT_GE(e->observed_execs(), 2u);  // sh, pytest (and pytest's python)
+  EXPECT_GE(e->observed_writes(), 1u);
+  EXPECT_EQ(e->observation_warnings_size(), 0) << e->DebugString();
+}
+
 TEST_F(AttemptTest, WritesToCrucibleDirCountAgainstTheQuota) {
   // /crucible (task and trace) is as writable as the workspace: it is on the
   // same size-capped tmpfs.
