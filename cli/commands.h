@@ -20,5 +20,6 @@ void AddStatusCommand(CLI::App& app, int* exit_code);
 void AddCancelCommand(CLI::App& app, int* exit_code);
 void AddWaitCommand(CLI::App& app, int* exit_code);
 void AddKeygenCommand(CLI::App& app, int* exit_code);
+void AddTraceCommand(CLI::App& app, int* exit_code);
 
 }  // namespace crucible::cli

@@ -192,6 +192,10 @@ int ServeCoordinator(CoordinatorArgs& args) {
   if (!resumed) return ReportError(resumed.error().Wrap("resuming runs"));
   std::fprintf(stderr, "crucible coordinator listening on %s (database %s); %zu runs resumed\n",
                listen.c_str(), ResolveDbDir(args.db).c_str(), *resumed);
+  if (!args.options.otlp.endpoint.empty()) {
+    std::fprintf(stderr, "crucible coordinator: pushing finished attempts' spans to %s\n",
+                 args.options.otlp.endpoint.c_str());
+  }
   std::fflush(stderr);
 
   struct sigaction sa {};
@@ -450,6 +454,13 @@ void AddCoordinatorCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-unacked-batches", args->options.max_unacked_batches,
                   "trace batches a runner may have unacknowledged")
+      ->capture_default_str();
+  cmd->add_option("--otlp-endpoint", args->options.otlp.endpoint,
+                  "push each finished attempt's trace as OTLP/HTTP JSON spans to this URL, "
+                  "http://HOST:PORT[/PATH] (path default /v1/traces): an OpenTelemetry "
+                  "collector, Phoenix, Jaeger");
+  cmd->add_option("--otlp-timeout-ms", args->options.otlp.timeout_ms,
+                  "connect, send and receive timeout of each OTLP push (retried with backoff)")
       ->capture_default_str();
   cmd->callback([args, exit_code] { *exit_code = ServeCoordinator(*args); });
 }

@@ -92,6 +92,8 @@ class ZmqCoordinator : public Coordinator {
     socket_.set(zmq::sockopt::maxmsgsize, options_.max_message_bytes);
   }
 
+  void SetOtlpExporter(std::unique_ptr<OtlpExporter> otlp) { otlp_ = std::move(otlp); }
+
   Status Bind() {
     if (options_.curve) {
       // The ZAP handler first: a CURVE server without one lets anyone in.
@@ -406,6 +408,7 @@ class ZmqCoordinator : public Coordinator {
   CoordinatorCounters counters() const override {
     CoordinatorCounters c = counters_;
     c.refused_connections = refused_connections();
+    if (otlp_) c.otlp = otlp_->counters();
     return c;
   }
 
@@ -1222,6 +1225,8 @@ class ZmqCoordinator : public Coordinator {
     auto st = store_.FinishAttempt(*a, result.evidence(), score);
     if (!st) {
       spdlog::error("cannot store result of attempt {}: {}", a->number(), st.error().ToString());
+    } else if (otlp_) {
+      otlp_->Enqueue(*a);
     }
     ReplyAfterSync(peer, std::move(ack));
     CheckFinished(a->run_id());
@@ -1298,6 +1303,7 @@ class ZmqCoordinator : public Coordinator {
   std::vector<std::pair<std::string, v1::Envelope>> syncing_;  // wait for the one under way
   BackgroundSync sync_{store_, context_, Ms(50)};
   std::list<PackTransfer> transfers_;  // packs on their way to runners
+  std::unique_ptr<OtlpExporter> otlp_;  // with options_.otlp.endpoint
   PackBuilder packs_;
   // Received messages are parsed here; its first block is reused for every
   // message and only an unusually large one allocates more.
@@ -1363,8 +1369,13 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Create(storage::Store& store,
                 "coordinator options out of range (heartbeat >= 10 ms, liveness >= 1, "
                 "lease >= 100 ms, grace >= 0, max tries >= 1, max unacked batches >= 1)");
   }
+  std::unique_ptr<OtlpExporter> otlp;
+  if (!options.otlp.endpoint.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(otlp, OtlpExporter::Start(store, options.otlp));
+  }
   auto c = std::make_unique<ZmqCoordinator>(store, std::move(options));
   CRUCIBLE_RETURN_IF_ERROR(c->Bind());
+  c->SetOtlpExporter(std::move(otlp));
   store.SetGroupCommit(true);
   return std::unique_ptr<Coordinator>(std::move(c));
 }

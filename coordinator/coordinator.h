@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "coordinator/otlp_export.h"
 #include "protocol/crucible.pb.h"
 #include "protocol/curve.h"
 #include "storage/store.h"
@@ -62,6 +63,9 @@ struct CoordinatorOptions {
   // authentication (the CLI allows that only on loopback or --insecure).
   std::optional<protocol::CurveKeyPair> curve;
   std::vector<protocol::AuthorizedKey> authorized_keys;
+  // Finished attempts' spans pushed over OTLP/HTTP (otlp.endpoint empty:
+  // none); see otlp_export.h.
+  OtlpExportOptions otlp;
 };
 
 // Totals since the coordinator started (for metrics; see http_status.h).
@@ -80,6 +84,7 @@ struct CoordinatorCounters {
   uint64_t trace_events_stored = 0;
   uint64_t trace_events_dropped = 0;  // beyond the per-attempt budget
   uint64_t refused_connections = 0;   // CurveZMQ handshakes with an unauthorized key
+  OtlpExportCounters otlp;            // with an OTLP endpoint
 };
 
 struct RunProgress {

@@ -283,6 +283,16 @@ std::string PrometheusText(const StatusPage& page) {
           "Trace events dropped beyond the per-attempt budget.", c.trace_events_dropped);
   counter("crucible_refused_connections_total",
           "Connections refused for an unauthorized CurveZMQ key.", c.refused_connections);
+  counter("crucible_otlp_exported_total", "Finished attempts pushed to the OTLP endpoint.",
+          c.otlp.exported);
+  counter("crucible_otlp_failed_total",
+          "Finished attempts the OTLP endpoint refused, or given up after retries.", c.otlp.failed);
+  counter("crucible_otlp_dropped_total",
+          "Finished attempts dropped from a full OTLP export queue or at shutdown.",
+          c.otlp.dropped);
+  counter("crucible_otlp_retries_total", "OTLP pushes repeated after a failure.", c.otlp.retries);
+  m.One("crucible_otlp_queued", "gauge", "Finished attempts waiting for the OTLP push.",
+        static_cast<double>(c.otlp.queued));
   m.One("process_resident_memory_bytes", "gauge", "Resident memory of the coordinator.",
         static_cast<double>(page.resident_bytes));
   m.One("process_cpu_seconds_total", "counter", "User and system CPU time of the coordinator.",
@@ -317,7 +327,12 @@ std::string StatusJson(const StatusPage& page) {
                    {"trace_batches", c.trace_batches},
                    {"trace_events_stored", c.trace_events_stored},
                    {"trace_events_dropped", c.trace_events_dropped},
-                   {"refused_connections", c.refused_connections}};
+                   {"refused_connections", c.refused_connections},
+                   {"otlp_exported", c.otlp.exported},
+                   {"otlp_failed", c.otlp.failed},
+                   {"otlp_dropped", c.otlp.dropped},
+                   {"otlp_retries", c.otlp.retries},
+                   {"otlp_queued", c.otlp.queued}};
   j["process"] = {{"resident_bytes", page.resident_bytes}, {"cpu_seconds", page.cpu_seconds}};
   return j.dump(2) + "\n";
 }
