@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "agent-runner/agent_sandbox.h"
 #include "agent-runner/trace.h"
 #include "base/fs.h"
 #include "golden/test_infra.h"
@@ -131,6 +132,7 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                                                             : ctx.default_agent_timeout.count());
   spec.capture_output = true;
   spec.output_cap = 256 * 1024;
+  CRUCIBLE_RETURN_IF_ERROR(ApplyAgentSpec(agent, io_dir, ctx.emit, spec));
 
   TraceForwarder trace{TraceTailer(io_dir + "/trace.jsonl"), ctx};
   ctx.emit(RunnerEvent("agent_start", {{"agent", agent.name()}, {"command", agent.command()}}));
