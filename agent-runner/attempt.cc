@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent-runner/adapters.h"
+#include "agent-runner/agent_sandbox.h"
 #include "agent-runner/trace.h"
 #include "base/fs.h"
 #include "golden/test_infra.h"
@@ -244,6 +245,7 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                                                             : ctx.default_agent_timeout.count());
   spec.capture_output = true;
   spec.output_cap = 256 * 1024;
+  CRUCIBLE_RETURN_IF_ERROR(ApplyAgentSpec(agent, io_dir, ctx.emit, spec));
   AgentObserver observer(ctx);
   observer.Enable(spec);
 

@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "agent-runner/agent_sandbox.h"
 #include "agent-runner/attempt.h"
 #include "agent-runner/repo_cache.h"
 #include "base/fs.h"
@@ -175,6 +176,8 @@ void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& wo
     uint64_t dropped = 0;
     const uint64_t budget = agent_event_budget.load();
     std::vector<v1::TraceEvent> pending;
+    // The values of the agent's pass_env variables leave this runner nowhere.
+    const SecretRedactor redactor(lease->agent());
     auto last_flush = Clock::now();
     auto flush = [&] {
       if (pending.empty()) return;
@@ -214,6 +217,7 @@ void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& wo
         }
         return;
       }
+      redactor.Redact(ev);
       ev.set_seq(seq++);
       pending.push_back(std::move(ev));
       if (pending.size() >= 256) flush();
@@ -263,6 +267,13 @@ void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& wo
     result->set_lease_id(lease->lease_id());
     result->set_run_id(lease->attempt().run_id());
     result->set_attempt(lease->attempt().number());
+    if (evidence) {
+      redactor.Redact(*evidence);
+    } else {
+      std::string message = evidence.error().message();
+      redactor.Redact(message);
+      evidence = Fail(evidence.error().code(), message);
+    }
     if (evidence) {
       // Room for the envelope around the evidence.
       constexpr int64_t kEnvelopeRoom = 64 << 10;

@@ -8,12 +8,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "agent-runner/adapters.h"
 #include "agent-runner/repo_cache.h"
 #include "agent-runner/runner.h"
+#include "cli/agent_file.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "report/report.h"
@@ -34,9 +37,42 @@ struct RunArgs {
   bool held_out = false;
   bool include_untestable = false;
   std::string resume;
-  std::vector<std::string> require;  // --require KEY=VALUE
-  std::vector<std::string> judges;   // --judge NAME=COMMAND
+  std::vector<std::string> require;        // --require KEY=VALUE
+  std::vector<std::string> judges;         // --judge NAME=COMMAND
+  std::vector<std::string> agent_files;    // --agents FILE
+  std::string prices;                      // --prices FILE
+  std::vector<std::string> trace_formats;  // --trace-format F or NAME=F
 };
+
+// The run's agents: the --agent ones, then those of each --agents file, with
+// --trace-format and --prices applied. Errors name the flag or file.
+Result<std::vector<v1::AgentSpec>> CollectAgents(const RunArgs& args) {
+  std::vector<v1::AgentSpec> cli_agents, file_agents;
+  for (const auto& text : args.agents) {
+    CRUCIBLE_ASSIGN_OR_RETURN(v1::AgentSpec spec, ParseAgentSpec(text));
+    cli_agents.push_back(std::move(spec));
+  }
+  for (const auto& file : args.agent_files) {
+    CRUCIBLE_ASSIGN_OR_RETURN(auto agents, LoadAgentFile(file));
+    for (auto& a : agents) file_agents.push_back(std::move(a));
+  }
+  CRUCIBLE_RETURN_IF_ERROR(ApplyTraceFormats(args.trace_formats, cli_agents, file_agents));
+  std::vector<v1::AgentSpec> all = std::move(cli_agents);
+  for (auto& a : file_agents) all.push_back(std::move(a));
+  std::set<std::string> names;
+  for (const auto& a : all) {
+    if (!names.insert(a.name()).second) {
+      return Fail(
+          Code::kInvalidArgument,
+          fmt::format("agent name '{}' given twice (by --agent or --agents files)", a.name()));
+    }
+  }
+  if (!args.prices.empty()) {
+    CRUCIBLE_ASSIGN_OR_RETURN(auto prices, LoadPriceFile(args.prices));
+    AddPrices(prices, all);
+  }
+  return all;
+}
 
 // `crucible run --coordinator EP`: the run is the daemon's; this only submits
 // and follows it.
@@ -89,15 +125,14 @@ int Run(const RunArgs& args) {
                              .include_untestable = args.include_untestable,
                              .quiet = false,
                              .resume = args.resume};
-  if (args.resume.empty() && (args.suite.empty() || args.agents.empty())) {
-    return ReportError(
-        Error(Code::kInvalidArgument, "--suite and --agent are required (unless --resume RUN)"));
+  if (args.resume.empty() &&
+      (args.suite.empty() || (args.agents.empty() && args.agent_files.empty()))) {
+    return ReportError(Error(Code::kInvalidArgument,
+                             "--suite and --agent or --agents are required (unless --resume RUN)"));
   }
-  for (const auto& text : args.agents) {
-    auto spec = ParseAgentSpec(text);
-    if (!spec) return ReportError(spec.error());
-    options.agents.push_back(*spec);
-  }
+  auto agents = CollectAgents(args);
+  if (!agents) return ReportError(agents.error());
+  options.agents = std::move(*agents);
   for (const auto& text : args.judges) {
     auto judge = ParseJudgeSpec(text);
     if (!judge) return ReportError(judge.error());
@@ -157,6 +192,17 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--agent", args->agents,
                   "NAME=COMMAND, builtin:oracle (applies the golden patch) or builtin:noop "
                   "(changes nothing); repeat for several agents");
+  cmd->add_option("--agents", args->agent_files,
+                  "FILE: a YAML agent file (name, command, trace_format, model, prompt_file, env, "
+                  "pass_env, limits, require, prices; docs/agents.md \"Agent files\"); "
+                  "repeatable, combinable with --agent");
+  cmd->add_option("--trace-format", args->trace_formats,
+                  "FORMAT (for every --agent) or NAME=FORMAT: how the agent's telemetry is read: " +
+                      fmt::format("{}", fmt::join(runner::TraceFormats(), ", ")) +
+                      " (default crucible; repeatable)");
+  cmd->add_option("--prices", args->prices,
+                  "FILE: a YAML price table (MODEL: {input, output, cache_read, cache_write}, USD "
+                  "per million tokens) for every agent; an agent file's own prices win");
   cmd->add_option("--judge", args->judges,
                   "NAME=COMMAND: a judge run in the sandbox after every attempt's tests with "
                   "/crucible/judge.json; its stdout lines {\"dimension\", \"score\", "

@@ -66,7 +66,26 @@ struct Gathered {
   int contained = 0;
   std::array<MeanSum, 5> dimensions;
   std::map<std::string, std::map<std::string, MeanSum>> judges;
+  double cost = 0;
+  bool cost_known = false;
 };
+
+// Whether `usage` carries a cost (reported, priced, or priced in part).
+bool HasCost(const v1::Usage& usage) { return !usage.cost_source().empty(); }
+
+void GatherUsage(const v1::Usage& u, AgentRow& row, Gathered& g) {
+  if (u.llm_calls() > 0) ++row.usage_attempts;
+  row.llm_calls += u.llm_calls();
+  row.tokens_in += u.tokens_in();
+  row.tokens_out += u.tokens_out();
+  row.tokens_cached += u.tokens_cached();
+  row.tokens_cache_write += u.tokens_cache_write();
+  if (HasCost(u)) {
+    g.cost += u.cost_usd();
+    g.cost_known = true;
+  }
+  if (u.cost_source() == "partial") ++row.cost_partial_attempts;
+}
 
 void Gather(const v1::Score& score, int contained_files, AgentRow& row, Gathered& g) {
   g.files += score.files_touched();
@@ -144,6 +163,7 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
       continue;
     }
     ++row.attempts;
+    if (view.usage) GatherUsage(*view.usage, row, gathered[row.agent]);
     if (view.attempt.state() == v1::Attempt::FAILED) ++row.infra_failed;
     if (!view.score) continue;
     ++row.finished;
@@ -168,6 +188,10 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
     row.blast_broken_tests = SpreadOf(g.blast_broken);
     row.contained_share = Share(g.contained, row.blast_attempts);
     for (size_t i = 0; i < g.dimensions.size(); ++i) row.dimensions[i] = g.dimensions[i].Mean();
+    if (g.cost_known) {
+      row.cost_usd = g.cost;
+      if (row.strict_completed > 0) row.cost_per_completion_usd = g.cost / row.strict_completed;
+    }
     const int scored_v2 = row.finished - row.old_scores;
     for (auto& [judge, dims] : g.judges) {
       for (auto& [dim, sum] : dims) {
@@ -206,6 +230,12 @@ Result<RunView> LoadRun(storage::Store& store, const std::string& run_id) {
       } else if (score.error().code() != Code::kNotFound) {
         return Fail(score.error());
       }
+      auto evidence = store.GetEvidence(run_id, v.attempt.number());
+      if (evidence) {
+        if (evidence->has_usage()) v.usage = std::move(*evidence->mutable_usage());
+      } else if (evidence.error().code() != Code::kNotFound) {
+        return Fail(evidence.error());
+      }
     }
     out.attempts.push_back(std::move(v));
   }
@@ -236,6 +266,14 @@ std::string Percent(std::optional<double> rate) {
 std::string MeanCell(const DimensionMean& m) {
   if (!m.mean) return m.of > 0 ? fmt::format("- (0/{})", m.of) : "-";
   return fmt::format("{:.2f} ({}/{})", *m.mean, m.covered, m.of);
+}
+
+// "$0.0123" below a dollar, "$12.34" above; "$—" unknown; "*" when some
+// calls were not priced.
+std::string CostCell(std::optional<double> cost, bool partial) {
+  if (!cost) return "$—";
+  const char* mark = partial ? "*" : "";
+  return *cost < 1 ? fmt::format("${:.4f}{}", *cost, mark) : fmt::format("${:.2f}{}", *cost, mark);
 }
 
 std::string Counts(const std::map<std::string, int>& counts) {
@@ -297,6 +335,21 @@ std::string RenderTable(const std::vector<AgentRow>& rows) {
         parts.push_back(j);
       }
       if (!parts.empty()) out += fmt::format("{}: {}\n", r.agent, fmt::join(parts, "; "));
+    }
+  }
+  if (std::any_of(rows.begin(), rows.end(), [](const AgentRow& r) {
+        return r.usage_attempts > 0 || r.cost_usd.has_value();
+      })) {
+    out += fmt::format("\ntokens and cost (* some LLM calls unpriced: a lower bound)\n");
+    out +=
+        fmt::format("{:<{}}  {:>9}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}\n", "agent", width,
+                    "llm calls", "tokens in", "cached", "tokens out", "cost", "per strict compl");
+    for (const auto& r : rows) {
+      const bool partial = r.cost_partial_attempts > 0;
+      out += fmt::format("{:<{}}  {:>9}  {:>12}  {:>12}  {:>12}  {:>12}  {:>16}\n", r.agent, width,
+                         r.llm_calls, r.tokens_in, r.tokens_cached, r.tokens_out,
+                         CostCell(r.cost_usd, partial),
+                         r.cost_usd ? CostCell(r.cost_per_completion_usd, partial) : "$—");
     }
   }
   if (old_scores > 0) {
@@ -406,12 +459,40 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
                    {"dimensions", dimensions},
                    {"violations", r.violations},
                    {"failure_modes", r.failure_modes},
-                   {"judges", judges}});
+                   {"judges", judges},
+                   {"llm_calls", r.llm_calls},
+                   {"tokens_in", r.tokens_in},
+                   {"tokens_out", r.tokens_out},
+                   {"tokens_cached", r.tokens_cached},
+                   {"tokens_cache_write", r.tokens_cache_write},
+                   {"cost_usd", OrNull(r.cost_usd)},
+                   {"cost_partial_attempts", r.cost_partial_attempts},
+                   {"cost_per_completion_usd", OrNull(r.cost_per_completion_usd)}});
   }
   return out.dump(2) + "\n";
 }
 
 namespace {
+
+void AddUsage(nlohmann::json& j, const std::optional<v1::Usage>& usage) {
+  if (!usage) {
+    for (const char* key : {"cost_usd", "cost_source", "tokens_in", "tokens_out", "tokens_cached",
+                            "tokens_cache_write", "llm_calls"}) {
+      j[key] = nullptr;
+    }
+    j["models"] = nlohmann::json::array();
+    return;
+  }
+  const v1::Usage& u = *usage;
+  j["cost_usd"] = HasCost(u) ? nlohmann::json(u.cost_usd()) : nullptr;
+  j["cost_source"] = u.cost_source();
+  j["tokens_in"] = u.tokens_in();
+  j["tokens_out"] = u.tokens_out();
+  j["tokens_cached"] = u.tokens_cached();
+  j["tokens_cache_write"] = u.tokens_cache_write();
+  j["llm_calls"] = u.llm_calls();
+  j["models"] = std::vector<std::string>(u.models().begin(), u.models().end());
+}
 
 nlohmann::json AttemptJson(const v1::Run& run, const std::set<std::string>& untestable,
                            const AttemptView& view) {
@@ -424,6 +505,7 @@ nlohmann::json AttemptJson(const v1::Run& run, const std::set<std::string>& unte
                       {"state", v1::Attempt::State_Name(a.state())},
                       {"untestable", untestable.contains(a.task_id())},
                       {"scored", view.score.has_value()}};
+  AddUsage(j, view.usage);
   if (!view.score) {
     for (const char* key : {"scoring_version", "tests_passed", "strict_completed", "regression",
                             "dimensions", "blast_radius", "rollback", "merge_ready_round"}) {
@@ -504,9 +586,9 @@ std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptVie
     agent_width = std::max(agent_width, v.attempt.agent().size());
     task_width = std::max(task_width, v.attempt.task_id().size());
   }
-  std::string out = fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {}\n", "attempt",
-                                "agent", agent_width, "task", task_width, "sample", "tests",
-                                "strict", "violations, failure modes");
+  std::string out = fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}\n",
+                                "attempt", "agent", agent_width, "task", task_width, "sample",
+                                "tests", "strict", "cost", "violations, failure modes");
   for (const auto& v : attempts) {
     const v1::Attempt& a = v.attempt;
     std::string tests = "-", strict = "-", notes;
@@ -527,9 +609,13 @@ std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptVie
                      [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     }
     if (untestable.contains(a.task_id())) notes += notes.empty() ? "untestable" : " (untestable)";
+    const bool priced = v.usage && HasCost(*v.usage);
+    const std::string cost =
+        CostCell(priced ? std::optional<double>(v.usage->cost_usd()) : std::nullopt,
+                 priced && v.usage->cost_source() == "partial");
     std::string line =
-        fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {}", a.number(), a.agent(),
-                    agent_width, a.task_id(), task_width, a.sample(), tests, strict, notes);
+        fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}", a.number(), a.agent(),
+                    agent_width, a.task_id(), task_width, a.sample(), tests, strict, cost, notes);
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   }

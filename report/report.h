@@ -19,6 +19,8 @@ namespace crucible::report {
 struct AttemptView {
   v1::Attempt attempt;
   std::optional<v1::Score> score;
+  // Tokens and cost of its LLM calls (Evidence.usage), when it has evidence.
+  std::optional<v1::Usage> usage = std::nullopt;
 };
 
 // Median, 90th percentile (nearest rank) and maximum of a list of counts;
@@ -95,6 +97,20 @@ struct AgentRow {
   std::map<std::string, int> violations;                               // kind -> violations
   std::map<std::string, int> failure_modes;                            // tag -> attempts
   std::map<std::string, std::map<std::string, DimensionMean>> judges;  // judge -> dimension
+  // Tokens and cost over the agent's attempts on testable tasks, from their
+  // evidence (Usage). cost_usd is nullopt when no attempt reported or priced
+  // one; cost_partial_attempts counts the attempts with unpriced calls (their
+  // cost is a lower bound). cost_per_completion_usd: cost_usd over strict
+  // completions, nullopt with none.
+  int usage_attempts = 0;  // attempts that made at least one LLM call
+  uint64_t llm_calls = 0;
+  uint64_t tokens_in = 0;
+  uint64_t tokens_out = 0;
+  uint64_t tokens_cached = 0;
+  uint64_t tokens_cache_write = 0;
+  std::optional<double> cost_usd;
+  int cost_partial_attempts = 0;
+  std::optional<double> cost_per_completion_usd;
 };
 
 // Groups `attempts` by agent, in the order the agents appear in `run`.
@@ -113,7 +129,7 @@ struct RunView {
   int contained_files = 2;
 };
 
-// Loads the run and its attempts and scores from `store`.
+// Loads the run and its attempts, their scores and usage from `store`.
 // kNotFound: "run 'ID' not found".
 Result<RunView> LoadRun(storage::Store& store, const std::string& run_id);
 
@@ -125,7 +141,9 @@ Result<std::vector<AgentRow>> SummarizeRun(storage::Store& store, const std::str
 // rate, mean review loops, median blast radius in files and median wall
 // time; then the five dimension means, each with the attempts it covers
 // ("0.82 (9/10)", "-" when none); then violations and failure modes per
-// agent when there are any; then, when the run included untestable tasks,
+// agent when there are any; then, when an attempt made LLM calls, tokens and
+// cost per agent ("$—" unknown, "*" partial: some calls unpriced); then, when
+// the run included untestable tasks,
 // their attempts and completions per agent under a line saying they are not
 // in the completion rate.
 std::string RenderTable(const std::vector<AgentRow>& rows);
@@ -144,8 +162,10 @@ std::string DescribeUntestable(const v1::Run& run);
 // {attempts, files_median, files_p90, files_max, modules_*, lines_*,
 // broken_tests_*, contained_share}, dimensions {NAME: {mean, covered, of}},
 // violations {kind: count}, failure_modes {tag: count}, judges {judge:
-// {dimension: {mean, covered, of}}}, old_scores. A rate of no attempt is
-// null.
+// {dimension: {mean, covered, of}}}, old_scores, and llm_calls, tokens_in,
+// tokens_out, tokens_cached, tokens_cache_write, cost_usd (null when
+// unknown), cost_partial_attempts, cost_per_completion_usd (null without a
+// strict completion or a cost). A rate of no attempt is null.
 std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
 
 // A JSON array, one object per attempt in attempt order: attempt_id, agent,
@@ -156,13 +176,15 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
 // failure_modes, blast_radius {files, modules, lines, broken_tests},
 // rollback {failures, edits_per_failure, revert_ratio, pile_on} (null when
 // the rollback dimension was not measured), merge_ready_round,
-// not_measurable. An attempt without a score has the score's keys null or
-// empty.
+// not_measurable, and from its usage cost_usd, cost_source, tokens_in,
+// tokens_out, tokens_cached, tokens_cache_write, llm_calls, models (null or
+// empty without usage). An attempt without a score has the score's keys null
+// or empty.
 std::string RenderAttemptsJson(const v1::Run& run, const std::vector<AttemptView>& attempts);
 
 // One short line per attempt: number, agent, task, sample, loose and strict
-// completion, violation kinds and failure modes (or the state of an attempt
-// without a score).
+// completion, cost ("$—" unknown, "*" partial), violation kinds and failure
+// modes (or the state of an attempt without a score).
 std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptView>& attempts);
 
 }  // namespace crucible::report
