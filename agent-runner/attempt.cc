@@ -105,6 +105,20 @@ struct TraceForwarder {
   }
 };
 
+// Every connection the agent made to its egress proxy (AgentSpec.egress), as
+// `egress` events: where to, allowed or refused (and why), bytes each way.
+void EmitEgress(const sandbox::Report& report, const AttemptContext& ctx) {
+  for (const auto& e : report.egress) {
+    ctx.emit(RunnerEvent("egress", {{"host", e.host},
+                                    {"port", e.port},
+                                    {"method", e.method},
+                                    {"allowed", e.allowed},
+                                    {"reason", e.reason},
+                                    {"bytes_out", e.bytes_out},
+                                    {"bytes_in", e.bytes_in}}));
+  }
+}
+
 Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                         const std::string& workspace, const std::string& io_dir,
                         const AttemptContext& ctx, v1::Evidence* evidence) {
@@ -131,6 +145,7 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                                                             : ctx.default_agent_timeout.count());
   spec.capture_output = true;
   spec.output_cap = 256 * 1024;
+  spec.egress.assign(agent.egress().begin(), agent.egress().end());
 
   TraceForwarder trace{TraceTailer(io_dir + "/trace.jsonl"), ctx};
   ctx.emit(RunnerEvent("agent_start", {{"agent", agent.name()}, {"command", agent.command()}}));
@@ -140,6 +155,7 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   });
   trace.Pump(true);
   if (!report) return Fail(report.error().Wrap("agent sandbox"));
+  EmitEgress(*report, ctx);
 
   auto* exit = evidence->mutable_agent_exit();
   exit->set_exit_code(report->exit_code);
