@@ -212,6 +212,19 @@ class AgentObserver {
 
   const AttemptContext& ctx_;
 };
+// Every connection the agent made to its egress proxy (AgentSpec.egress), as
+// `egress` events: where to, allowed or refused (and why), bytes each way.
+void EmitEgress(const sandbox::Report& report, const AttemptContext& ctx) {
+  for (const auto& e : report.egress) {
+    ctx.emit(RunnerEvent("egress", {{"host", e.host},
+                                    {"port", e.port},
+                                    {"method", e.method},
+                                    {"allowed", e.allowed},
+                                    {"reason", e.reason},
+                                    {"bytes_out", e.bytes_out},
+                                    {"bytes_in", e.bytes_in}}));
+  }
+}
 
 Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                         const std::string& workspace, const std::string& io_dir,
@@ -248,6 +261,7 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   CRUCIBLE_RETURN_IF_ERROR(ApplyAgentSpec(agent, io_dir, ctx.emit, spec));
   AgentObserver observer(ctx);
   observer.Enable(spec);
+  spec.egress.assign(agent.egress().begin(), agent.egress().end());
 
   TraceForwarder trace(
       ctx, std::move(*adapter), trace_source,
@@ -264,6 +278,7 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   trace.Pump(true);
   if (!report) return Fail(report.error().Wrap("agent sandbox"));
   observer.Finish(*report, evidence);
+  EmitEgress(*report, ctx);
 
   auto* exit = evidence->mutable_agent_exit();
   exit->set_exit_code(report->exit_code);

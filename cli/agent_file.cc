@@ -21,6 +21,7 @@
 #include "cli/common.h"
 #include "golden/utf8.h"
 #include "sandbox/policy.h"
+#include "sandbox/sandbox.h"
 
 namespace crucible::cli {
 
@@ -32,7 +33,7 @@ constexpr size_t kMaxPromptBytes = size_t{1} << 20;
 constexpr std::string_view kTopKeys[] = {"prices", "agents"};
 constexpr std::string_view kAgentKeys[] = {"name",        "command", "trace_format", "model",
                                            "prompt_file", "env",     "pass_env",     "limits",
-                                           "require",     "prices"};
+                                           "require",     "prices",  "egress"};
 constexpr std::string_view kLimitKeys[] = {"timeout", "memory", "pids", "cpu"};
 constexpr std::string_view kPriceKeys[] = {"input", "output", "cache_read", "cache_write"};
 
@@ -329,6 +330,14 @@ class Parser {
             pass_env_node = v;
           } else if (key == "limits") {
             CRUCIBLE_RETURN_IF_ERROR(Limits(v, spec));
+          } else if (key == "egress") {
+            CRUCIBLE_ASSIGN_OR_RETURN(auto egress, List(v, key));
+            for (const auto& e : egress) {
+              if (auto ok = sandbox::CheckEgressEntry(e); !ok) {
+                return Fail(At(v, fmt::format("key 'egress': {}", ok.error().message())));
+              }
+              spec.add_egress(e);
+            }
           } else if (key == "require") {
             CRUCIBLE_ASSIGN_OR_RETURN(auto require, List(v, key));
             for (const auto& r : require) {

@@ -3,6 +3,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include "cli/common.h"
 #include "report/report.h"
 #include "sandbox/policy.h"
+#include "sandbox/sandbox.h"
 
 namespace crucible::cli {
 
@@ -42,7 +44,32 @@ struct RunArgs {
   std::vector<std::string> agent_files;    // --agents FILE
   std::string prices;                      // --prices FILE
   std::vector<std::string> trace_formats;  // --trace-format F or NAME=F
+  std::vector<std::string> egress;         // --egress NAME=HOST:PORT
 };
+
+// Adds each --egress NAME=HOST:PORT to the agent named NAME.
+Status ApplyEgressFlags(const std::vector<std::string>& flags, std::vector<v1::AgentSpec>& agents) {
+  for (const auto& flag : flags) {
+    size_t eq = flag.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Fail(Code::kInvalidArgument,
+                  fmt::format("--egress '{}': expected NAME=HOST:PORT (NAME an --agent)", flag));
+    }
+    std::string name = flag.substr(0, eq);
+    std::string target = flag.substr(eq + 1);
+    if (auto ok = sandbox::CheckEgressEntry(target); !ok) {
+      return Fail(ok.error().Wrap(fmt::format("--egress '{}'", flag)));
+    }
+    auto it = std::find_if(agents.begin(), agents.end(),
+                           [&](const v1::AgentSpec& a) { return a.name() == name; });
+    if (it == agents.end()) {
+      return Fail(Code::kInvalidArgument,
+                  fmt::format("--egress '{}': no --agent is named '{}'", flag, name));
+    }
+    it->add_egress(target);
+  }
+  return {};
+}
 
 // The run's agents: the --agent ones, then those of each --agents file, with
 // --trace-format and --prices applied. Errors name the flag or file.
@@ -133,6 +160,9 @@ int Run(const RunArgs& args) {
   auto agents = CollectAgents(args);
   if (!agents) return ReportError(agents.error());
   options.agents = std::move(*agents);
+  if (auto ok = ApplyEgressFlags(args.egress, options.agents); !ok) {
+    return ReportError(ok.error());
+  }
   for (const auto& text : args.judges) {
     auto judge = ParseJudgeSpec(text);
     if (!judge) return ReportError(judge.error());
@@ -207,6 +237,10 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "NAME=COMMAND: a judge run in the sandbox after every attempt's tests with "
                   "/crucible/judge.json; its stdout lines {\"dimension\", \"score\", "
                   "\"reason\"} are stored beside the deterministic scores (repeatable)");
+  cmd->add_option("--egress", args->egress,
+                  "NAME=HOST:PORT: the agent NAME may reach HOST:PORT (its model gateway) "
+                  "through its sandbox's egress proxy ($HTTPS_PROXY); nothing else is "
+                  "reachable (repeatable)");
   cmd->add_option("--samples", args->samples, "attempts per task and agent")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);

@@ -27,6 +27,7 @@ struct SandboxArgs {
   std::vector<std::string> ro_binds;
   std::vector<std::string> rw_binds;
   std::optional<std::string> network;
+  std::vector<std::string> egress;    // --egress HOST:PORT
   std::optional<std::string> memory;  // sizes as given ("512M")
   std::optional<std::string> pids;
   std::optional<uint64_t> cpu_time_s;
@@ -68,6 +69,16 @@ nlohmann::json ReportJson(const sandbox::Report* report, const std::string& setu
   for (const auto& v : r.seccomp_violations) {
     violations.push_back({{"syscall", v.syscall}, {"count", v.count}});
   }
+  json egress = json::array();
+  for (const auto& e : r.egress) {
+    egress.push_back({{"host", e.host},
+                      {"port", e.port},
+                      {"method", e.method},
+                      {"allowed", e.allowed},
+                      {"reason", e.reason},
+                      {"bytes_out", e.bytes_out},
+                      {"bytes_in", e.bytes_in}});
+  }
   return {
       {"exit_code", report != nullptr && r.exit_code >= 0 ? json(r.exit_code) : json(nullptr)},
       {"signal", r.signal},
@@ -83,6 +94,7 @@ nlohmann::json ReportJson(const sandbox::Report* report, const std::string& setu
       {"setup_error", setup_error.empty() ? json(nullptr) : json(setup_error)},
       {"pids_limit_hit", r.pids_limit_hit},
       {"warnings", r.warnings},
+      {"egress", egress},
   };
 }
 
@@ -159,6 +171,7 @@ Result<Setup> BuildSpec(const SandboxArgs& args) {
   if (args.network) {
     spec.network = *args.network == "host" ? sandbox::Network::kHost : sandbox::Network::kNone;
   }
+  spec.egress.insert(spec.egress.end(), args.egress.begin(), args.egress.end());
   if (args.memory) {
     CRUCIBLE_ASSIGN_OR_RETURN(spec.memory_limit_bytes,
                               sandbox::ParseSize("--memory", *args.memory));
@@ -258,6 +271,11 @@ int RunSandbox(const SandboxArgs& args) {
   for (const auto& warning : report->warnings) {
     std::fprintf(stderr, "crucible: sandbox: warning: %s\n", warning.c_str());
   }
+  for (const auto& e : report->egress) {
+    std::fprintf(stderr, "crucible: sandbox: egress %s %s:%u %s%s%s\n",
+                 e.method.empty() ? "-" : e.method.c_str(), e.host.c_str(), e.port,
+                 e.allowed ? "allowed" : "refused", e.reason.empty() ? "" : ": ", e.reason.c_str());
+  }
   for (const auto& v : report->seccomp_violations) {
     std::fprintf(stderr, "crucible: sandbox: blocked syscall %s (%llu times)\n", v.syscall.c_str(),
                  static_cast<unsigned long long>(v.count));
@@ -309,6 +327,12 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
                   "none (default: own network namespace, loopback only) or host (the host's "
                   "network: trusted commands only)")
       ->check(CLI::IsMember({"none", "host"}));
+  cmd->add_option("--egress", args->egress,
+                  "HOST:PORT the command may reach through the egress proxy at "
+                  "127.0.0.1:3128 ($HTTPS_PROXY, $HTTP_PROXY); every connection is printed and "
+                  "in the report (repeatable; needs --network none)")
+      ->expected(1)
+      ->allow_extra_args(false);
   cmd->add_option("--memory", args->memory,
                   "memory limit of the whole sandbox, e.g. 512M or 4G; 0: none (default 4G when "
                   "cgroups are usable; given explicitly, a host without usable cgroups is an "

@@ -5,6 +5,7 @@
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -158,18 +159,10 @@ int WaitForParent(const ChildContext& ctx) {
   return n == 1 ? 0 : ECONNRESET;
 }
 
-// Installs the filter. With a listener, sends it to the parent (which answers
-// the notifications) and closes it here: nothing in the sandbox may hold it,
-// or it could allow its own blocked calls.
-int InstallSeccomp(const ChildContext& ctx) {
-  struct sock_fprog prog;
-  prog.len = ctx.seccomp_length;
-  prog.filter = const_cast<sock_filter*>(ctx.seccomp_filter);
-  unsigned long flags = ctx.seccomp_notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
-  long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
-  if (fd < 0) return errno;
-  if (!ctx.seccomp_notify) return 0;
-  InitMessage msg{InitMessage::kSeccompListener, 0, 0};
+// Sends `fd` to the parent in a message of `kind` (SCM_RIGHTS) and closes it
+// here.
+int SendDescriptor(const ChildContext& ctx, int32_t kind, int fd) {
+  InitMessage msg{kind, 0, 0};
   struct iovec iov = {&msg, sizeof(msg)};
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   std::memset(control, 0, sizeof(control));
@@ -183,15 +176,48 @@ int InstallSeccomp(const ChildContext& ctx) {
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
   cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  int listener = static_cast<int>(fd);
-  std::memcpy(CMSG_DATA(cmsg), &listener, sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
   ssize_t n;
   do {
     n = ::sendmsg(ctx.report_fd, &mh, MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   int err = n < 0 ? errno : 0;
-  ::close(listener);
+  ::close(fd);
   return err;
+}
+
+// Installs the filter. With a listener, sends it to the parent (which answers
+// the notifications) and closes it here: nothing in the sandbox may hold it,
+// or it could allow its own blocked calls.
+int InstallSeccomp(const ChildContext& ctx) {
+  struct sock_fprog prog;
+  prog.len = ctx.seccomp_length;
+  prog.filter = const_cast<sock_filter*>(ctx.seccomp_filter);
+  unsigned long flags = ctx.seccomp_notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+  long fd = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (fd < 0) return errno;
+  if (!ctx.seccomp_notify) return 0;
+  return SendDescriptor(ctx, InitMessage::kSeccompListener, static_cast<int>(fd));
+}
+
+// The egress proxy's listening socket, made here so that it lives in the
+// sandbox's network namespace, served by the parent: it exists before the
+// command starts, and nothing in the sandbox holds it.
+int EgressListener(const Step& step, const ChildContext& ctx) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  struct sockaddr_in addr;
+  std::memset(&addr, 0, sizeof(addr));
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(step.limit));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(fd, 128) != 0) {
+    int err = errno;
+    ::close(fd);
+    return err;
+  }
+  return SendDescriptor(ctx, InitMessage::kEgressListener, fd);
 }
 
 // Writes b to /proc/sys/user/<a>: the kernel picks the calling process's
@@ -362,6 +388,8 @@ int RunStep(const Step& step, ChildContext& ctx) {
       return Check(::sethostname(step.a.c_str(), step.a.size()));
     case Op::kLoopbackUp:
       return LoopbackUp();
+    case Op::kEgressListener:
+      return EgressListener(step, ctx);
     case Op::kChdir:
       return Check(::chdir(step.a.c_str()));
     case Op::kDropCapabilities:

@@ -24,6 +24,7 @@ struct InitMessage {
     kSetupFailed = 1,  // step: index into the steps (== count: starting the command); value: errno
     kCommandFinished = 2,  // value: the command's wait status
     kSeccompListener = 3,  // carries the filter's listener descriptor (SCM_RIGHTS)
+    kEgressListener = 4,   // carries the egress proxy's listening socket (SCM_RIGHTS)
   };
   int32_t kind;
   int32_t step;

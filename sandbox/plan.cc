@@ -18,6 +18,8 @@
 
 #include <fmt/format.h>
 
+#include "sandbox/egress.h"
+
 namespace crucible::sandbox::internal {
 namespace {
 
@@ -162,6 +164,12 @@ Status CheckSpec(const Spec& spec) {
     return Fail(Code::kInvalidArgument,
                 fmt::format("sandbox: working directory '{}' is not absolute", spec.cwd));
   }
+  if (!spec.egress.empty() && spec.network != Network::kNone) {
+    return Fail(Code::kInvalidArgument,
+                "sandbox: egress needs the sandbox's own network (network none): with the host's "
+                "network there is nothing to allowlist");
+  }
+  for (const auto& entry : spec.egress) CRUCIBLE_RETURN_IF_ERROR(ParseEgressTarget(entry));
   return {};
 }
 
@@ -388,6 +396,11 @@ Result<Plan> BuildPlan(const Spec& spec, const std::string& root_dir) {
 
   b.Add(Op::kSetHostname, fmt::format("set hostname {}", spec.hostname), spec.hostname);
   if (spec.network == Network::kNone) b.Add(Op::kLoopbackUp, "bring up lo");
+  if (!spec.egress.empty()) {
+    b.Add(Op::kEgressListener,
+          fmt::format("listen on 127.0.0.1:{} for the egress proxy", kEgressProxyPort));
+    b.Last().limit = kEgressProxyPort;
+  }
   b.Add(Op::kChdir, fmt::format("chdir {}", plan.cwd), plan.cwd);
 
   // Per-process limits (inherited by the command). Lowering needs no

@@ -68,6 +68,7 @@ enum class Op : uint8_t {
   // Namespaces' contents and credentials.
   kSetHostname,       // sethostname(a)
   kLoopbackUp,        // IFF_UP on "lo"
+  kEgressListener,    // listen on 127.0.0.1:limit; send the socket to the parent (Spec::egress)
   kChdir,             // chdir(a)
   kDropCapabilities,  // keep only kKeptCapabilities, in every set and the bounding set
   kNoNewPrivs,        // PR_SET_NO_NEW_PRIVS

@@ -20,6 +20,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -30,6 +31,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
 #include "sandbox/observe.h"
+#include "sandbox/egress.h"
 #include "sandbox/plan.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/setid.h"
@@ -62,6 +64,7 @@ class Fd {
   }
   ~Fd() { Reset(); }
   int get() const { return fd_; }
+  int Release() { return std::exchange(fd_, -1); }
   explicit operator bool() const { return fd_ >= 0; }
   void Reset() {
     if (fd_ >= 0) ::close(fd_);
@@ -293,6 +296,39 @@ std::vector<std::string> BuildEnv(const std::vector<std::string>& extra) {
   return env;
 }
 
+// Spec::env, after the proxy variables that point at the egress proxy (when
+// there is one), so that entries of Spec::env win.
+std::vector<std::string> WithEgressEnv(const Spec& spec) {
+  if (spec.egress.empty()) return spec.env;
+  std::string proxy = fmt::format("http://127.0.0.1:{}", kEgressProxyPort);
+  std::vector<std::string> env;
+  for (const char* key : {"HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"}) {
+    env.push_back(fmt::format("{}={}", key, proxy));
+  }
+  // Servers the command starts on loopback stay direct.
+  env.push_back("NO_PROXY=localhost,127.0.0.1");
+  env.push_back("no_proxy=localhost,127.0.0.1");
+  env.insert(env.end(), spec.env.begin(), spec.env.end());
+  return env;
+}
+
+// Starts the egress proxy on the listener init sent, once.
+void StartEgressProxy(const Spec& spec, Fd& listener, std::unique_ptr<internal::EgressProxy>& proxy,
+                      Report& report) {
+  if (proxy || !listener) return;
+  std::vector<internal::EgressTarget> allowed;
+  for (const auto& entry : spec.egress) {
+    if (auto t = internal::ParseEgressTarget(entry)) allowed.push_back(std::move(*t));
+  }
+  auto started = internal::EgressProxy::Start(listener.get(), std::move(allowed));
+  if (!started) {
+    report.warnings.push_back(fmt::format("no egress: {}", started.error().message()));
+    return;  // `listener` stays open: connections wait, then fail with the sandbox
+  }
+  (void)listener.Release();  // the proxy owns it now
+  proxy = std::move(*started);
+}
+
 std::vector<char*> CStrings(std::vector<std::string>& strings) {
   std::vector<char*> out;
   out.reserve(strings.size() + 1);
@@ -309,6 +345,7 @@ struct ReportChannel {
   std::vector<InitMessage> messages;
   Fd listener;
   bool listener_lost = false;  // init sent it, but it did not arrive
+  Fd egress_listener;          // the egress proxy's socket (Spec::egress)
 
   // Reads what is there now, without blocking. Closes at EOF.
   void Drain() {
@@ -339,6 +376,8 @@ struct ReportChannel {
           std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
           if (complete && msg.kind == InitMessage::kSeccompListener && !listener) {
             listener = Fd(received);
+          } else if (complete && msg.kind == InitMessage::kEgressListener && !egress_listener) {
+            egress_listener = Fd(received);
           } else {
             ::close(received);
           }
@@ -429,7 +468,7 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
   CRUCIBLE_ASSIGN_OR_RETURN(std::optional<internal::Cgroup> cgroup, MakeCgroup(spec, report));
 
   // Everything init and the command need, prepared before clone().
-  std::vector<std::string> env = BuildEnv(spec.env);
+  std::vector<std::string> env = BuildEnv(WithEgressEnv(spec));
   std::string path = kDefaultPath;
   for (const auto& e : env) {
     if (e.starts_with("PATH=") && e.size() > 5) path = e.substr(5);
@@ -572,6 +611,7 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
         });
   };
   Stream* streams[] = {&out, &err};
+  std::unique_ptr<internal::EgressProxy> egress;  // stopped when init is reaped
 
   for (;;) {
     bool streams_open = rep.open || out.open || err.open;
@@ -636,6 +676,8 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
               std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
           if (r == pid) init_status = status;  // else ECHILD: SIGCHLD ignored by the caller
           exited = true;
+          // Every process of the sandbox is gone: so are its connections.
+          if (egress) report.egress = egress->Stop();
           drain_until = Clock::now() + kDrainLimit;
           break;
         }
@@ -652,6 +694,7 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
               report.observation_warnings.push_back(w.error().message());
             }
           }
+          StartEgressProxy(spec, rep.egress_listener, egress, report);
           break;
         case 2:
           if (fds[i].revents & POLLIN) {
@@ -724,6 +767,8 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
         "{} of {} file writes were counted but not recorded (the limit is {})",
         report.observed_writes - writes_passed_on, report.observed_writes, spec.max_observations));
   }
+  // A proxy started in the poll round that also saw init exit.
+  if (egress && report.egress.empty()) report.egress = egress->Stop();
 
   // Everything init waited for is in its children's times.
   auto ms = [](const timeval& tv) {
@@ -801,6 +846,11 @@ int ExitStatus(const Report& report) {
   if (report.timed_out) return 124;
   if (report.signal != 0) return 128 + report.signal;
   return report.exit_code >= 0 ? report.exit_code : kSetupFailedExitStatus;
+}
+
+Status CheckEgressEntry(std::string_view entry) {
+  CRUCIBLE_RETURN_IF_ERROR(internal::ParseEgressTarget(entry));
+  return {};
 }
 
 bool IsSystemPath(std::string_view path) {

@@ -93,12 +93,26 @@ struct Observation {
 inline constexpr size_t kMaxObservedArgs = 64;
 inline constexpr size_t kMaxObservedArgBytes = 4096;
 
-// The network the sandbox sees. Room is left for an allowlisted egress (a
-// third mode with a list of destinations, for an agent that must reach its
-// model API) without changing the other two.
+// The network the sandbox sees. With kNone, Spec::egress adds an allowlisted
+// way out: an HTTP proxy to listed destinations only (for an agent that must
+// reach its model API).
 enum class Network {
   kNone,  // a new network namespace with only loopback (the default)
   kHost,  // the host's network namespace: for trusted commands only
+};
+
+// Where the egress proxy listens inside the sandbox (127.0.0.1).
+inline constexpr uint16_t kEgressProxyPort = 3128;
+
+// One connection the sandbox made to the egress proxy.
+struct EgressConnection {
+  std::string host;  // the destination asked for (empty: no request was read)
+  uint16_t port = 0;
+  std::string method;  // "CONNECT", "GET", ... (empty: no request was read)
+  bool allowed = false;
+  std::string reason;      // why it was refused or failed; empty when relayed to the end
+  uint64_t bytes_out = 0;  // from the sandbox to the destination (after the request head)
+  uint64_t bytes_in = 0;   // from the destination to the sandbox
 };
 
 inline constexpr uint64_t kDefaultMemoryLimitBytes = uint64_t{4} << 30;  // 4 GiB
@@ -134,6 +148,15 @@ struct Spec {
   bool interactive = false;
   std::string hostname = "crucible";
   Network network = Network::kNone;
+  // Allowed destinations, "host:port" ("[::1]:443" for IPv6 literals); only
+  // with Network::kNone. When set, an HTTP proxy (CONNECT and absolute-URI
+  // requests) listens on 127.0.0.1:kEgressProxyPort inside the sandbox before
+  // the command starts, and relays to these exact hosts and ports only (names
+  // resolved on the host; an IP literal only when listed as such); everything
+  // else is answered 403. HTTPS_PROXY, HTTP_PROXY (and lower case) point at it
+  // and NO_PROXY/no_proxy is "localhost,127.0.0.1", unless env sets them.
+  // Every connection is in Report::egress.
+  std::vector<std::string> egress;
 
   // Limits of the whole sandbox (a cgroup). Unset: the default
   // (kDefaultMemoryLimitBytes, kDefaultPidsLimit), applied when this host's
@@ -224,6 +247,8 @@ struct Report {
   uint64_t observed_execs = 0;
   uint64_t observed_writes = 0;
   std::vector<std::string> observation_warnings;
+  // Connections to the egress proxy (Spec::egress), in the order accepted.
+  std::vector<EgressConnection> egress;
   // What the sandbox could not do as configured but ran anyway (e.g. no
   // usable cgroup for a default limit), one sentence each.
   std::vector<std::string> warnings;
@@ -252,6 +277,10 @@ bool IsSystemPath(std::string_view path);
 // code, 128+N when killed by signal N, 124 on timeout (125 if there is no
 // status at all, which Run does not produce).
 int ExitStatus(const Report& report);
+
+// Checks one Spec::egress entry: kInvalidArgument, naming it, unless it is
+// "host:port" (or "[v6 address]:port").
+Status CheckEgressEntry(std::string_view entry);
 
 // Exit status when the sandbox itself could not be set up.
 inline constexpr int kSetupFailedExitStatus = 125;

@@ -278,6 +278,34 @@ TEST_F(AttemptTest, AgentThatEditsTheHiddenTestFilesCannotBreakTheirApplication)
   EXPECT_TRUE(TestPassed(*e));
 }
 
+TEST_F(AttemptTest, AgentEgressReachesItsSandboxAndItsConnectionsTheTrace) {
+  v1::AgentSpec agent;
+  agent.set_name("a");
+  // Asks the proxy for a destination that is not the listed one.
+  agent.set_command(
+      "curl -sS --max-time 20 -o /dev/null -w 'code %{http_code}\n' http://127.0.0.3:9/; "
+      "echo 2 > value.txt");
+  agent.set_timeout_s(60);
+  agent.add_egress("gateway.invalid:443");
+  AttemptContext ctx;
+  ctx.workdir = dir_->path() + "/attempt-egress";
+  ctx.emit = [this](v1::TraceEvent ev) { events_.push_back(std::move(ev)); };
+  auto e = PerformAttempt(task_, agent, ctx);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_NE(e->agent_output_tail().find("code 403"), std::string::npos) << e->agent_output_tail();
+  std::vector<nlohmann::json> egress;
+  for (const auto& ev : events_) {
+    if (ev.source() == "runner" && ev.name() == "egress") {
+      egress.push_back(nlohmann::json::parse(ev.attrs_json()));
+    }
+  }
+  ASSERT_EQ(egress.size(), 1u);
+  EXPECT_EQ(egress[0]["host"], "127.0.0.3");
+  EXPECT_EQ(egress[0]["port"], 9);
+  EXPECT_EQ(egress[0]["allowed"], false);
+  EXPECT_TRUE(TestPassed(*e));
+}
+
 TEST_F(AttemptTest, RefusedSyscallsAreEvidenceAndTrace) {
   // unshare(1) asks for new namespaces, which the seccomp policy refuses.
   auto e = Perform("unshare --mount true; echo 2 > value.txt");

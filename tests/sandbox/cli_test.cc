@@ -98,6 +98,27 @@ TEST_F(SandboxCliTest, ExitStatuses) {
   EXPECT_EQ(Run({"--memory", "12Q", "--", "true"}).status, 125);
 }
 
+TEST_F(SandboxCliTest, EgressIsPrintedAndReportedAndBadEntriesAreSetupErrors) {
+  // The proxy refuses the unlisted destination; no server is needed for that.
+  Outcome o = Run({"--egress", "gateway.invalid:443", "--report", ReportPath(), "--", "curl",
+                   "-sS", "--max-time", "20", "-o", "/dev/null", "http://127.0.0.3:9/"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_THAT(o.err, HasSubstr("crucible: sandbox: egress GET 127.0.0.3:9 refused: 127.0.0.3:9 "
+                               "is not an allowed destination (allowed: gateway.invalid:443)"));
+  nlohmann::json egress = Report()["egress"];
+  ASSERT_EQ(egress.size(), 1u) << egress.dump();
+  EXPECT_EQ(egress[0]["host"], "127.0.0.3");
+  EXPECT_EQ(egress[0]["port"], 9);
+  EXPECT_EQ(egress[0]["allowed"], false);
+
+  o = Run({"--egress", "gateway.invalid", "--", "true"});
+  EXPECT_EQ(o.status, 125);
+  EXPECT_THAT(o.err, HasSubstr("egress entry 'gateway.invalid' is not HOST:PORT"));
+  o = Run({"--network", "host", "--egress", "gateway.invalid:443", "--", "true"});
+  EXPECT_EQ(o.status, 125);
+  EXPECT_THAT(o.err, HasSubstr("egress needs the sandbox's own network"));
+}
+
 TEST_F(SandboxCliTest, OutputCapTruncatesAndSaysSo) {
   Outcome o = Run(
       {"--output-cap", "1k", "--report", ReportPath(), "--", "head", "-c", "5000", "/dev/zero"});
