@@ -1302,7 +1302,7 @@ class ZmqCoordinator : public Coordinator {
   std::vector<std::pair<std::string, v1::Envelope>> outbox_;   // wait for the next sync
   std::vector<std::pair<std::string, v1::Envelope>> syncing_;  // wait for the one under way
   BackgroundSync sync_{store_, context_, Ms(50)};
-  std::list<PackTransfer> transfers_;  // packs on their way to runners
+  std::list<PackTransfer> transfers_;   // packs on their way to runners
   std::unique_ptr<OtlpExporter> otlp_;  // with options_.otlp.endpoint
   PackBuilder packs_;
   // Received messages are parsed here; its first block is reused for every

@@ -30,8 +30,8 @@
 
 #include "sandbox/cgroup.h"
 #include "sandbox/child.h"
-#include "sandbox/observe.h"
 #include "sandbox/egress.h"
+#include "sandbox/observe.h"
 #include "sandbox/plan.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/setid.h"

@@ -39,8 +39,7 @@ std::vector<Words> SimpleCommands(std::string_view line) {
     } else if (c == '\\' && i + 1 < line.size()) {
       word.push_back(line[++i]);
       in_word = true;
-    } else if (c == ';' || c == '|' || c == '&' || c == '\n' || c == '(' || c == ')' ||
-               c == '`') {
+    } else if (c == ';' || c == '|' || c == '&' || c == '\n' || c == '(' || c == ')' || c == '`') {
       end_command();
     } else if (c == ' ' || c == '\t' || c == '\r') {
       end_word();
@@ -108,7 +107,7 @@ bool KnownRunner(const Words& w, size_t i) {
   if (i >= w.size()) return false;
   std::string_view prog = Basename(w[i]);
   static constexpr std::string_view kAlone[] = {
-      "pytest", "py.test", "tox",   "nox",       "jest",  "vitest",      "mocha",
+      "pytest", "py.test", "tox",     "nox",       "jest",  "vitest",      "mocha",
       "ctest",  "rspec",   "phpunit", "nosetests", "trial", "runtests.py", "cargo-nextest"};
   if (std::find(std::begin(kAlone), std::end(kAlone), prog) != std::end(kAlone)) return true;
   std::string_view arg = FirstArg(w, i + 1);

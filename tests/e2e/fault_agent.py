@@ -19,13 +19,16 @@ edit), then adds exactly one fault:
   pileon   the trace: tests fail, three edits with no revert, tests pass
   blind    the trace: the last edit comes after the last test run
 
-The test run is claimed in the trace, not performed: the faults are in what
-the agent wrote and in what it says it did.
+Every test run the trace claims is performed (the harness sees what runs,
+and a claimed run it did not see is a contradiction), and every edit the
+trace claims writes its file: the faults are in what the agent wrote and in
+the order it did things, not in lies about them.
 """
 
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -45,6 +48,18 @@ class Trace:
                  "span_id": "f-%d" % self.count, "attrs": attrs}
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(event) + "\n")
+
+
+def run_tests(trace, **claim):
+    """Runs the tests for real (whatever they say), then claims the run."""
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    trace.emit("TOOL", "run_tests", **claim)
+
+
+def touch(path):
+    """Writes a file again as it is: an edit the harness sees that changes nothing."""
+    write(path, read(path))
 
 
 def read(path):
@@ -89,14 +104,15 @@ def main():
         trace.emit("TOOL", "read_file", path=path)
 
     if fault == "pileon":
-        trace.emit("TOOL", "run_tests", passed=10, failed=2, exit_code=1)
+        run_tests(trace, passed=10, failed=2, exit_code=1)
     for path, change in edits.items():
         write(path, change(read(path)))
         trace.emit("TOOL", "edit_file", path=path)
     first = touched[0]
     if fault == "pileon":
-        trace.emit("TOOL", "edit_file", path=first)
-        trace.emit("TOOL", "edit_file", path=first)
+        for _ in range(2):
+            touch(first)
+            trace.emit("TOOL", "edit_file", path=first)
     if fault == "scope":
         text = read("inventory/utils.py")
         write("inventory/utils.py", text.rstrip("\n") + "\n\n# Helpers shared by the modules.\n")
@@ -113,8 +129,9 @@ def main():
         write(first, text.rstrip("\n") + '\n\nAWS_ACCESS_KEY_ID = "AKIAZ7Q4M2XK9P3LT6WB"\n')
         trace.emit("TOOL", "edit_file", path=first)
 
-    trace.emit("TOOL", "run_tests", passed=12, failed=0, exit_code=0)
+    run_tests(trace, passed=12, failed=0, exit_code=0)
     if fault == "blind":
+        touch(first)
         trace.emit("TOOL", "edit_file", path=first)
     return 0
 

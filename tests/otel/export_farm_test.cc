@@ -211,7 +211,14 @@ TEST_F(OtlpFarm, ReceiverThatNeverAnswersDoesNotHoldUpTheRun) {
   // push ever completes: each one waits out its 1.5 s timeout in the
   // exporter's thread.
   RunAndWait();
+  // The status page is published once a second: wait for one that saw the
+  // run finish.
   json c = Counters();
+  for (int i = 0; i < 100 && c.value("runs_finished", 0) < 1; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    c = Counters();
+  }
+  ASSERT_GE(c.value("runs_finished", 0), 1) << c.dump();
   EXPECT_EQ(c.value("otlp_exported", -1), 0) << c.dump();
   EXPECT_GE(c.value("otlp_queued", 0) + c.value("otlp_failed", 0), 1) << c.dump();
   // And the coordinator still stops promptly on SIGTERM (Stop checks within 10 s).

@@ -407,12 +407,12 @@ TEST(OpenInferenceAdapter, LongTextIsCutNotRefused) {
   EXPECT_NE(output.find("(20000 bytes)"), std::string::npos);
 }
 
-// The in-house agent of docs/agents.md ("Trace formats: openinference"),
+// The in-house agent of docs/agents.md ("Trace formats", "openinference"),
 // run as written: its span file reads as the events the doc promises.
 TEST(OpenInferenceAdapter, TheDocumentedPythonAgentsSpansRead) {
   auto doc = ReadFile(std::string(CRUCIBLE_SOURCE_DIR) + "/docs/agents.md");
   ASSERT_TRUE(doc);
-  const size_t section = doc->find("## Trace formats: openinference");
+  const size_t section = doc->find("### `openinference`");
   ASSERT_NE(section, std::string::npos);
   const size_t start = doc->find("```python\n", section);
   ASSERT_NE(start, std::string::npos);

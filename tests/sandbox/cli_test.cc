@@ -100,8 +100,8 @@ TEST_F(SandboxCliTest, ExitStatuses) {
 
 TEST_F(SandboxCliTest, EgressIsPrintedAndReportedAndBadEntriesAreSetupErrors) {
   // The proxy refuses the unlisted destination; no server is needed for that.
-  Outcome o = Run({"--egress", "gateway.invalid:443", "--report", ReportPath(), "--", "curl",
-                   "-sS", "--max-time", "20", "-o", "/dev/null", "http://127.0.0.3:9/"});
+  Outcome o = Run({"--egress", "gateway.invalid:443", "--report", ReportPath(), "--", "curl", "-sS",
+                   "--max-time", "20", "-o", "/dev/null", "http://127.0.0.3:9/"});
   EXPECT_EQ(o.status, 0) << o.err;
   EXPECT_THAT(o.err, HasSubstr("crucible: sandbox: egress GET 127.0.0.3:9 refused: 127.0.0.3:9 "
                                "is not an allowed destination (allowed: gateway.invalid:443)"));

@@ -730,12 +730,12 @@ TEST_F(SandboxTest, CpuTimeIncludesProcessesKilledOnTimeout) {
   // timeout kills it: whatever the machine's load, the sandbox's CPU time is
   // at least the last figure it printed (it was ~0 before the cgroup
   // accounting, when killed processes were not counted).
-  Spec spec = Sh(
-      "python3 -c 'import time\n"
-      "while True:\n"
-      "  t = time.process_time()\n"
-      "  while time.process_time() - t < 0.01: pass\n"
-      "  print(int(time.process_time() * 1000), flush=True)' & while :; do :; done");
+  Spec spec =
+      Sh("python3 -c 'import time\n"
+         "while True:\n"
+         "  t = time.process_time()\n"
+         "  while time.process_time() - t < 0.01: pass\n"
+         "  print(int(time.process_time() * 1000), flush=True)' & while :; do :; done");
   spec.timeout = 1s;
   Report r = RunOk(spec);
   EXPECT_TRUE(r.timed_out);
