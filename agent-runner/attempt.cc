@@ -165,6 +165,13 @@ struct TraceForwarder {
   void Pump(bool final) {
     if (tailer) tailer->ReadNewLines(final, [this](std::string_view line) { Line(line, false); });
     if (!final) return;
+    // A trace or span file the agent replaced by a symlink or a FIFO is not
+    // read (it could point at host files or block the runner): say so.
+    if (tailer && !tailer->problem().empty()) {
+      Reject(fmt::format("{} {}: not read",
+                         source == TraceSource::kSpanFile ? "the span file" : "the trace file",
+                         tailer->problem()));
+    }
     if (splitter) splitter->Finish();
     adapter->Finish(NowNs(), events);
     Forward();

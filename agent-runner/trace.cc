@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <ctime>
 
@@ -167,8 +168,13 @@ void TraceTailer::ReadNewLines(bool final, const std::function<void(std::string_
   // could point at host files) and anything that is not a regular file (a FIFO
   // would block the runner).
   int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  problem_.clear();
+  if (fd < 0 && errno == ELOOP) problem_ = "is a symbolic link";
   struct stat st;
   if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+    problem_ = S_ISFIFO(st.st_mode)  ? "is a FIFO"
+               : S_ISDIR(st.st_mode) ? "is a directory"
+                                     : "is not a regular file";
     ::close(fd);
     fd = -1;
   }

@@ -54,11 +54,17 @@ class TraceTailer {
   // number of lines).
   std::vector<std::string> ReadNewLines(bool final = false);
 
+  // Why the file was not read at the last call, when it exists but is not a
+  // regular file ("is a symbolic link", "is a FIFO"); empty otherwise (a file
+  // not created yet is not a problem).
+  const std::string& problem() const { return problem_; }
+
  private:
   std::string path_;
   uint64_t offset_ = 0;
   std::string partial_;
   bool skipping_ = false;  // inside an over-long line
+  std::string problem_;
 };
 
 }  // namespace crucible::runner

@@ -313,15 +313,16 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--timeout", args->timeout_s, "wall-clock limit in seconds (0: none)")
       ->check(CLI::NonNegativeNumber);
   // One value per occurrence (repeat the option for more): a list option
-  // would take the `--` that ends the options as the end of its list.
+  // would take the `--` that ends the options as the end of its list. (Not
+  // expected(1): on a list CLI11 takes that as "at most once".)
   cmd->add_option("--env", args->env, "add KEY=VALUE to the clean environment (repeatable)")
-      ->expected(1)
+      ->type_size(1)
       ->allow_extra_args(false);
   cmd->add_option("--ro-bind", args->ro_binds, "bind SRC[:DST] read-only (repeatable)")
-      ->expected(1)
+      ->type_size(1)
       ->allow_extra_args(false);
   cmd->add_option("--rw-bind", args->rw_binds, "bind SRC[:DST] read-write (repeatable)")
-      ->expected(1)
+      ->type_size(1)
       ->allow_extra_args(false);
   cmd->add_option("--network", args->network,
                   "none (default: own network namespace, loopback only) or host (the host's "
@@ -331,7 +332,7 @@ void AddSandboxCommand(CLI::App& app, int* exit_code) {
                   "HOST:PORT the command may reach through the egress proxy at "
                   "127.0.0.1:3128 ($HTTPS_PROXY, $HTTP_PROXY); every connection is printed and "
                   "in the report (repeatable; needs --network none)")
-      ->expected(1)
+      ->type_size(1)
       ->allow_extra_args(false);
   cmd->add_option("--memory", args->memory,
                   "memory limit of the whole sandbox, e.g. 512M or 4G; 0: none (default 4G when "

@@ -698,6 +698,10 @@ Result<Report> Run(const Spec& spec, const std::function<void()>& on_tick) {
           break;
         case 2:
           if (fds[i].revents & POLLIN) {
+            // Writes closed before this call are queued already: stamp them
+            // first, so a write and the exec that follows it (an edit, then
+            // the test run) are observed in the order they happened.
+            if (writes) drain_writes();
             violations.HandleOne(rep.listener.get());
           } else {
             rep.listener.Reset();  // no process uses the filter any more

@@ -261,6 +261,43 @@ TEST_F(AttemptTest, TraceSymlinkToAHostFileIsNotRead) {
   EXPECT_EQ(e->trace_events(), 0u);
 }
 
+// The last trace_rejected error of the attempt's trace.
+std::string LastRejection(const std::vector<v1::TraceEvent>& events) {
+  std::string last;
+  for (const auto& ev : events)
+    if (ev.name() == "trace_rejected") last = nlohmann::json::parse(ev.attrs_json())["error"];
+  return last;
+}
+
+TEST_F(AttemptTest, ASymlinkedTraceFileIsAStatedRejection) {
+  std::string secret = dir_->path() + "/host-secret.jsonl";
+  ASSERT_TRUE(WriteFile(secret, "{\"kind\":\"TOOL\",\"name\":\"leaked\"}\n"));
+  auto e = Perform("rm -f \"$CRUCIBLE_TRACE\"; ln -s " + secret + " \"$CRUCIBLE_TRACE\"");
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_EQ(e->trace_rejected(), 1u);
+  EXPECT_EQ(LastRejection(events_), "the trace file is a symbolic link: not read");
+}
+
+TEST_F(AttemptTest, ASpanFileThatIsAFifoOrASymlinkIsAStatedRejectionNotAHang) {
+  for (const std::string& plant : std::vector<std::string>{
+           "mkfifo \"$CRUCIBLE_SPANS\"", "ln -s /etc/passwd \"$CRUCIBLE_SPANS\""}) {
+    SCOPED_TRACE(plant);
+    events_.clear();
+    v1::AgentSpec agent;
+    agent.set_name("spans");
+    agent.set_trace_format("openinference");
+    agent.set_command("rm -f \"$CRUCIBLE_SPANS\"; " + plant + "; echo 2 > value.txt");
+    agent.set_timeout_s(60);
+    auto e = Perform(agent);
+    ASSERT_TRUE(e) << e.error().ToString();
+    EXPECT_TRUE(TestPassed(*e)) << "the attempt goes on";
+    EXPECT_EQ(e->trace_events(), 0u);
+    EXPECT_EQ(e->trace_rejected(), 1u);
+    EXPECT_THAT(LastRejection(events_),
+                ::testing::MatchesRegex("the span file is a (FIFO|symbolic link): not read"));
+  }
+}
+
 TEST_F(AttemptTest, AgentTimeoutKillsItAndTheAttemptStillEnds) {
   auto e = Perform("sleep 600", /*timeout_s=*/1);
   ASSERT_TRUE(e) << e.error().ToString();

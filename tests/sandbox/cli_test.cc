@@ -98,6 +98,25 @@ TEST_F(SandboxCliTest, ExitStatuses) {
   EXPECT_EQ(Run({"--memory", "12Q", "--", "true"}).status, 125);
 }
 
+// --env, --ro-bind and --rw-bind say "repeatable": the second one must not be
+// refused ("At Most 1 required but received 2" before), and each takes one
+// value, so the `--` ending the options is not swallowed.
+TEST_F(SandboxCliTest, RepeatableOptionsTakeEveryOccurrence) {
+  const std::string one = dir_->path() + "/one", two = dir_->path() + "/two";
+  ASSERT_TRUE(MakeDirs(one));
+  ASSERT_TRUE(MakeDirs(two));
+  ASSERT_TRUE(WriteFile(one + "/f", "x"));
+  ASSERT_TRUE(WriteFile(two + "/g", "y"));
+  const std::string out = dir_->path() + "/out";
+  ASSERT_TRUE(MakeDirs(out));
+  Outcome o = Run({"--env", "A=1", "--env", "B=2", "--ro-bind", one + ":/data/one", "--ro-bind",
+                   two + ":/data/two", "--rw-bind", out + ":/out", "--", "sh", "-c",
+                   "printf '%s%s%s%s' \"$A\" \"$B\" \"$(cat /data/one/f)\" \"$(cat /data/two/g)\" "
+                   "> /out/got"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(ReadFile(out + "/got").value_or(""), "12xy");
+}
+
 TEST_F(SandboxCliTest, EgressIsPrintedAndReportedAndBadEntriesAreSetupErrors) {
   // The proxy refuses the unlisted destination; no server is needed for that.
   Outcome o = Run({"--egress", "gateway.invalid:443", "--report", ReportPath(), "--", "curl", "-sS",

@@ -179,6 +179,30 @@ TEST_F(ObserveTest, WorkspaceWriteSeenTmpWriteNot) {
   }
 }
 
+// An edit then a test run must be observed in that order, or the tool-call
+// dimension sees an edit after the last test run that never happened. Each
+// file is closed before the next exec starts, so its write comes first.
+TEST_F(ObserveTest, AWriteThenAnExecAreObservedInThatOrder) {
+  Report r = RunObserved("for i in $(seq 1 40); do echo x > f$i; /bin/true $i; done");
+  ASSERT_EQ(r.exit_code, 0);
+  for (int i = 1; i <= 40; ++i) {
+    const std::string file = "f" + std::to_string(i);
+    int write_at = -1, exec_at = -1;
+    for (size_t k = 0; k < seen_.size(); ++k) {
+      const auto& o = seen_[k];
+      if (o.kind == Observation::Kind::kFileWrite && o.path == file) write_at = static_cast<int>(k);
+      if (o.kind == Observation::Kind::kExec &&
+          o.argv == std::vector<std::string>{"/bin/true", std::to_string(i)})
+        exec_at = static_cast<int>(k);
+    }
+    ASSERT_GE(write_at, 0) << file << "\n" << Dump();
+    ASSERT_GE(exec_at, 0) << file << "\n" << Dump();
+    EXPECT_LT(write_at, exec_at) << file << " was observed after the exec that followed it\n"
+                                 << Dump();
+    EXPECT_LE(seen_[write_at].time, seen_[exec_at].time) << file;
+  }
+}
+
 TEST_F(ObserveTest, WriteReadAfterTheSandboxEndedKeepsItsWorkspacePath) {
   // The runner is slow on the first write; meanwhile the command writes
   // another file and ends, and its mount namespace goes with it: the second
