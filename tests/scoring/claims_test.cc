@@ -20,18 +20,10 @@ using ::testing::SizeIs;
 constexpr int64_t kSec = 1'000'000'000;
 
 // A trace whose events carry the times given (seconds), in the order added.
-struct Timeline {
-  std::vector<v1::TraceEvent> events;
+struct Timeline : Trace {
   Timeline& At(double s, const std::string& source, const std::string& name,
                const std::string& attrs = "{}") {
-    v1::TraceEvent ev;
-    ev.set_seq(events.size() + 1);
-    ev.set_ts_ns(static_cast<int64_t>(s * kSec) + 1000 * kSec);
-    ev.set_kind(source == "agent" ? "TOOL" : "RUNNER");
-    ev.set_name(name);
-    ev.set_attrs_json(attrs);
-    ev.set_source(source);
-    events.push_back(std::move(ev));
+    AddAt(static_cast<int64_t>(s * kSec) + 1000 * kSec, name, attrs, source);
     return *this;
   }
   Timeline& Claim(double s, const std::string& name, const std::string& attrs = "{}") {

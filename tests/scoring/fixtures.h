@@ -106,9 +106,14 @@ struct Trace {
   std::vector<v1::TraceEvent> events;
   Trace& Add(const std::string& name, const std::string& attrs = "{}",
              const std::string& source = "agent") {
+    return AddAt(1'000'000'000 * static_cast<int64_t>(events.size() + 1), name, attrs, source);
+  }
+  // The same at a time of the caller's (seq still follows the order of adding).
+  Trace& AddAt(int64_t ts_ns, const std::string& name, const std::string& attrs = "{}",
+               const std::string& source = "agent") {
     v1::TraceEvent ev;
     ev.set_seq(events.size() + 1);
-    ev.set_ts_ns(1'000'000'000 * static_cast<int64_t>(events.size() + 1));
+    ev.set_ts_ns(ts_ns);
     ev.set_kind(source == "agent" ? "TOOL" : "RUNNER");
     ev.set_name(name);
     ev.set_attrs_json(attrs);
