@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <sstream>
+
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 #include <google/protobuf/message.h>
@@ -139,6 +142,19 @@ void SecretRedactor::Redact(google::protobuf::Message& message) const {
       }
     }
   }
+}
+
+std::vector<sandbox::Bind> CommandFileBinds(const std::string& command) {
+  std::vector<sandbox::Bind> binds;
+  std::istringstream words(command);
+  std::string w;
+  while (words >> w) {
+    if (w.empty() || w[0] != '/') continue;
+    struct stat st;
+    if (sandbox::IsSystemPath(w) || ::stat(w.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    binds.push_back(sandbox::Bind{.host_path = w, .sandbox_path = w, .writable = false});
+  }
+  return binds;
 }
 
 }  // namespace crucible::runner

@@ -19,7 +19,8 @@ class Message;
 
 namespace crucible::sandbox {
 struct Spec;
-}
+struct Bind;
+}  // namespace crucible::sandbox
 
 namespace crucible::runner {
 
@@ -35,6 +36,10 @@ bool IsEnvName(std::string_view name);
 // a CRUCIBLE_* variable, is left out with a sandbox_warning.
 Status ApplyAgentSpec(const v1::AgentSpec& agent, const std::string& io_dir,
                       const std::function<void(v1::TraceEvent)>& emit, sandbox::Spec& spec);
+
+// Host files `command` names by absolute path (its script, say), to be bound
+// read-only at the same path, unless a system directory already shows them.
+std::vector<sandbox::Bind> CommandFileBinds(const std::string& command);
 
 // Replaces the values of an agent's pass_env variables, as this process's
 // environment has them, wherever they appear in what the runner sends

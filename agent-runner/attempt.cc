@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "agent-runner/adapters.h"
 #include "agent-runner/agent_sandbox.h"
+#include "agent-runner/review_round.h"
 #include "agent-runner/trace.h"
 #include "base/fs.h"
 #include "golden/test_infra.h"
@@ -80,21 +82,6 @@ std::string Tail(const std::string& s, size_t n) {
 }
 
 bool IsBlank(std::string_view s) { return s.find_first_not_of(" \t\r") == std::string_view::npos; }
-
-// Host files the agent command names by absolute path (its script, say) are
-// bound read-only at the same path, unless a system directory already shows them.
-std::vector<sandbox::Bind> CommandFileBinds(const std::string& command) {
-  std::vector<sandbox::Bind> binds;
-  std::istringstream words(command);
-  std::string w;
-  while (words >> w) {
-    if (w.empty() || w[0] != '/') continue;
-    struct stat st;
-    if (sandbox::IsSystemPath(w) || ::stat(w.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    binds.push_back(sandbox::Bind{.host_path = w, .sandbox_path = w, .writable = false});
-  }
-  return binds;
-}
 
 // Reads the agent's telemetry through its format's adapter (a trace file, a
 // span file or its stdout) and forwards the events; lines the adapter rejects
@@ -194,11 +181,15 @@ class AgentObserver {
     spec.on_observation = [this](const sandbox::Observation& o) { Emit(o); };
   }
 
+  // Adds one sandbox's observations (one per review round) to the evidence.
   void Finish(const sandbox::Report& report, v1::Evidence* evidence) {
-    evidence->set_observed_execs(report.observed_execs);
-    evidence->set_observed_writes(report.observed_writes);
+    evidence->set_observed_execs(evidence->observed_execs() + report.observed_execs);
+    evidence->set_observed_writes(evidence->observed_writes() + report.observed_writes);
     for (const auto& w : report.observation_warnings) {
-      evidence->add_observation_warnings(w);
+      if (std::find(evidence->observation_warnings().begin(),
+                    evidence->observation_warnings().end(),
+                    w) == evidence->observation_warnings().end())
+        evidence->add_observation_warnings(w);
       ctx_.emit(RunnerEvent("sandbox_warning", {{"message", w}}));
     }
   }
@@ -233,9 +224,39 @@ void EmitEgress(const sandbox::Report& report, const AttemptContext& ctx) {
   }
 }
 
+// Adds the usage of one round to the attempt's.
+void AddUsage(const v1::Usage& round, v1::Usage& total) {
+  if (total.cost_source().empty() && total.llm_calls() == 0) {
+    total = round;
+    return;
+  }
+  total.set_tokens_in(total.tokens_in() + round.tokens_in());
+  total.set_tokens_out(total.tokens_out() + round.tokens_out());
+  total.set_tokens_cached(total.tokens_cached() + round.tokens_cached());
+  total.set_tokens_cache_write(total.tokens_cache_write() + round.tokens_cache_write());
+  total.set_cost_usd(total.cost_usd() + round.cost_usd());
+  total.set_llm_calls(total.llm_calls() + round.llm_calls());
+  total.set_llm_latency_ms(total.llm_latency_ms() + round.llm_latency_ms());
+  if (!round.cost_source().empty() && round.cost_source() != total.cost_source())
+    total.set_cost_source(total.cost_source().empty() ? round.cost_source() : "partial");
+  for (const auto& m : round.models()) {
+    if (std::find(total.models().begin(), total.models().end(), m) == total.models().end())
+      total.add_models(m);
+  }
+  for (const auto& w : round.warnings()) {
+    if (std::find(total.warnings().begin(), total.warnings().end(), w) == total.warnings().end())
+      total.add_warnings(w);
+  }
+}
+
+// One round of an external agent in its sandbox (round 1 of 1 without review
+// rounds). `feedback` is the task file's "feedback" (null in round 1).
+// evidence.agent_exit is this round's; trace counts, usage and observations
+// add up over the rounds.
 Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                         const std::string& workspace, const std::string& io_dir,
-                        const AttemptContext& ctx, v1::Evidence* evidence) {
+                        const AttemptContext& ctx, int round, int rounds, const json& feedback,
+                        v1::Evidence* evidence) {
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(io_dir));
   json task_json = {{"intent", task.intent()},
                     {"repo", !ctx.repo_name.empty()
@@ -243,9 +264,12 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                                  : task.repo_path().substr(task.repo_path().find_last_of('/') + 1)},
                     {"task_id", task.id()},
                     {"suite", task.suite()},
-                    {"round", 1},
-                    {"feedback", nullptr}};
-  CRUCIBLE_RETURN_IF_ERROR(WriteFile(io_dir + "/task.json", task_json.dump(2)));
+                    {"round", round},
+                    {"rounds", rounds},
+                    {"feedback", feedback}};
+  CRUCIBLE_RETURN_IF_ERROR(WriteFile(
+      io_dir + "/task.json", task_json.dump(2, ' ', false, json::error_handler_t::replace)));
+  // Each round's trace starts empty (the runner has read the last one).
   CRUCIBLE_RETURN_IF_ERROR(WriteFile(io_dir + "/trace.jsonl", ""));
   const TraceSource trace_source = SourceOf(agent.trace_format());
   auto adapter =
@@ -287,6 +311,7 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   observer.Finish(*report, evidence);
   EmitEgress(*report, ctx);
 
+  evidence->clear_agent_exit();
   auto* exit = evidence->mutable_agent_exit();
   exit->set_exit_code(report->exit_code);
   exit->set_signal(report->signal);
@@ -310,14 +335,14 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
   }
   evidence->set_agent_output_tail(Tail(report->stdout_data, 2048) +
                                   Tail(report->stderr_data, 2048));
-  evidence->set_trace_events(trace.accepted);
-  evidence->set_trace_rejected(trace.rejected);
+  evidence->set_trace_events(evidence->trace_events() + trace.accepted);
+  evidence->set_trace_rejected(evidence->trace_rejected() + trace.rejected);
   evidence->set_trace_format(agent.trace_format().empty() ? "crucible" : agent.trace_format());
   const std::vector<v1::ModelPrice> prices(agent.prices().begin(), agent.prices().end());
-  *evidence->mutable_usage() =
+  const v1::Usage usage =
       ComputeUsage(trace.llm_calls, trace.adapter->reported_usage(), prices, agent.model());
-  if (evidence->usage().llm_calls() > 0 || !evidence->usage().cost_source().empty())
-    ctx.emit(UsageEvent(evidence->usage()));
+  if (usage.llm_calls() > 0 || !usage.cost_source().empty()) ctx.emit(UsageEvent(usage));
+  AddUsage(usage, *evidence->mutable_usage());
   ctx.emit(RunnerEvent("agent_exit", {{"exit_code", report->exit_code},
                                       {"signal", report->signal},
                                       {"timed_out", report->timed_out},
@@ -328,18 +353,6 @@ Status RunExternalAgent(const v1::GoldenTask& task, const v1::AgentSpec& agent,
                                       {"trace_events", trace.accepted},
                                       {"trace_rejected", trace.rejected}}));
   return {};
-}
-
-// A directory of the attempt that sandboxed code writes into: a tmpfs of at
-// most `quota_bytes` when the runner has a quota (so every place the sandbox
-// can write counts against it), else a plain directory.
-Result<std::optional<sandbox::QuotaDir>> WritableBox(const std::string& dir, uint64_t quota_bytes) {
-  CRUCIBLE_RETURN_IF_ERROR(MakeDirs(dir));
-  if (::chmod(dir.c_str(), 0700) != 0) return FailErrno("cannot restrict " + dir);
-  if (quota_bytes == 0) return std::optional<sandbox::QuotaDir>();
-  auto q = sandbox::QuotaDir::Mount(dir, quota_bytes);
-  if (!q) return Fail(q.error().Wrap("workspace quota"));
-  return std::optional<sandbox::QuotaDir>(std::move(*q));
 }
 
 // Takes the agent's change from its workspace into `evidence`: the diff and
@@ -403,17 +416,9 @@ Status RebuildForScoring(const v1::GoldenTask& task, vcs::Workspace& tree,
                     applied.error().message());
   }
   CheckStaticFacts(tree.workdir(), evidence);
-  const std::vector<std::string> infra = golden::TestInfrastructureOf(task);
-  auto source_paths = vcs::PatchPaths(task.source_patch());
-  std::set<std::string> in_source;
-  if (source_paths) in_source.insert(source_paths->begin(), source_paths->end());
-  std::vector<std::string> restore;
-  for (const auto& path : touched) {
-    if (!in_source.contains(path) && golden::IsTestInfrastructure(path, infra)) {
-      restore.push_back(path);
-      evidence.add_test_tampering(golden::internal::EscapeInvalidUtf8(path));
-    }
-  }
+  std::vector<std::string> restore = TamperedInfrastructure(task, touched);
+  for (const auto& path : restore)
+    evidence.add_test_tampering(golden::internal::EscapeInvalidUtf8(path));
   CRUCIBLE_ASSIGN_OR_RETURN(auto test_paths, vcs::PatchPaths(task.test_patch()));
   restore.insert(restore.end(), test_paths.begin(), test_paths.end());
   // The hidden tests go in over the base versions of their files, whatever the
@@ -659,6 +664,95 @@ struct ClaimsAndObservations {
   }
 };
 
+// The agent's rounds: one, or with agent.rounds > 1 the review loop of
+// docs/review-loop.md. Each round's agent work, CI and review go to
+// evidence.rounds; the trace has round_start / ci / review / round_end
+// markers. The loop ends when a round is merge-ready, the rounds run out, or
+// the workspace can no longer be taken as a change.
+Status RunRounds(const v1::GoldenTask& task, const v1::AgentSpec& agent, const std::string& repo,
+                 vcs::Workspace& ws, const std::string& io_dir, const AttemptContext& ctx,
+                 v1::Evidence& evidence) {
+  const int rounds = std::clamp(agent.rounds(), 1, scoring::kMaxReviewRounds);
+  if (rounds == 1) {
+    return RunExternalAgent(task, agent, ws.workdir(), io_dir, ctx, 1, 1, nullptr, &evidence);
+  }
+  evidence.set_rounds_allowed(rounds);
+  json feedback = nullptr;
+  int64_t agent_wall_ms = 0, agent_cpu_ms = 0;
+  for (int number = 1; number <= rounds; ++number) {
+    ctx.emit(RunnerEvent("round_start", {{"round", number}, {"rounds", rounds}}));
+    CRUCIBLE_RETURN_IF_ERROR(RunExternalAgent(task, agent, ws.workdir(), io_dir, ctx, number,
+                                              rounds, feedback, &evidence));
+    agent_wall_ms += evidence.agent_exit().wall_ms();
+    agent_cpu_ms += evidence.agent_exit().cpu_ms();
+    v1::ReviewRound* round = evidence.add_rounds();
+    round->set_number(number);
+    *round->mutable_agent_exit() = evidence.agent_exit();
+    auto end_round = [&] {
+      ctx.emit(RunnerEvent("round_end", {{"round", number},
+                                         {"merge_ready", round->merge_ready()},
+                                         {"ci_passed", round->ci_passed()},
+                                         {"ci_failing", round->ci_failing_size()},
+                                         {"ci_error", round->ci_error()},
+                                         {"review", round->review_size()},
+                                         {"stage_errors", round->stage_errors_size()},
+                                         {"feedback_bytes", round->feedback_text().size()}}));
+    };
+    auto change = ws.DiffAndFiles();
+    if (!change || change->diff.size() > kMaxDiffBytes) {
+      round->set_ci_error(golden::internal::ToValidUtf8(
+          change ? fmt::format("stage 1 (CI): the change is {} bytes, more than the limit of {}",
+                               change->diff.size(), kMaxDiffBytes)
+                 : "stage 1 (CI): the workspace could not be read as a change: " +
+                       change.error().message()));
+      end_round();
+      break;
+    }
+    round->set_diff_bytes(change->diff.size());
+    for (size_t i = 0; i < change->files.size() && i < kMaxFilesListed; ++i)
+      round->add_files_touched(golden::internal::EscapeInvalidUtf8(change->files[i]));
+    round->set_diff(std::move(change->diff));
+    const std::string box = fmt::format("{}/round-{}", ctx.workdir, number);
+    RoundContext rc{.task = task,
+                    .repo = repo,
+                    .rules = ctx.review,
+                    .reviewers = ctx.reviewers,
+                    .box = box,
+                    .quota_bytes = ctx.workspace_quota_bytes,
+                    .tick = ctx.tick};
+    auto stages = RunReviewStages(rc, *round);
+    (void)RemoveAll(box);
+    if (!stages) return Fail(stages.error().Wrap(fmt::format("review round {}", number)));
+    if (round->diff().size() > kMaxRoundDiffBytes) round->clear_diff();
+    json failing = json::array();
+    for (const auto& id : round->ci_failing()) failing.push_back(id);
+    ctx.emit(RunnerEvent("ci", {{"round", number},
+                                {"passed", round->ci_passed()},
+                                {"failing", failing},
+                                {"error", round->ci_error()},
+                                {"wall_ms", round->ci_wall_ms()}}));
+    json comments = json::array();
+    for (const auto& c : round->review())
+      comments.push_back({{"reviewer", c.reviewer()}, {"kind", c.kind()}, {"file", c.file()}});
+    json errors = json::array();
+    for (const auto& e : round->stage_errors()) errors.push_back(e);
+    ctx.emit(RunnerEvent("review", {{"round", number},
+                                    {"comments", comments},
+                                    {"stage_errors", errors},
+                                    {"wall_ms", round->review_wall_ms()}}));
+    if (round->merge_ready() || number == rounds) {
+      end_round();
+      break;
+    }
+    feedback = MakeFeedback(*round);
+    end_round();
+  }
+  // The attempt's agent time is every round's.
+  evidence.mutable_agent_exit()->set_wall_ms(agent_wall_ms);
+  evidence.mutable_agent_exit()->set_cpu_ms(agent_cpu_ms);
+  return {};
+}
+
 }  // namespace
 
 Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentSpec& agent,
@@ -695,8 +789,7 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
   } else if (agent.command().starts_with("builtin:")) {
     return Fail(Code::kInvalidArgument, "unknown builtin agent '" + agent.command() + "'");
   } else {
-    CRUCIBLE_RETURN_IF_ERROR(
-        RunExternalAgent(task, agent, ws_dir, agent_box + "/io", ctx, &evidence));
+    CRUCIBLE_RETURN_IF_ERROR(RunRounds(task, agent, repo, *ws, agent_box + "/io", ctx, evidence));
   }
 
   const std::vector<std::string> touched = TakeChange(*ws, evidence);
@@ -803,7 +896,18 @@ bool FitEvidence(v1::Evidence& evidence, size_t limit) {
     for (auto& t : *evidence.mutable_regression_tests()->mutable_tests()) t.clear_message();
     evidence.mutable_regression_tests()->clear_output_tail();
   }
+  for (auto& r : *evidence.mutable_rounds()) {
+    for (auto& t : *r.mutable_ci()->mutable_tests()) t.clear_message();
+    r.mutable_ci()->clear_output_tail();
+  }
   dropped.push_back("test messages and output");
+  if (!fits()) {
+    for (auto& r : *evidence.mutable_rounds()) {
+      r.clear_diff();
+      r.clear_feedback_text();
+    }
+    if (evidence.rounds_size() > 0) dropped.push_back("the review rounds' diffs and feedback");
+  }
   if (!fits()) {
     evidence.clear_agent_output_tail();
     dropped.push_back("the agent's output tail");
@@ -818,6 +922,7 @@ bool FitEvidence(v1::Evidence& evidence, size_t limit) {
     dropped.push_back("the hunks of the per-file changes");
   }
   if (!fits()) {
+    for (auto& r : *evidence.mutable_rounds()) r.mutable_ci()->clear_tests();
     evidence.mutable_tests()->clear_tests();
     if (evidence.has_regression_tests()) evidence.mutable_regression_tests()->clear_tests();
     dropped.push_back("every test outcome");

@@ -36,6 +36,10 @@ struct AttemptContext {
   // Judges run after the tests (v1::JudgeSpec); their scores go to
   // Evidence.judge_scores.
   std::vector<v1::JudgeSpec> judges;
+  // Review rounds (AgentSpec.rounds > 1, docs/review-loop.md): the suite's
+  // review bar for stage 2, and the run's reviewers (v1::ReviewerSpec).
+  v1::ReviewRules review;
+  std::vector<v1::ReviewerSpec> reviewers;
 };
 
 // Runs `agent` on `task`:
@@ -44,6 +48,10 @@ struct AttemptContext {
 //     builtin:noop changes nothing, any other command runs in the sandbox with
 //     /workspace, $CRUCIBLE_TASK and $CRUCIBLE_TRACE, while its trace is read
 //     and forwarded to ctx.emit;
+//     With agent.rounds > 1 (not for builtins), after each round CI and the
+//     scoped review run (review_round.h); while they have something to say
+//     and rounds remain, the agent runs again in the same workspace with the
+//     feedback in its task file. Each round is in Evidence.rounds;
 //  3. takes the final diff, applies the hidden test patch and runs the test
 //     command in the sandbox;
 //  4. when the task has regression tests and the hidden test patch applied,

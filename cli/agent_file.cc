@@ -22,6 +22,7 @@
 #include "golden/utf8.h"
 #include "sandbox/policy.h"
 #include "sandbox/sandbox.h"
+#include "scoring/score.h"
 
 namespace crucible::cli {
 
@@ -33,7 +34,7 @@ constexpr size_t kMaxPromptBytes = size_t{1} << 20;
 constexpr std::string_view kTopKeys[] = {"prices", "agents"};
 constexpr std::string_view kAgentKeys[] = {"name",        "command", "trace_format", "model",
                                            "prompt_file", "env",     "pass_env",     "limits",
-                                           "require",     "prices",  "egress"};
+                                           "require",     "prices",  "egress",       "rounds"};
 constexpr std::string_view kLimitKeys[] = {"timeout", "memory", "pids", "cpu"};
 constexpr std::string_view kPriceKeys[] = {"input", "output", "cache_read", "cache_write"};
 
@@ -330,6 +331,17 @@ class Parser {
             pass_env_node = v;
           } else if (key == "limits") {
             CRUCIBLE_RETURN_IF_ERROR(Limits(v, spec));
+          } else if (key == "rounds") {
+            CRUCIBLE_ASSIGN_OR_RETURN(std::string text, Scalar(v, key));
+            int rounds = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), rounds);
+            if (ec != std::errc() || end != text.data() + text.size() || rounds < 1 ||
+                rounds > scoring::kMaxReviewRounds) {
+              return Fail(At(v, fmt::format("key 'rounds': '{}' is not a number of review rounds "
+                                            "from 1 to {}",
+                                            text, scoring::kMaxReviewRounds)));
+            }
+            spec.set_rounds(rounds);
           } else if (key == "egress") {
             CRUCIBLE_ASSIGN_OR_RETURN(auto egress, List(v, key));
             for (const auto& e : egress) {

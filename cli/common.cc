@@ -60,6 +60,19 @@ Result<v1::JudgeSpec> ParseJudgeSpec(const std::string& text) {
   return judge;
 }
 
+Result<v1::ReviewerSpec> ParseReviewerSpec(const std::string& text) {
+  auto eq = text.find('=');
+  if (text.starts_with("builtin:") || eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("--reviewer '{}': expected NAME=COMMAND", text));
+  }
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::AgentSpec as_agent, ParseAgentSpec(text));
+  v1::ReviewerSpec reviewer;
+  reviewer.set_name(as_agent.name());
+  reviewer.set_command(as_agent.command());
+  return reviewer;
+}
+
 Result<v1::AgentSpec> ParseAgentSpec(const std::string& text) {
   v1::AgentSpec spec;
   std::string name, command;

@@ -35,6 +35,8 @@ Result<v1::AgentSpec> ParseAgentSpec(const std::string& text);
 // Parses a --judge value, "NAME=COMMAND" (a script path made absolute as for
 // agents). kInvalidArgument naming the value otherwise.
 Result<v1::JudgeSpec> ParseJudgeSpec(const std::string& text);
+// "NAME=COMMAND" of --reviewer, the command made absolute like an agent's.
+Result<v1::ReviewerSpec> ParseReviewerSpec(const std::string& text);
 
 // Runs `argv` (argv[0] looked up in PATH) with inherited stdio and waits.
 // Returns its exit status, or an Error when it could not be started.
@@ -64,6 +66,7 @@ struct EmbeddedRunOptions {
   bool quiet = false;
   std::string resume = {};  // a stored run to finish instead of a new one
   std::vector<v1::JudgeSpec> judges = {};
+  std::vector<v1::ReviewerSpec> reviewers = {};
 };
 
 // Starts a coordinator and `runners` runner processes on ipc:// in a private

@@ -71,7 +71,7 @@ int Demo(const DemoArgs& args) {
   std::printf("suite sample: %zu tasks, %zu changes skipped\n", mined->tasks.size(),
               mined->skipped.size());
 
-  std::printf("== 3/4 running oracle, noop and rule-agent on every task\n");
+  std::printf("== 3/4 running oracle, noop and rule-agent (up to 3 review rounds) on every task\n");
   std::fflush(stdout);
   EmbeddedRunOptions run{.suite = "sample",
                          .agents = {},
@@ -83,6 +83,10 @@ int Demo(const DemoArgs& args) {
        {std::string("builtin:oracle"), std::string("builtin:noop"), "rule-agent=" + agent}) {
     auto parsed = ParseAgentSpec(spec);
     if (!parsed) return ReportError(parsed.error());
+    // The example agent learns from CI and review feedback
+    // (docs/review-loop.md): the report shows which tasks take it 1, 2 or
+    // more rounds.
+    if (parsed->name() == "rule-agent") parsed->set_rounds(3);
     run.agents.push_back(*parsed);
   }
   auto run_id = RunEmbedded(**store, run);

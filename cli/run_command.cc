@@ -23,6 +23,7 @@
 #include "report/report.h"
 #include "sandbox/policy.h"
 #include "sandbox/sandbox.h"
+#include "scoring/score.h"
 
 namespace crucible::cli {
 
@@ -45,6 +46,8 @@ struct RunArgs {
   std::string prices;                      // --prices FILE
   std::vector<std::string> trace_formats;  // --trace-format F or NAME=F
   std::vector<std::string> egress;         // --egress NAME=HOST:PORT
+  int rounds = -1;                         // --rounds N; -1: the agent file's or the suite's
+  std::vector<std::string> reviewers;      // --reviewer NAME=COMMAND
 };
 
 // Adds each --egress NAME=HOST:PORT to the agent named NAME.
@@ -98,13 +101,20 @@ Result<std::vector<v1::AgentSpec>> CollectAgents(const RunArgs& args) {
     CRUCIBLE_ASSIGN_OR_RETURN(auto prices, LoadPriceFile(args.prices));
     AddPrices(prices, all);
   }
+  // --rounds for every agent whose file did not say; an agent file's own wins.
+  if (args.rounds > 0) {
+    for (auto& a : all) {
+      if (a.rounds() <= 0) a.set_rounds(args.rounds);
+    }
+  }
   return all;
 }
 
 // `crucible run --coordinator EP`: the run is the daemon's; this only submits
 // and follows it.
 int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents,
-              const std::vector<v1::JudgeSpec>& judges) {
+              const std::vector<v1::JudgeSpec>& judges,
+              const std::vector<v1::ReviewerSpec>& reviewers) {
   v1::Envelope req;
   auto* submit = req.mutable_submit_run();
   submit->set_suite(args.suite);
@@ -115,6 +125,7 @@ int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents,
   submit->set_run_id(args.resume);
   for (const auto& r : args.require) submit->add_require(r);
   for (const auto& j : judges) *submit->add_judges() = j;
+  for (const auto& r : reviewers) *submit->add_reviewers() = r;
   auto reply = AskCoordinator(args.coordinator, req);
   if (!reply) return ReportError(reply.error());
   if (!reply->has_run_accepted()) {
@@ -168,13 +179,24 @@ int Run(const RunArgs& args) {
     if (!judge) return ReportError(judge.error());
     options.judges.push_back(*judge);
   }
+  for (const auto& text : args.reviewers) {
+    auto reviewer = ParseReviewerSpec(text);
+    if (!reviewer) return ReportError(reviewer.error());
+    options.reviewers.push_back(*reviewer);
+  }
+  if (args.rounds != -1 && (args.rounds < 1 || args.rounds > scoring::kMaxReviewRounds)) {
+    return ReportError(Error(
+        Code::kInvalidArgument,
+        fmt::format("--rounds {}: between 1 and {}", args.rounds, scoring::kMaxReviewRounds)));
+  }
   for (const auto& r : args.require) {
     if (r.find('=') == std::string::npos || r.front() == '=') {
       return ReportError(
           Error(Code::kInvalidArgument, "--require '" + r + "': expected KEY=VALUE"));
     }
   }
-  if (!args.coordinator.empty()) return RunRemote(args, options.agents, options.judges);
+  if (!args.coordinator.empty())
+    return RunRemote(args, options.agents, options.judges, options.reviewers);
   if (!args.require.empty()) {
     return ReportError(
         Error(Code::kInvalidArgument,
@@ -237,6 +259,15 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
                   "NAME=COMMAND: a judge run in the sandbox after every attempt's tests with "
                   "/crucible/judge.json; its stdout lines {\"dimension\", \"score\", "
                   "\"reason\"} are stored beside the deterministic scores (repeatable)");
+  cmd->add_option("--rounds", args->rounds,
+                  "N: review rounds per attempt (docs/review-loop.md): after each, CI (the "
+                  "visible tests) and the scoped review; with something to say, the agent runs "
+                  "again with the feedback. Default: the agent file's `rounds`, else the suite's "
+                  "`review: rounds`, else 1");
+  cmd->add_option("--reviewer", args->reviewers,
+                  "NAME=COMMAND: an extra stage-2 reviewer of every review round, run in the "
+                  "sandbox with /crucible/review.json; its stdout lines {\"comment\", \"file\", "
+                  "\"line\"} join the feedback (repeatable)");
   cmd->add_option("--egress", args->egress,
                   "NAME=HOST:PORT: the agent NAME may reach HOST:PORT (its model gateway) "
                   "through its sandbox's egress proxy ($HTTPS_PROXY); nothing else is "

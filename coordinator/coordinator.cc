@@ -117,7 +117,18 @@ class ZmqCoordinator : public Coordinator {
 
   Result<v1::Run> SubmitRun(const std::string& suite, const std::vector<v1::AgentSpec>& agents,
                             int samples, bool held_out, bool include_untestable,
-                            const std::vector<v1::JudgeSpec>& judges) override {
+                            const std::vector<v1::JudgeSpec>& judges,
+                            const std::vector<v1::ReviewerSpec>& reviewers) override {
+    std::set<std::string> reviewer_names;
+    for (const auto& r : reviewers) {
+      if (r.name().empty() || r.command().empty()) {
+        return Fail(Code::kInvalidArgument,
+                    "reviewer '" + r.name() + "=" + r.command() + "': expected NAME=COMMAND");
+      }
+      if (!reviewer_names.insert(r.name()).second) {
+        return Fail(Code::kInvalidArgument, "reviewer name '" + r.name() + "' given twice");
+      }
+    }
     std::set<std::string> judge_names;
     for (const auto& j : judges) {
       if (j.name().empty() || j.command().empty()) {
@@ -146,6 +157,15 @@ class ZmqCoordinator : public Coordinator {
       }
     }
     CRUCIBLE_ASSIGN_OR_RETURN(v1::Suite s, store_.GetSuite(suite));
+    std::vector<v1::AgentSpec> with_rounds = agents;
+    for (auto& a : with_rounds) {
+      if (a.rounds() <= 0) a.set_rounds(s.review().has_rounds() ? s.review().rounds() : 1);
+      if (a.rounds() < 1 || a.rounds() > scoring::kMaxReviewRounds) {
+        return Fail(Code::kInvalidArgument,
+                    fmt::format("agent '{}': {} review rounds; between 1 and {} are allowed",
+                                a.name(), a.rounds(), scoring::kMaxReviewRounds));
+      }
+    }
     CRUCIBLE_ASSIGN_OR_RETURN(auto all_tasks, store_.ListTasks(suite));
     if (all_tasks.empty())
       return Fail(Code::kInvalidArgument, "suite '" + suite + "' has no tasks");
@@ -177,11 +197,12 @@ class ZmqCoordinator : public Coordinator {
     v1::Run run;
     run.set_id(NewRunId());
     run.set_suite(suite);
-    for (const auto& a : agents) *run.add_agents() = a;
+    for (const auto& a : with_rounds) *run.add_agents() = a;
     run.set_samples(samples);
     run.set_held_out(held_out);
     run.set_include_untestable(include_untestable);
     for (const auto& j : judges) *run.add_judges() = j;
+    for (const auto& r : reviewers) *run.add_reviewers() = r;
     for (const auto& id : untestable) run.add_untestable_tasks(id);
     run.set_created_at_ms(NowMs());
     run.set_state(v1::Run::RUNNING);
@@ -206,7 +227,7 @@ class ZmqCoordinator : public Coordinator {
     rs.run = run;
     rs.rules = scoring::RulesFor(s);
     for (auto& t : tasks) rs.tasks.emplace(t.id(), std::move(t));
-    for (const auto& a : agents) rs.agents.emplace(a.name(), a);
+    for (const auto& a : with_rounds) rs.agents.emplace(a.name(), a);
     IndexRepos(rs);
     for (auto& a : attempts) {
       queue_.emplace_back(run.id(), a.number());
@@ -733,6 +754,8 @@ class ZmqCoordinator : public Coordinator {
     *lease->mutable_task() = rs.tasks.at(a->task_id());
     *lease->mutable_agent() = rs.agents.at(a->agent());
     *lease->mutable_judges() = rs.run.judges();
+    *lease->mutable_reviewers() = rs.run.reviewers();
+    *lease->mutable_review() = rs.rules;
     std::string repo;
     if (auto r = rs.task_repos.find(a->task_id()); r != rs.task_repos.end()) {
       repo = r->second;
@@ -1242,7 +1265,8 @@ class ZmqCoordinator : public Coordinator {
     Result<v1::Run> run = submit.run_id().empty()
                               ? SubmitRun(submit.suite(), agents, submit.samples(),
                                           submit.held_out(), submit.include_untestable(),
-                                          {submit.judges().begin(), submit.judges().end()})
+                                          {submit.judges().begin(), submit.judges().end()},
+                                          {submit.reviewers().begin(), submit.reviewers().end()})
                               : ResumeRun(submit.run_id());
     if (!run) {
       ReplyError(peer, run.error().message());

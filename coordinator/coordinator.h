@@ -115,12 +115,16 @@ class Coordinator {
   // Errors: kNotFound for an unknown suite, kInvalidArgument for no agents,
   // duplicate agent names, samples < 1 or no task in the chosen split (or
   // only untestable ones, when they are left out), and for judges without a
-  // name or command or with a name given twice. `judges` run after every
-  // attempt's tests (v1::JudgeSpec).
+  // name or command or with a name given twice, and the same for reviewers,
+  // and for an agent's rounds above scoring::kMaxReviewRounds. `judges` run after
+  // every attempt's tests (v1::JudgeSpec); `reviewers` in stage 2 of every
+  // review round (v1::ReviewerSpec). An agent without rounds gets the
+  // suite's (ReviewRules.rounds), else one.
   virtual Result<v1::Run> SubmitRun(const std::string& suite,
                                     const std::vector<v1::AgentSpec>& agents, int samples,
                                     bool held_out = false, bool include_untestable = false,
-                                    const std::vector<v1::JudgeSpec>& judges = {}) = 0;
+                                    const std::vector<v1::JudgeSpec>& judges = {},
+                                    const std::vector<v1::ReviewerSpec>& reviewers = {}) = 0;
 
   // Makes a stored run active again: its unfinished attempts are queued, and
   // attempts left leased by an earlier coordinator keep their lease for one

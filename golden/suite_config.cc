@@ -86,7 +86,7 @@ class Parser {
 
   Result<v1::ReviewRules> Review(const YAML::Node& v) const {
     CRUCIBLE_RETURN_IF_ERROR(
-        Keys(v, "review", {"allowed_paths", "oversized", "modules", "contained_files"}));
+        Keys(v, "review", {"allowed_paths", "oversized", "modules", "contained_files", "rounds"}));
     v1::ReviewRules r;
     for (const auto& kv : v) {
       const std::string k = kv.first.Scalar();
@@ -94,6 +94,9 @@ class Parser {
       if (k == "allowed_paths" || k == "modules") {
         CRUCIBLE_ASSIGN_OR_RETURN(std::vector<std::string> globs, Strings(kv.second, full));
         for (auto& g : globs) (k == "modules" ? r.add_modules(g) : r.add_allowed_paths(g));
+      } else if (k == "rounds") {
+        CRUCIBLE_ASSIGN_OR_RETURN(long long n, Integer(kv.second, full, 1, kMaxReviewRounds));
+        r.set_rounds(static_cast<int32_t>(n));
       } else if (k == "contained_files") {
         CRUCIBLE_ASSIGN_OR_RETURN(long long n, Integer(kv.second, full, 0, 1000000));
         r.set_contained_files(static_cast<int32_t>(n));

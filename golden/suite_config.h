@@ -12,6 +12,10 @@
 
 namespace crucible::golden {
 
+// Review rounds an agent may have (ReviewRules.rounds, AgentSpec.rounds;
+// docs/review-loop.md).
+inline constexpr int kMaxReviewRounds = 10;
+
 // Every field is optional: std::nullopt (or an empty list) means the file did
 // not set it, so command-line flags and built-in defaults apply.
 struct SuiteConfig {

@@ -131,13 +131,6 @@ using internal::Join;
 using internal::Null;
 using internal::Value;
 
-// One review round: the agent's work, then the tests, then the review bar.
-// An attempt has one today; review rounds add more.
-struct Round {
-  bool tests_pass = false;
-  int violations = 0;
-};
-
 // What is known of a change (the agent's or the golden patch's).
 struct Change {
   bool known = false;        // the list of files
@@ -192,7 +185,7 @@ class Scorer {
     GoldenChange();
     Violations();
     Regression();
-    Rounds({Round{.tests_pass = score_.completed(), .violations = score_.violations_size()}});
+    Rounds();
     Dimensions();
     Blast();
     FailureModes();
@@ -454,17 +447,25 @@ class Scorer {
                           (p2p_broken_ > 0 || regression_broken_ > 0));
   }
 
-  void Rounds(const std::vector<Round>& rounds) {
-    score_.set_rounds(static_cast<int>(rounds.size()));
+  // Review rounds (docs/review-loop.md). Without them an attempt has one
+  // round, merge-ready when it completes with no violation. With them, the
+  // loop stopped at the first round whose CI passed and whose review had
+  // nothing to say; that round is the merge-ready one if the final change
+  // (that round's) also completes with no violation; otherwise never.
+  void Rounds() {
+    const bool clean = score_.completed() && score_.violations().empty();
     score_.set_merge_ready_round(0);
-    for (size_t i = 0; i < rounds.size(); ++i) {
-      if (rounds[i].tests_pass && rounds[i].violations == 0) {
-        score_.set_merge_ready_round(static_cast<int>(i) + 1);
-        break;
-      }
+    if (ev_.rounds_size() == 0) {
+      score_.set_rounds(1);
+      score_.set_rounds_allowed(1);
+      if (clean) score_.set_merge_ready_round(1);
+    } else {
+      score_.set_rounds(ev_.rounds_size());
+      score_.set_rounds_allowed(std::max(ev_.rounds_allowed(), ev_.rounds_size()));
+      const auto& last = ev_.rounds(ev_.rounds_size() - 1);
+      if (clean && last.merge_ready()) score_.set_merge_ready_round(last.number());
     }
-    score_.set_strict_completed(score_.completed() && score_.violations().empty() &&
-                                score_.merge_ready_round() == 1);
+    score_.set_strict_completed(clean && score_.merge_ready_round() == 1);
   }
 
   v1::Dimension Replay() const {

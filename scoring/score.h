@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "golden/suite_config.h"
 #include "protocol/crucible.pb.h"
 
 namespace crucible::scoring {
@@ -24,6 +25,8 @@ inline constexpr uint32_t kScoringVersion = 2;
 inline constexpr double kDefaultOversizedFactor = 2.0;
 inline constexpr int kDefaultOversizedMinExtraLines = 10;
 inline constexpr int kDefaultContainedFiles = 2;
+// Review rounds an agent may have (AgentSpec.rounds, docs/review-loop.md).
+inline constexpr int kMaxReviewRounds = golden::kMaxReviewRounds;
 const std::vector<std::string>& DefaultAllowedPaths();
 
 // The review bar of `suite`: its ReviewRules with Suite.banned_patterns

@@ -56,6 +56,7 @@ agents:
     pass_env: [ANTHROPIC_API_KEY]
     limits: {timeout: 30m, memory: 8GiB, pids: 1024, cpu: 1h}
     require: [gpu=false]
+    rounds: 3
     prices:
       claude-sonnet-4-5*: {input: 2, output: 10}
   - name: plain
@@ -83,6 +84,7 @@ TEST_F(AgentFileTest, AGoodFileBecomesAgentSpecs) {
   EXPECT_EQ(a.cpu_time_s(), 3600u);
   ASSERT_EQ(a.require_size(), 1);
   EXPECT_EQ(a.require(0), "gpu=false");
+  EXPECT_EQ(a.rounds(), 3);
   // The agent's own price first, then the shared table without that model.
   ASSERT_EQ(a.prices_size(), 2);
   EXPECT_EQ(a.prices(0).model(), "claude-sonnet-4-5*");
@@ -95,6 +97,7 @@ TEST_F(AgentFileTest, AGoodFileBecomesAgentSpecs) {
   EXPECT_EQ(b.command(), "/bin/true");
   EXPECT_EQ(b.trace_format(), "");
   EXPECT_EQ(b.memory_limit_bytes(), 0u);
+  EXPECT_EQ(b.rounds(), 0);       // the run's --rounds or the suite's decide
   ASSERT_EQ(b.prices_size(), 2);  // the shared table
   EXPECT_EQ(b.prices(0).cache_read_per_mtok(), 0.3);
   EXPECT_EQ(b.prices(0).cache_write_per_mtok(), 3.75);
@@ -108,6 +111,10 @@ TEST_F(AgentFileTest, EachErrorNamesTheFileTheLineAndTheKey) {
   const Case cases[] = {
       {"agents:\n  - name: a\n    command: /bin/true\n    colour: red\n",
        ":4:5: an agent: unknown key 'colour'"},
+      {"agents:\n  - name: a\n    command: /bin/true\n    rounds: 0\n",
+       ":4:13: key 'rounds': '0' is not a number of review rounds from 1 to 10"},
+      {"agents:\n  - name: a\n    command: /bin/true\n    rounds: three\n",
+       ":4:13: key 'rounds': 'three' is not a number of review rounds from 1 to 10"},
       {"agent:\n  - name: a\n", ":1:1: an agent file: unknown key 'agent'"},
       {"agents:\n  - name: a\n    command: /bin/true\n    limits: {memory: 8 gigs}\n",
        ":4:22: key 'memory': expected a size"},

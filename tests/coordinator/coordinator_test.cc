@@ -168,6 +168,78 @@ TEST_F(CoordinatorTest, SubmitRunRejectsBadInput) {
   EXPECT_FALSE(c->SubmitRun("s", Agents(), 0));
 }
 
+TEST_F(CoordinatorTest, ReviewRoundsComeFromTheAgentElseTheSuiteAndTravelInTheLease) {
+  auto suite = store_->GetSuite("s");
+  ASSERT_TRUE(suite);
+  suite->mutable_review()->set_rounds(3);
+  suite->mutable_review()->add_allowed_paths("docs/*");
+  auto tasks = store_->ListTasks("s");
+  ASSERT_TRUE(tasks);
+  ASSERT_TRUE(store_->PutSuite(*suite, *tasks));
+  auto c = Make();
+  auto agents = Agents();
+  agents[1].set_rounds(2);  // its own wins; agent a takes the suite's
+  v1::ReviewerSpec reviewer;
+  reviewer.set_name("style");
+  reviewer.set_command("true");
+  auto run = c->SubmitRun("s", agents, 1, false, false, {}, {reviewer});
+  ASSERT_TRUE(run) << run.error().ToString();
+  ASSERT_EQ(run->agents_size(), 2);
+  EXPECT_EQ(run->agents(0).rounds(), 3);
+  EXPECT_EQ(run->agents(1).rounds(), 2);
+  ASSERT_EQ(run->reviewers_size(), 1);
+  auto stored = store_->GetRun(run->id());
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->agents(0).rounds(), 3);
+  EXPECT_EQ(stored->reviewers(0).name(), "style");
+
+  std::thread server([&] {
+    auto st = c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter());
+    EXPECT_TRUE(st) << st.error().ToString();
+  });
+  FakeRunner r(ctx_, endpoint_, "r1");
+  r.Hello(1);
+  v1::Envelope hb;
+  hb.mutable_heartbeat()->set_free_slots(1);
+  r.Send(hb);
+  for (int i = 0; i < 4; ++i) {
+    auto lease = r.Expect(v1::Envelope::kLease).lease();
+    EXPECT_EQ(lease.agent().rounds(), lease.agent().name() == "a" ? 3 : 2);
+    ASSERT_EQ(lease.reviewers_size(), 1);
+    EXPECT_EQ(lease.reviewers(0).command(), "true");
+    EXPECT_EQ(lease.review().rounds(), 3);
+    ASSERT_EQ(lease.review().allowed_paths_size(), 1);
+    EXPECT_EQ(lease.review().allowed_paths(0), "docs/*");
+    r.Finish(lease, true);
+  }
+  server.join();
+}
+
+TEST_F(CoordinatorTest, ReviewRoundsAndReviewersAreChecked) {
+  auto c = Make();
+  auto agents = Agents();
+  agents[0].set_rounds(11);
+  auto many = c->SubmitRun("s", agents, 1);
+  ASSERT_FALSE(many);
+  EXPECT_NE(many.error().message().find("agent 'a': 11 review rounds"), std::string::npos)
+      << many.error().message();
+  v1::ReviewerSpec nameless;
+  nameless.set_command("true");
+  auto bad = c->SubmitRun("s", Agents(), 1, false, false, {}, {nameless});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("expected NAME=COMMAND"), std::string::npos);
+  v1::ReviewerSpec one;
+  one.set_name("x");
+  one.set_command("true");
+  auto twice = c->SubmitRun("s", Agents(), 1, false, false, {}, {one, one});
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().message().find("reviewer name 'x' given twice"), std::string::npos);
+  // Without rounds anywhere, an agent has one.
+  auto plain = c->SubmitRun("s", Agents(), 1);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->agents(0).rounds(), 1);
+}
+
 TEST_F(CoordinatorTest, LeasesScoresAndStoresEveryAttemptOnce) {
   auto c = Make();
   auto run = c->SubmitRun("s", Agents(), 1);

@@ -204,6 +204,17 @@ TEST(CliErrors, BadAgentSpec) {
   EXPECT_NE(out.text.find("unknown builtin"), std::string::npos) << out.text;
 }
 
+TEST(CliErrors, BadRoundsAndReviewers) {
+  auto many = Crucible("run --suite s --agent builtin:noop --rounds 11 --db /nonexistent/x");
+  EXPECT_NE(many.status, 0);
+  EXPECT_NE(many.text.find("--rounds 11: between 1 and 10"), std::string::npos) << many.text;
+  auto reviewer =
+      Crucible("run --suite s --agent builtin:noop --reviewer lint --db /nonexistent/x");
+  EXPECT_NE(reviewer.status, 0);
+  EXPECT_NE(reviewer.text.find("--reviewer 'lint': expected NAME=COMMAND"), std::string::npos)
+      << reviewer.text;
+}
+
 TEST(CliErrors, TestCommandThatDoesNotExist) {
   if (::geteuid() != 0) GTEST_SKIP() << "the sandbox needs root (CI runs as root)";
   auto dir = TempDir::Create("crucible-cli-");

@@ -380,6 +380,7 @@ review:
   oversized: {factor: 2.5, min_extra_lines: 20}
   modules: ["src/*/"]
   contained_files: 3
+  rounds: 3
 )",
                             "suite.yaml");
   ASSERT_TRUE(c) << c.error().ToString();
@@ -390,6 +391,7 @@ review:
   EXPECT_EQ(c->review->oversized_min_extra_lines(), 20);
   EXPECT_THAT(c->review->modules(), ElementsAre("src/*/"));
   EXPECT_EQ(c->review->contained_files(), 3);
+  EXPECT_EQ(c->review->rounds(), 3);
 
   auto newest = ParseSuiteConfig("regression_tests: newest\nreview: {}\n", "s.yaml");
   ASSERT_TRUE(newest) << newest.error().ToString();
@@ -414,6 +416,9 @@ review:
   EXPECT_EQ(error("review:\n  oversized: {factor: big}\n"),
             "s.yaml:2:23: key 'review.oversized.factor' must be a number above 0");
   EXPECT_THAT(error("review:\n  oversized: {factor: 0}\n"), HasSubstr("above 0"));
+  EXPECT_EQ(error("review:\n  rounds: 11\n"),
+            "s.yaml:2:11: key 'review.rounds' must be between 1 and 10, not 11");
+  EXPECT_THAT(error("review:\n  rounds: many\n"), HasSubstr("must be an integer"));
   EXPECT_THAT(error("review:\n  oversized: {lines: 3}\n"),
               HasSubstr("unknown key 'lines' in review.oversized"));
   EXPECT_THAT(error("review:\n  oversized: {min_extra_lines: -1}\n"),
