@@ -4,6 +4,9 @@
 
 #include <sys/stat.h>
 
+#include <iterator>
+#include <string>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +15,7 @@
 namespace crucible::cli {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 class AgentFileTest : public ::testing::Test {
@@ -164,10 +168,18 @@ TEST_F(AgentFileTest, EachErrorNamesTheFileTheLineAndTheKey) {
 TEST(ExampleAgentFile, TheReadmesExampleLoads) {
   auto agents = LoadAgentFile(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/agents/agents.yaml");
   ASSERT_TRUE(agents) << agents.error().ToString();
-  ASSERT_EQ(agents->size(), 1u);
-  EXPECT_EQ((*agents)[0].command(),
-            std::string(CRUCIBLE_SOURCE_DIR) + "/examples/agents/rule_agent.py");
-  EXPECT_FALSE((*agents)[0].prompt().empty());
+  // The rule agent in its three review-feedback styles, three rounds each.
+  const char* const styles[][2] = {
+      {"rule-agent", "minimal"}, {"rule-agent-tidy", "tidy"}, {"rule-agent-stubborn", "stubborn"}};
+  ASSERT_EQ(agents->size(), std::size(styles));
+  for (size_t i = 0; i < std::size(styles); ++i) {
+    const auto& agent = (*agents)[i];
+    EXPECT_EQ(agent.name(), styles[i][0]);
+    EXPECT_EQ(agent.command(), std::string(CRUCIBLE_SOURCE_DIR) + "/examples/agents/rule_agent.py");
+    EXPECT_FALSE(agent.prompt().empty());
+    EXPECT_THAT(agent.env(), ElementsAre(std::string("RULE_AGENT_STYLE=") + styles[i][1]));
+    EXPECT_EQ(agent.rounds(), 3) << agent.name();
+  }
 }
 
 TEST_F(AgentFileTest, AMissingFileIsNamed) {
