@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -46,6 +47,24 @@ Result<storage::StorePtr> OpenDb(const std::string& flag, bool create) {
 
 Result<storage::StorePtr> OpenDbForReading(const std::string& flag) {
   return OpenDbWith(flag, storage::OpenOptions{.create_if_missing = false, .read_only = true});
+}
+
+Result<AttemptRef> ParseAttemptRef(const std::string& text) {
+  const size_t cut = text.find_last_of("/:");
+  auto bad = [&] {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("attempt '{}': expected RUN/NUMBER, the run id and the attempt "
+                            "number that `crucible report RUN --by attempt` shows (e.g. "
+                            "r20261130-101500-ab12/3)",
+                            text));
+  };
+  if (cut == std::string::npos || cut == 0 || cut + 1 == text.size()) return bad();
+  AttemptRef ref{text.substr(0, cut), 0};
+  const char* begin = text.data() + cut + 1;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(begin, end, ref.number);
+  if (ec != std::errc() || p != end) return bad();
+  return ref;
 }
 
 Result<v1::JudgeSpec> ParseJudgeSpec(const std::string& text) {

@@ -1,6 +1,7 @@
 // Pieces shared by the subcommands of the crucible binary.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,16 @@ Result<storage::StorePtr> OpenDb(const std::string& flag, bool create);
 // Opens an existing database for reading only, so that reports and listings
 // work beside a coordinator daemon that holds it open for writing.
 Result<storage::StorePtr> OpenDbForReading(const std::string& flag);
+
+// An attempt as people name it: the run id and the attempt number that
+// `crucible report RUN --by attempt` shows.
+struct AttemptRef {
+  std::string run_id;
+  uint64_t number = 0;
+};
+
+// "RUN/NUMBER" or "RUN:NUMBER"; kInvalidArgument naming `text` otherwise.
+Result<AttemptRef> ParseAttemptRef(const std::string& text);
 
 // Parses an --agent value: "NAME=CMD", "builtin:oracle", "builtin:noop" or
 // "NAME=builtin:X". A CMD whose first word is a relative path to an existing

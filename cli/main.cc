@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   crucible::cli::AddReportCommand(app, &exit_code);
   crucible::cli::AddRescoreCommand(app, &exit_code);
   crucible::cli::AddTraceCommand(app, &exit_code);
+  crucible::cli::AddReviewCommand(app, &exit_code);
   crucible::cli::AddDemoCommand(app, &exit_code);
   crucible::cli::AddCoordinatorCommand(app, &exit_code);
   crucible::cli::AddStatusCommand(app, &exit_code);

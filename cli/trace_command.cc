@@ -1,6 +1,5 @@
 // `crucible trace ATTEMPT`: an attempt's stored trace, as the agent
 // contract's JSONL or as OTLP/JSON spans (docs/exporting.md).
-#include <charconv>
 #include <cstdio>
 #include <memory>
 
@@ -16,30 +15,6 @@ namespace crucible::cli {
 namespace {
 
 using nlohmann::json;
-
-struct AttemptRef {
-  std::string run_id;
-  uint64_t number = 0;
-};
-
-// "RUN/NUMBER" or "RUN:NUMBER".
-Result<AttemptRef> ParseAttemptRef(const std::string& text) {
-  const size_t cut = text.find_last_of("/:");
-  auto bad = [&] {
-    return Fail(Code::kInvalidArgument,
-                fmt::format("attempt '{}': expected RUN/NUMBER, the run id and the attempt "
-                            "number that `crucible report RUN --by attempt` shows (e.g. "
-                            "r20261130-101500-ab12/3)",
-                            text));
-  };
-  if (cut == std::string::npos || cut == 0 || cut + 1 == text.size()) return bad();
-  AttemptRef ref{text.substr(0, cut), 0};
-  const char* begin = text.data() + cut + 1;
-  const char* end = text.data() + text.size();
-  auto [p, ec] = std::from_chars(begin, end, ref.number);
-  if (ec != std::errc() || p != end) return bad();
-  return ref;
-}
 
 // One event as a line of the agent contract, with its source and seq.
 std::string EventLine(const v1::TraceEvent& ev) {

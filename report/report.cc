@@ -68,6 +68,9 @@ struct Gathered {
   std::map<std::string, std::map<std::string, MeanSum>> judges;
   double cost = 0;
   bool cost_known = false;
+  // People's verdicts.
+  int agreement_of = 0, agreed = 0;
+  int64_t human_loops = 0;
 };
 
 // Whether `usage` carries a cost (reported, priced, or priced in part).
@@ -87,7 +90,32 @@ void GatherUsage(const v1::Usage& u, AgentRow& row, Gathered& g) {
   if (u.cost_source() == "partial") ++row.cost_partial_attempts;
 }
 
-void Gather(const v1::Score& score, int contained_files, AgentRow& row, Gathered& g) {
+// What people decided about one scored attempt.
+void GatherVerdict(const AttemptView& view, AgentRow& row, Gathered& g) {
+  if (!view.verdict) return;
+  const v1::Score& score = *view.score;
+  const std::string& verdict = view.verdict->verdict();
+  const bool accepted = verdict == "accept";
+  ++row.reviewed;
+  if (accepted) {
+    ++row.accepted;
+    g.human_loops += 1 + view.needs_changes_before_accept;
+  }
+  if (verdict == "reject") ++row.rejected;
+  if (verdict == "needs-changes") ++row.needs_changes;
+  if (score.scoring_version() >= 2) {
+    ++g.agreement_of;
+    if (score.strict_completed() == accepted) ++g.agreed;
+  }
+  if (score.completed()) {
+    ++row.loose_reviewed;
+    if (!accepted) ++row.loose_rejected;
+  }
+}
+
+void Gather(const AttemptView& view, int contained_files, AgentRow& row, Gathered& g) {
+  const v1::Score& score = *view.score;
+  GatherVerdict(view, row, g);
   g.files += score.files_touched();
   g.walls.push_back(score.wall_ms());
   if (score.scoring_version() < 2) {
@@ -128,7 +156,13 @@ void Gather(const v1::Score& score, int contained_files, AgentRow& row, Gathered
     }
   }
   for (const auto& v : score.violations()) ++row.violations[v.kind()];
-  for (const auto& tag : score.failure_modes()) ++row.failure_modes[tag];
+  for (const auto& tag : FailureModesOf(view)) {
+    ++row.failure_modes[tag];
+    if (std::find(score.failure_modes().begin(), score.failure_modes().end(), tag) ==
+        score.failure_modes().end()) {
+      ++row.failure_modes_by_people[tag];
+    }
+  }
   for (const auto& j : score.judge()) {
     auto& m = g.judges[j.judge()][j.dimension()];
     ++m.covered;
@@ -168,7 +202,7 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
     if (!view.score) continue;
     ++row.finished;
     if (view.score->completed()) ++row.completed;
-    Gather(*view.score, contained_files, row, gathered[row.agent]);
+    Gather(view, contained_files, row, gathered[row.agent]);
   }
   for (auto& row : rows) {
     Gathered& g = gathered[row.agent];
@@ -187,6 +221,11 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
     row.blast_lines = SpreadOf(g.blast_lines);
     row.blast_broken_tests = SpreadOf(g.blast_broken);
     row.contained_share = Share(g.contained, row.blast_attempts);
+    row.human_agreement = Share(g.agreed, g.agreement_of);
+    row.loose_rejected_share = Share(row.loose_rejected, row.loose_reviewed);
+    if (row.accepted > 0) {
+      row.human_review_loops_mean = static_cast<double>(g.human_loops) / row.accepted;
+    }
     for (size_t i = 0; i < g.dimensions.size(); ++i) row.dimensions[i] = g.dimensions[i].Mean();
     if (g.cost_known) {
       row.cost_usd = g.cost;
@@ -208,6 +247,44 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
     }
   }
   return rows;
+}
+
+void AttachVerdicts(std::vector<AttemptView>& views, const std::vector<v1::Verdict>& verdicts) {
+  std::map<uint64_t, std::vector<const v1::Verdict*>> by_attempt;
+  for (const auto& v : verdicts) by_attempt[v.attempt()].push_back(&v);
+  for (auto& view : views) {
+    view.verdict.reset();
+    view.needs_changes_before_accept = 0;
+    auto it = by_attempt.find(view.attempt.number());
+    if (it == by_attempt.end()) continue;
+    if (view.attempt.run_id() != it->second.front()->run_id()) continue;
+    // In time order; of equal times, in the order added.
+    std::vector<const v1::Verdict*> ordered = it->second;
+    std::stable_sort(
+        ordered.begin(), ordered.end(),
+        [](const v1::Verdict* a, const v1::Verdict* b) { return a->at_ms() < b->at_ms(); });
+    view.verdict = *ordered.back();
+    for (const v1::Verdict* v : ordered) {
+      if (v->verdict() == "accept") break;
+      if (v->verdict() == "needs-changes") ++view.needs_changes_before_accept;
+    }
+  }
+}
+
+std::vector<std::string> FailureModesOf(const AttemptView& view) {
+  std::set<std::string> modes;
+  if (view.score)
+    modes.insert(view.score->failure_modes().begin(), view.score->failure_modes().end());
+  if (view.verdict) {
+    for (const auto& tag : view.verdict->tags()) {
+      if (tag.starts_with("-")) {
+        modes.erase(tag.substr(1));
+      } else if (!tag.empty()) {
+        modes.insert(tag);
+      }
+    }
+  }
+  return {modes.begin(), modes.end()};
 }
 
 Result<RunView> LoadRun(storage::Store& store, const std::string& run_id) {
@@ -239,6 +316,8 @@ Result<RunView> LoadRun(storage::Store& store, const std::string& run_id) {
     }
     out.attempts.push_back(std::move(v));
   }
+  CRUCIBLE_ASSIGN_OR_RETURN(std::vector<v1::Verdict> verdicts, store.ListVerdicts(run_id));
+  AttachVerdicts(out.attempts, verdicts);
   return out;
 }
 
@@ -328,7 +407,17 @@ std::string RenderTable(const std::vector<AgentRow>& rows) {
     for (const auto& r : rows) {
       std::vector<std::string> parts;
       if (!r.violations.empty()) parts.push_back("violations: " + Counts(r.violations));
-      if (!r.failure_modes.empty()) parts.push_back("failure modes: " + Counts(r.failure_modes));
+      if (!r.failure_modes.empty()) {
+        std::string modes;
+        for (const auto& [name, n] : r.failure_modes) {
+          auto people = r.failure_modes_by_people.find(name);
+          modes += fmt::format("{}{} {}", modes.empty() ? "" : ", ", name, n);
+          if (people != r.failure_modes_by_people.end()) {
+            modes += fmt::format(" ({} by people)", people->second);
+          }
+        }
+        parts.push_back("failure modes: " + modes);
+      }
       for (const auto& [judge, dims] : r.judges) {
         std::string j = "judge " + judge + ":";
         for (const auto& [dim, m] : dims) j += fmt::format(" {} {}", dim, MeanCell(m));
@@ -351,6 +440,26 @@ std::string RenderTable(const std::vector<AgentRow>& rows) {
                          CostCell(r.cost_usd, partial),
                          r.cost_usd ? CostCell(r.cost_per_completion_usd, partial) : "$—");
     }
+  }
+  if (std::any_of(rows.begin(), rows.end(), [](const AgentRow& r) { return r.reviewed > 0; })) {
+    out += "\nreview-bar gap: what people decided (the latest verdict of each attempt)\n";
+    out += fmt::format("{:<{}}  {:>8}  {:>8}  {:>9}  {:>18}  {:>11}\n", "agent", width, "reviewed",
+                       "accepted", "agreement", "loose but rejected", "human loops");
+    for (const auto& r : rows) {
+      const std::string loose = r.loose_rejected_share
+                                    ? fmt::format("{} ({}/{})", Percent(r.loose_rejected_share),
+                                                  r.loose_rejected, r.loose_reviewed)
+                                    : "-";
+      out += fmt::format(
+          "{:<{}}  {:>8}  {:>8}  {:>9}  {:>18}  {:>11}\n", r.agent, width, r.reviewed, r.accepted,
+          Percent(r.human_agreement), loose,
+          r.human_review_loops_mean ? fmt::format("{:.2f}", *r.human_review_loops_mean) : "-");
+    }
+    out +=
+        "agreement: the share of reviewed attempts where strict completion and the person agree\n"
+        "(strict and accepted, or not strict and not accepted); loose but rejected: of the\n"
+        "attempts whose tests pass, the share people rejected or sent back, the number public\n"
+        "benchmarks hide. Failure-mode counts above include people's tags (\"by people\").\n";
   }
   if (old_scores > 0) {
     out += fmt::format(
@@ -467,7 +576,17 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
                    {"tokens_cache_write", r.tokens_cache_write},
                    {"cost_usd", OrNull(r.cost_usd)},
                    {"cost_partial_attempts", r.cost_partial_attempts},
-                   {"cost_per_completion_usd", OrNull(r.cost_per_completion_usd)}});
+                   {"cost_per_completion_usd", OrNull(r.cost_per_completion_usd)},
+                   {"failure_modes_by_people", r.failure_modes_by_people},
+                   {"reviewed", r.reviewed},
+                   {"accepted", r.accepted},
+                   {"rejected", r.rejected},
+                   {"needs_changes", r.needs_changes},
+                   {"human_agreement", OrNull(r.human_agreement)},
+                   {"loose_reviewed", r.loose_reviewed},
+                   {"loose_rejected", r.loose_rejected},
+                   {"loose_rejected_share", OrNull(r.loose_rejected_share)},
+                   {"human_review_loops_mean", OrNull(r.human_review_loops_mean)}});
   }
   return out.dump(2) + "\n";
 }
@@ -506,6 +625,21 @@ nlohmann::json AttemptJson(const v1::Run& run, const std::set<std::string>& unte
                       {"untestable", untestable.contains(a.task_id())},
                       {"scored", view.score.has_value()}};
   AddUsage(j, view.usage);
+  if (view.verdict) {
+    const v1::Verdict& v = *view.verdict;
+    j["verdict"] = v.verdict();
+    j["verdict_tags"] = std::vector<std::string>(v.tags().begin(), v.tags().end());
+    j["verdict_reviewer"] = v.reviewer();
+    j["verdict_note"] = v.note();
+    j["verdict_at_ms"] = v.at_ms();
+  } else {
+    j["verdict"] = nullptr;
+    j["verdict_tags"] = nlohmann::json::array();
+    j["verdict_reviewer"] = nullptr;
+    j["verdict_note"] = nullptr;
+    j["verdict_at_ms"] = nullptr;
+  }
+  j["needs_changes_before_accept"] = view.needs_changes_before_accept;
   if (!view.score) {
     for (const char* key : {"scoring_version", "tests_passed", "strict_completed", "regression",
                             "dimensions", "blast_radius", "rollback", "merge_ready_round"}) {
@@ -545,7 +679,7 @@ nlohmann::json AttemptJson(const v1::Run& run, const std::set<std::string>& unte
         d.measured() ? nlohmann::json(d.value()) : nullptr;
   }
   j["dimensions"] = std::move(dimensions);
-  j["failure_modes"] = std::vector<std::string>(s.failure_modes().begin(), s.failure_modes().end());
+  j["failure_modes"] = FailureModesOf(view);
   const auto& b = s.blast_radius();
   j["blast_radius"] = {{"files", b.files()},
                        {"modules", b.modules()},
@@ -599,9 +733,9 @@ std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptVie
       std::map<std::string, int> kinds;
       for (const auto& x : s.violations()) ++kinds[x.kind()];
       notes = Counts(kinds);
-      if (!s.failure_modes().empty()) {
-        notes +=
-            fmt::format("{}[{}]", notes.empty() ? "" : " ", fmt::join(s.failure_modes(), ", "));
+      const std::vector<std::string> modes = FailureModesOf(v);
+      if (!modes.empty()) {
+        notes += fmt::format("{}[{}]", notes.empty() ? "" : " ", fmt::join(modes, ", "));
       }
     } else {
       notes = v1::Attempt::State_Name(a.state());
@@ -609,6 +743,10 @@ std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptVie
                      [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     }
     if (untestable.contains(a.task_id())) notes += notes.empty() ? "untestable" : " (untestable)";
+    if (v.verdict) {
+      notes += fmt::format("{}verdict {} by {}", notes.empty() ? "" : " ", v.verdict->verdict(),
+                           v.verdict->reviewer());
+    }
     const bool priced = v.usage && HasCost(*v.usage);
     const std::string cost =
         CostCell(priced ? std::optional<double>(v.usage->cost_usd()) : std::nullopt,

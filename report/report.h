@@ -21,7 +21,20 @@ struct AttemptView {
   std::optional<v1::Score> score;
   // Tokens and cost of its LLM calls (Evidence.usage), when it has evidence.
   std::optional<v1::Usage> usage = std::nullopt;
+  // What people decided (`crucible review`): the latest verdict (greatest
+  // at_ms; of equal times, the one added last), and how many needs-changes
+  // verdicts came before its first accept (in at_ms order).
+  std::optional<v1::Verdict> verdict = std::nullopt;
+  int needs_changes_before_accept = 0;
 };
+
+// Fills `views`' verdict fields from `verdicts` (any order; those of other
+// attempts are ignored), as LoadRun does.
+void AttachVerdicts(std::vector<AttemptView>& views, const std::vector<v1::Verdict>& verdicts);
+
+// An attempt's failure modes: the score's, plus the tags of its latest
+// verdict ("MODE" adds one, "-MODE" removes one). Sorted, each once.
+std::vector<std::string> FailureModesOf(const AttemptView& view);
 
 // Median, 90th percentile (nearest rank) and maximum of a list of counts;
 // all 0 for an empty list.
@@ -94,8 +107,12 @@ struct AgentRow {
   std::optional<double> contained_share;
   // The five dimensions, in kDimensionNames order.
   std::array<DimensionMean, 5> dimensions;
-  std::map<std::string, int> violations;                               // kind -> violations
-  std::map<std::string, int> failure_modes;                            // tag -> attempts
+  std::map<std::string, int> violations;  // kind -> violations
+  // tag -> attempts: derived from the evidence, with people's verdict tags
+  // added and removed (FailureModesOf); failure_modes_by_people counts the
+  // attempts where a person's tag added the mode.
+  std::map<std::string, int> failure_modes;
+  std::map<std::string, int> failure_modes_by_people;
   std::map<std::string, std::map<std::string, DimensionMean>> judges;  // judge -> dimension
   // Tokens and cost over the agent's attempts on testable tasks, from their
   // evidence (Usage). cost_usd is nullopt when no attempt reported or priced
@@ -111,6 +128,24 @@ struct AgentRow {
   std::optional<double> cost_usd;
   int cost_partial_attempts = 0;
   std::optional<double> cost_per_completion_usd;
+  // The review-bar gap: over scored attempts with a verdict (the latest
+  // counts), how many were reviewed and what people decided;
+  // human_agreement: the share of those (with scores of version 2 or later)
+  // where strict completion agrees with the person (strict and accept, or
+  // not strict and not accept); loose_rejected_share: of the loosely
+  // completed ones (loose_reviewed), the share people did not accept (reject
+  // or needs-changes); human_review_loops_mean: over accepted attempts, 1 +
+  // the needs-changes verdicts before the first accept (evaluation.md
+  // "Review loop count", counted for people). nullopt without attempts.
+  int reviewed = 0;
+  int accepted = 0;
+  int rejected = 0;
+  int needs_changes = 0;
+  std::optional<double> human_agreement;
+  int loose_reviewed = 0;
+  int loose_rejected = 0;  // of loose_reviewed: rejected or needs-changes
+  std::optional<double> loose_rejected_share;
+  std::optional<double> human_review_loops_mean;
 };
 
 // Groups `attempts` by agent, in the order the agents appear in `run`.
@@ -129,7 +164,7 @@ struct RunView {
   int contained_files = 2;
 };
 
-// Loads the run and its attempts, their scores and usage from `store`.
+// Loads the run and its attempts, their scores, usage and verdicts from `store`.
 // kNotFound: "run 'ID' not found".
 Result<RunView> LoadRun(storage::Store& store, const std::string& run_id);
 
@@ -143,7 +178,9 @@ Result<std::vector<AgentRow>> SummarizeRun(storage::Store& store, const std::str
 // ("0.82 (9/10)", "-" when none); then violations and failure modes per
 // agent when there are any; then, when an attempt made LLM calls, tokens and
 // cost per agent ("$—" unknown, "*" partial: some calls unpriced); then, when
-// the run included untestable tasks,
+// some attempt has a verdict, the review-bar gap (reviewed, accepted,
+// agreement, loose but rejected, human loops) with a sentence on the two
+// rates; then, when the run included untestable tasks,
 // their attempts and completions per agent under a line saying they are not
 // in the completion rate.
 std::string RenderTable(const std::vector<AgentRow>& rows);
@@ -165,7 +202,11 @@ std::string DescribeUntestable(const v1::Run& run);
 // {dimension: {mean, covered, of}}}, old_scores, and llm_calls, tokens_in,
 // tokens_out, tokens_cached, tokens_cache_write, cost_usd (null when
 // unknown), cost_partial_attempts, cost_per_completion_usd (null without a
-// strict completion or a cost). A rate of no attempt is null.
+// strict completion or a cost), failure_modes_by_people {tag: count}, and
+// reviewed, accepted, rejected, needs_changes, human_agreement,
+// loose_reviewed, loose_rejected, loose_rejected_share,
+// human_review_loops_mean. A rate of no
+// attempt is null.
 std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
 
 // A JSON array, one object per attempt in attempt order: attempt_id, agent,
@@ -178,13 +219,17 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
 // the rollback dimension was not measured), merge_ready_round,
 // not_measurable, and from its usage cost_usd, cost_source, tokens_in,
 // tokens_out, tokens_cached, tokens_cache_write, llm_calls, models (null or
-// empty without usage). An attempt without a score has the score's keys null
-// or empty.
+// empty without usage), and from its latest verdict verdict (null without
+// one), verdict_tags, verdict_reviewer, verdict_note, verdict_at_ms (null) and
+// needs_changes_before_accept. failure_modes include people's tags
+// (FailureModesOf). An attempt without a score has the score's keys null or
+// empty.
 std::string RenderAttemptsJson(const v1::Run& run, const std::vector<AttemptView>& attempts);
 
 // One short line per attempt: number, agent, task, sample, loose and strict
 // completion, cost ("$—" unknown, "*" partial), violation kinds and failure
-// modes (or the state of an attempt without a score).
+// modes (or the state of an attempt without a score), and the latest verdict
+// ("verdict reject by ana").
 std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptView>& attempts);
 
 }  // namespace crucible::report

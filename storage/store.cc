@@ -4,8 +4,11 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <system_error>
 #include <type_traits>
@@ -41,12 +44,17 @@ enum Cf : size_t {
   kEvents,
   kEvidence,
   kScores,
+  kVerdicts,
   kCfCount
 };
 
 constexpr std::array<const char*, kCfCount> kCfNames = {
-    "default", "suites", "tasks", "runs", "attempts", "events", "evidence", "scores",
+    "default", "suites", "tasks", "runs", "attempts", "events", "evidence", "scores", "verdicts",
 };
+
+// Column families a database opened read-only may lack (it was last written
+// by an older build): reads of them find nothing.
+constexpr bool OptionalWhenReadOnly(size_t cf) { return cf == kVerdicts; }
 
 constexpr char kSchemaVersionKey[] = "schema_version";
 
@@ -100,6 +108,9 @@ std::string DescribeKey(Cf cf, std::string_view key) {
       break;
     case kEvents:
       ok = str("run") && u64("attempt") && u64("seq");
+      break;
+    case kVerdicts:
+      ok = str("run") && u64("attempt") && u64("stored_at_ms") && u64("seq") && u64("nonce");
       break;
     case kMeta:
     case kCfCount:
@@ -470,6 +481,75 @@ class RocksStore final : public Store {
         fmt::format("no score for attempt {} of run '{}'", attempt, Printable(run_id)));
   }
 
+  // ---- people's verdicts
+
+  Status AddVerdicts(const std::vector<v1::Verdict>& verdicts) override {
+    // Check every verdict before writing any, reading each run's attempts once.
+    std::map<std::string, std::vector<uint64_t>, std::less<>> numbers;  // run -> attempt numbers
+    for (const v1::Verdict& v : verdicts) {
+      if (v.run_id().empty()) {
+        return Fail(Code::kInvalidArgument,
+                    fmt::format("verdict on attempt {} has no run id", v.attempt()));
+      }
+      if (v.verdict() != "accept" && v.verdict() != "reject" && v.verdict() != "needs-changes") {
+        return Fail(Code::kInvalidArgument,
+                    fmt::format("run '{}' attempt {}: verdict '{}' is not accept, reject or "
+                                "needs-changes",
+                                Printable(v.run_id()), v.attempt(), Printable(v.verdict())));
+      }
+      auto it = numbers.find(v.run_id());
+      if (it == numbers.end()) {
+        CRUCIBLE_ASSIGN_OR_RETURN(std::vector<v1::Attempt> attempts, ListAttempts(v.run_id()));
+        std::vector<uint64_t> n;
+        for (const auto& a : attempts) n.push_back(a.number());
+        it = numbers.emplace(v.run_id(), std::move(n)).first;
+      }
+      const std::vector<uint64_t>& n = it->second;
+      if (!std::binary_search(n.begin(), n.end(), v.attempt())) {
+        return Fail(Code::kNotFound,
+                    n.empty()
+                        ? fmt::format("run '{}' has no attempts", Printable(v.run_id()))
+                        : fmt::format("run '{}' has no attempt {} (its attempts are "
+                                      "numbered {} to {})",
+                                      Printable(v.run_id()), v.attempt(), n.front(), n.back()));
+      }
+    }
+    if (verdicts.empty()) return {};
+    if (cfs_[kVerdicts] == nullptr) {
+      return Fail(Code::kFailedPrecondition, "storing verdicts: the database is open read-only");
+    }
+    // The time part of the keys never goes back within this process, so the
+    // sequence number orders verdicts stored in one millisecond.
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    uint64_t stored_ms = std::max<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(now_ms, 0)),
+                                            last_verdict_ms_.load());
+    last_verdict_ms_.store(stored_ms);
+    rocksdb::WriteBatch batch;
+    for (const v1::Verdict& v : verdicts) {
+      CRUCIBLE_ASSIGN_OR_RETURN(std::string value, Serialize(v));
+      std::string key = KeyEncoder()
+                            .Str(v.run_id())
+                            .U64(v.attempt())
+                            .U64(stored_ms)
+                            .U64(verdict_seq_.fetch_add(1))
+                            .U64(verdict_nonce_)
+                            .Take();
+      CRUCIBLE_RETURN_IF_ERROR(
+          FromRocksStatus(batch.Put(cfs_[kVerdicts], key, value), "AddVerdicts"));
+    }
+    return Write(batch, /*sync=*/true, [&] {
+      return fmt::format("storing {} verdicts of run '{}'", verdicts.size(),
+                         Printable(verdicts.front().run_id()));
+    });
+  }
+
+  Result<std::vector<v1::Verdict>> ListVerdicts(std::string_view run_id) override {
+    if (cfs_[kVerdicts] == nullptr) return std::vector<v1::Verdict>{};
+    return Scan<v1::Verdict>(kVerdicts, RunKey(run_id));
+  }
+
  private:
   Status FromRocksStatus(const rocksdb::Status& s, std::string_view what) const {
     if (s.ok()) return {};
@@ -608,6 +688,12 @@ class RocksStore final : public Store {
   std::array<rocksdb::ColumnFamilyHandle*, kCfCount> cfs_;
   // Serializes read-modify-write operations (CreateRun, PutSuite).
   std::mutex write_mu_;
+  // The last components of verdict keys (see AddVerdicts): the greatest time
+  // used so far, a sequence number, and a random number of this Store.
+  std::atomic<uint64_t> last_verdict_ms_ = 0;
+  std::atomic<uint64_t> verdict_seq_ = 0;
+  const uint64_t verdict_nonce_ =
+      std::random_device()() * (uint64_t{1} << 32) ^ std::random_device()();
 };
 
 rocksdb::DBOptions MakeDbOptions() {
@@ -786,8 +872,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
                                     dir, *version, kSchemaVersion)));
     }
     // Create the column families this build knows and the database lacks.
-    for (const char* name : kCfNames) {
+    for (size_t i = 0; i < kCfCount; ++i) {
+      const char* name = kCfNames[i];
       if (find_handle(name) != nullptr) continue;
+      if (options.read_only && OptionalWhenReadOnly(i)) continue;
       if (options.read_only) {
         return fail(Error(Code::kFailedPrecondition,
                           fmt::format("database {} lacks column family {}; open it once for "
@@ -818,7 +906,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, OpenOptions o
   std::array<rocksdb::ColumnFamilyHandle*, kCfCount> cfs{};
   for (size_t i = 0; i < kCfCount; ++i) {
     cfs[i] = find_handle(kCfNames[i]);
-    if (cfs[i] == nullptr) {
+    if (cfs[i] == nullptr && !(options.read_only && OptionalWhenReadOnly(i))) {
       return fail(Error(Code::kInternal,
                         fmt::format("database {}: column family {} missing", dir, kCfNames[i])));
     }

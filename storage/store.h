@@ -1,7 +1,7 @@
 // Crucible's RocksDB database: the one place evidence lives.
 //
 // One RocksDB database with the column families suites, tasks, runs, attempts,
-// events, evidence and scores (plus "default", which holds metadata such as the
+// events, evidence, scores and verdicts (plus "default", which holds metadata such as the
 // schema version). Values are serialized crucible.v1 messages; keys use the
 // order-preserving encoding of storage/key_codec.h so that range scans return
 // tasks, attempts and events in order.
@@ -33,6 +33,12 @@ namespace crucible::storage {
 //     judge scores, scores of scoring version 2. Values of version 2 read as
 //     before: scoring derives what older evidence lacks, and `crucible
 //     rescore` brings older scores to the current version.
+//     Still version 3, since: the column family "verdicts" (people's
+//     verdicts, `crucible review`). Not a new version: older builds open
+//     column families they do not know and leave them alone, so nothing they
+//     read changes meaning; this build creates "verdicts" when it opens an
+//     older database for writing, and reads one opened read-only without it
+//     as having no verdicts.
 inline constexpr uint32_t kSchemaVersion = 3;
 
 struct OpenOptions {
@@ -138,6 +144,24 @@ class Store {
   // kNotFound when the attempt has no evidence (yet).
   virtual Result<v1::Evidence> GetEvidence(std::string_view run_id, uint64_t attempt) = 0;
   virtual Result<v1::Score> GetScore(std::string_view run_id, uint64_t attempt) = 0;
+
+  // ---- people's verdicts (`crucible review`, docs/review-loop.md)
+  // Appends `verdicts` (of any runs and attempts) in one synced batch: all of
+  // them or none. Append-only: a later verdict on an attempt never replaces
+  // an earlier one; which one counts is the reader's choice (the report takes
+  // the latest). Each is keyed by (run, attempt, the time it was stored, a
+  // sequence number of this process, a random number), so the verdicts of an
+  // attempt list in the order they were added, also within one millisecond,
+  // and two processes adding at once never overwrite each other.
+  // Errors, with nothing written:
+  //  - kInvalidArgument: an empty run id, a verdict other than "accept",
+  //    "reject" or "needs-changes" (naming it and its run and attempt);
+  //  - kNotFound: "run 'R' not found", "run 'R' has no attempt 7 (its
+  //    attempts are numbered 0 to 5)".
+  virtual Status AddVerdicts(const std::vector<v1::Verdict>& verdicts) = 0;
+  // Every verdict of `run_id`, by attempt, then in the order they were added;
+  // empty when there are none (the run's existence is not checked).
+  virtual Result<std::vector<v1::Verdict>> ListVerdicts(std::string_view run_id) = 0;
 
   // ---- group commit
   // With group commit on, writes are applied at once (reads see them) but

@@ -748,6 +748,128 @@ TEST_F(StoreTest, UnknownColumnFamiliesAreKeptAndMissingOnesCreated) {
   EXPECT_EQ((*store)->ListEvents("new", 0)->size(), 1u);
 }
 
+v1::Verdict MakeVerdict(const std::string& run, uint64_t attempt, const std::string& verdict,
+                        const std::string& note = "") {
+  v1::Verdict v;
+  v.set_run_id(run);
+  v.set_attempt(attempt);
+  v.set_verdict(verdict);
+  v.set_note(note);
+  v.set_reviewer("ana");
+  v.set_at_ms(1000);
+  return v;
+}
+
+std::vector<std::string> Notes(const std::vector<v1::Verdict>& verdicts) {
+  std::vector<std::string> notes;
+  for (const auto& v : verdicts) notes.push_back(std::to_string(v.attempt()) + ":" + v.note());
+  return notes;
+}
+
+TEST_F(StoreTest, VerdictsListByAttemptThenInTheOrderAdded) {
+  ASSERT_TRUE(store_->CreateRun(Run("r"), {Attempt("r", 0), Attempt("r", 1), Attempt("r", 2)}));
+  ASSERT_TRUE(store_->CreateRun(Run("other"), {Attempt("other", 0)}));
+  // Many calls within one millisecond, and several verdicts per batch: the
+  // order added survives, whatever the notes' own order.
+  ASSERT_TRUE(store_->AddVerdicts({MakeVerdict("r", 2, "reject", "z"),
+                                   MakeVerdict("r", 0, "needs-changes", "y"),
+                                   MakeVerdict("other", 0, "accept", "o")}));
+  std::vector<std::string> want = {"0:y"};
+  for (int i = 0; i < 50; ++i) {
+    const std::string note = std::string(1, static_cast<char>('x' - i % 20)) + std::to_string(i);
+    ASSERT_TRUE(store_->AddVerdicts({MakeVerdict("r", 0, i % 2 ? "accept" : "reject", note)}));
+    want.push_back("0:" + note);
+  }
+  ASSERT_TRUE(store_->AddVerdicts({MakeVerdict("r", 2, "accept", "a")}));
+  want.push_back("2:z");
+  want.push_back("2:a");
+  auto got = store_->ListVerdicts("r");
+  ASSERT_TRUE(got) << got.error().ToString();
+  EXPECT_EQ(Notes(*got), want);
+  // Every field round-trips; other runs do not leak in.
+  EXPECT_EQ((*got)[0].reviewer(), "ana");
+  EXPECT_EQ((*got)[0].run_id(), "r");
+  EXPECT_EQ(Notes(*store_->ListVerdicts("other")), std::vector<std::string>{"0:o"});
+  EXPECT_TRUE(store_->ListVerdicts("none")->empty());
+
+  // Append-only across a reopen: nothing is replaced, the order stays.
+  Reopen();
+  ASSERT_TRUE(store_->AddVerdicts({MakeVerdict("r", 0, "accept", "after")}));
+  want.insert(want.begin() + 51, "0:after");
+  EXPECT_EQ(Notes(*store_->ListVerdicts("r")), want);
+}
+
+TEST_F(StoreTest, ABatchOfVerdictsWithOneBadVerdictWritesNothing) {
+  ASSERT_TRUE(store_->CreateRun(Run("r"), {Attempt("r", 0), Attempt("r", 1)}));
+  ASSERT_TRUE(store_->AddVerdicts({MakeVerdict("r", 0, "accept", "kept")}));
+
+  auto unknown =
+      store_->AddVerdicts({MakeVerdict("r", 1, "accept"), MakeVerdict("r", 7, "reject")});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code(), Code::kNotFound);
+  EXPECT_EQ(unknown.error().message(),
+            "run 'r' has no attempt 7 (its attempts are numbered 0 to 1)");
+
+  auto no_run =
+      store_->AddVerdicts({MakeVerdict("r", 1, "accept"), MakeVerdict("gone", 0, "reject")});
+  ASSERT_FALSE(no_run);
+  EXPECT_EQ(no_run.error().code(), Code::kNotFound);
+  EXPECT_THAT(no_run.error().message(), HasSubstr("run 'gone' not found"));
+
+  auto bad = store_->AddVerdicts({MakeVerdict("r", 1, "accept"), MakeVerdict("r", 0, "maybe")});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(bad.error().message(), HasSubstr("verdict 'maybe' is not accept, reject or"));
+
+  auto no_id = store_->AddVerdicts({MakeVerdict("", 0, "accept")});
+  ASSERT_FALSE(no_id);
+  EXPECT_EQ(no_id.error().code(), Code::kInvalidArgument);
+
+  EXPECT_EQ(Notes(*store_->ListVerdicts("r")), std::vector<std::string>{"0:kept"});
+  EXPECT_TRUE(store_->AddVerdicts({}));
+}
+
+TEST_F(StoreTest, CorruptVerdictIsCorruptionNamingItsKey) {
+  ASSERT_TRUE(store_->CreateRun(Run("r"), {Attempt("r", 0)}));
+  ASSERT_TRUE(store_->AddVerdicts({MakeVerdict("r", 0, "accept")}));
+  store_.reset();
+  RawPut(dir_, "verdicts", KeyEncoder().Str("r").U64(0).U64(5).U64(6).U64(7).Take(), kGarbage);
+  Reopen();
+  auto got = store_->ListVerdicts("r");
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code(), Code::kCorruption);
+  EXPECT_THAT(got.error().message(), HasSubstr("verdicts"));
+  EXPECT_THAT(got.error().message(), HasSubstr("run 'r' attempt 0 stored_at_ms 5 seq 6"));
+}
+
+TEST_F(StoreTest, ADatabaseWithoutVerdictsReadsAsNoneReadOnlyAndGetsThemOnWrite) {
+  // A database last written by a build before verdicts existed.
+  auto tmp = TempDir::Create("crucible-store-test-");
+  ASSERT_TRUE(tmp.has_value());
+  std::string old_dir = tmp->path() + "/db";
+  RawPut(old_dir, "default", "schema_version", "3");
+  for (const char* cf : {"suites", "tasks", "attempts", "events", "evidence", "scores"}) {
+    RawPut(old_dir, cf, "\x01", "");
+  }
+  RawPut(old_dir, "runs", KeyEncoder().Str("old").Take(), Run("old").SerializeAsString());
+  RawPut(old_dir, "attempts", KeyEncoder().Str("old").U64(0).Take(),
+         Attempt("old", 0).SerializeAsString());
+  {
+    auto reader = Store::Open(old_dir, OpenOptions{.create_if_missing = false, .read_only = true});
+    ASSERT_TRUE(reader) << reader.error().ToString();
+    auto none = (*reader)->ListVerdicts("old");
+    ASSERT_TRUE(none) << none.error().ToString();
+    EXPECT_TRUE(none->empty());
+    auto write = (*reader)->AddVerdicts({MakeVerdict("old", 0, "accept")});
+    ASSERT_FALSE(write);
+    EXPECT_EQ(write.error().code(), Code::kFailedPrecondition);
+  }
+  auto store = Store::Open(old_dir);
+  ASSERT_TRUE(store) << store.error().ToString();
+  ASSERT_TRUE((*store)->AddVerdicts({MakeVerdict("old", 0, "accept", "n")}));
+  EXPECT_EQ(Notes(*(*store)->ListVerdicts("old")), std::vector<std::string>{"0:n"});
+}
+
 class OpenTest : public ::testing::Test {
  protected:
   void SetUp() override {
