@@ -39,6 +39,10 @@ echo "== what the set-uid defences cost: the walk over 10,000 files, syscalls un
 "$BUILD_DIR/bench/sandbox_costs" 10000 1000000
 
 echo
+echo "== what a review round costs beyond the agent and the tests (2,000-file repository, 5 attempts)"
+"$BUILD_DIR/bench/review_round_bench" 2000 5
+
+echo
 echo "== the same through the CLI: crucible sandbox vs bubblewrap (hyperfine)"
 BWRAP="bwrap --unshare-all --die-with-parent --ro-bind /usr /usr --symlink usr/bin /bin \
   --symlink usr/lib /lib --symlink usr/lib64 /lib64 --proc /proc --dev /dev --tmpfs /tmp true"

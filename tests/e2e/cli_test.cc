@@ -137,6 +137,81 @@ TEST_F(SampleRepoEndToEnd, EmbeddedRunScoresOracleFullAndNoopZero) {
   EXPECT_GT(runner_events, 0u);
 }
 
+// The review loop (docs/review-loop.md) on the sample repository with the
+// example agent file: rule_agent in three styles, each with 3 rounds. The
+// expected rounds per PR are examples/README.md's table.
+TEST_F(SampleRepoEndToEnd, ReviewRoundsOnTheSampleRepositoryTakeOneTwoOrNever) {
+  const std::string agents = std::string(CRUCIBLE_SOURCE_DIR) + "/examples/agents/agents.yaml";
+  auto run =
+      Crucible("run --suite sample --agents " + Quote(agents) + " --runners 2 --db " + Quote(db_));
+  ASSERT_EQ(run.status, 0) << run.text;
+  auto pos = run.text.find("run r");
+  ASSERT_NE(pos, std::string::npos) << run.text;
+  std::string run_id = run.text.substr(pos + 4, run.text.find(':', pos) - pos - 4);
+
+  // PR number of each task, from its merge commit's summary.
+  auto store = storage::Store::Open(db_, {.create_if_missing = false, .read_only = true});
+  ASSERT_TRUE(store) << store.error().ToString();
+  auto tasks = (*store)->ListTasks("sample");
+  ASSERT_TRUE(tasks);
+  std::map<std::string, int> pr_of;
+  for (const auto& t : *tasks) {
+    auto summary = Sh("git -C " + Quote(repo_) + " log -1 --format=%s " + t.merged_commit());
+    ASSERT_EQ(summary.status, 0);
+    auto hash = summary.text.find('#');
+    ASSERT_NE(hash, std::string::npos) << summary.text;
+    pr_of[t.id()] = std::stoi(summary.text.substr(hash + 1));
+  }
+  // merge_ready_round per style and PR; 0: never within 3 rounds.
+  auto expected = [](const std::string& agent, int pr) {
+    const bool solvable = pr == 4 || pr == 5 || pr == 8 || pr == 9;
+    if (!solvable || agent == "rule-agent-stubborn") return 0;
+    if (agent == "rule-agent" && pr == 4) return 1;
+    return 2;
+  };
+  auto report = Crucible("report " + run_id + " --by attempt --format json --db " + Quote(db_));
+  ASSERT_EQ(report.status, 0) << report.text;
+  auto attempts = nlohmann::json::parse(report.text);
+  ASSERT_EQ(attempts.size(), 3 * tasks->size()) << report.text;
+  for (const auto& a : attempts) {
+    const std::string agent = a["agent"];
+    const int pr = pr_of.at(a["task_id"]);
+    EXPECT_EQ(a["merge_ready_round"], expected(agent, pr))
+        << agent << " on PR #" << pr << ": " << a.dump();
+  }
+  auto rows = nlohmann::json::parse(
+      Crucible("report " + run_id + " --format json --db " + Quote(db_)).text);
+  std::map<std::string, nlohmann::json> by_agent;
+  for (const auto& r : rows) by_agent[r["agent"]] = r;
+  EXPECT_EQ(by_agent["rule-agent"]["review_loops"]["1"], 1) << rows.dump();
+  EXPECT_EQ(by_agent["rule-agent"]["review_loops"]["2"], 3) << rows.dump();
+  EXPECT_DOUBLE_EQ(by_agent["rule-agent"]["review_loops_mean"], 1.75) << rows.dump();
+  EXPECT_EQ(by_agent["rule-agent"]["strict_completed"], 1) << rows.dump();
+  EXPECT_EQ(by_agent["rule-agent"]["completed"], 4) << rows.dump();
+  EXPECT_EQ(by_agent["rule-agent-tidy"]["review_loops"]["2"], 4) << rows.dump();
+  EXPECT_EQ(by_agent["rule-agent-stubborn"]["review_loops"]["never"],
+            static_cast<int>(tasks->size()))
+      << rows.dump();
+
+  // Every round is in the evidence, and the trace marks them.
+  auto listed = (*store)->ListAttempts(run_id);
+  ASSERT_TRUE(listed);
+  for (const auto& a : *listed) {
+    auto e = (*store)->GetEvidence(run_id, a.number());
+    ASSERT_TRUE(e) << e.error().ToString();
+    EXPECT_EQ(e->rounds_allowed(), 3);
+    ASSERT_GE(e->rounds_size(), 1);
+    const int expected_rounds = expected(a.agent(), pr_of.at(a.task_id()));
+    EXPECT_EQ(e->rounds_size(), expected_rounds == 0 ? 3 : expected_rounds)
+        << a.agent() << " on PR #" << pr_of.at(a.task_id());
+    auto events = (*store)->ListEvents(run_id, a.number());
+    ASSERT_TRUE(events);
+    int starts = 0;
+    for (const auto& ev : *events) starts += ev.name() == "round_start";
+    EXPECT_EQ(starts, e->rounds_size());
+  }
+}
+
 TEST_F(SampleRepoEndToEnd, RunStoppedBySigtermLeavesNoTemporaryDirectory) {
   auto tmp = TempDir::Create("crucible-e2e-tmpdir-");
   ASSERT_TRUE(tmp);
