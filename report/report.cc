@@ -321,6 +321,48 @@ Result<RunView> LoadRun(storage::Store& store, const std::string& run_id) {
   return out;
 }
 
+Result<AttemptDetail> LoadAttemptDetail(storage::Store& store, const std::string& run_id,
+                                        uint64_t number, bool with_events) {
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store.GetRun(run_id));
+  AttemptDetail out;
+  auto attempt = store.GetAttempt(run_id, number);
+  if (!attempt) {
+    if (attempt.error().code() != Code::kNotFound) return Fail(attempt.error());
+    const int count = run.attempt_count();
+    return Fail(
+        Code::kNotFound,
+        count > 0
+            ? fmt::format("attempt {}/{} not found (the run has {} attempts, 0 to {})", run_id,
+                          number, count, count - 1)
+            : fmt::format("attempt {}/{} not found (the run has no attempts)", run_id, number));
+  }
+  out.view.attempt = std::move(*attempt);
+  if (auto score = store.GetScore(run_id, number)) {
+    out.view.score = std::move(*score);
+  } else if (score.error().code() != Code::kNotFound) {
+    return Fail(score.error());
+  }
+  if (auto evidence = store.GetEvidence(run_id, number)) {
+    if (evidence->has_usage()) out.view.usage = evidence->usage();
+    out.evidence = std::move(*evidence);
+  } else if (evidence.error().code() != Code::kNotFound) {
+    return Fail(evidence.error());
+  }
+  if (auto task = store.GetTask(run.suite(), out.view.attempt.task_id())) {
+    out.task = std::move(*task);
+  } else if (task.error().code() != Code::kNotFound) {
+    return Fail(task.error());
+  }
+  CRUCIBLE_ASSIGN_OR_RETURN(std::vector<v1::Verdict> verdicts, store.ListVerdicts(run_id));
+  std::vector<AttemptView> one{out.view};
+  AttachVerdicts(one, verdicts);
+  out.view = std::move(one.front());
+  if (with_events) {
+    CRUCIBLE_ASSIGN_OR_RETURN(out.events, store.ListEvents(run_id, number));
+  }
+  return out;
+}
+
 Result<std::vector<AgentRow>> SummarizeRun(storage::Store& store, const std::string& run_id) {
   CRUCIBLE_ASSIGN_OR_RETURN(RunView view, LoadRun(store, run_id));
   return Summarize(view.run, view.attempts, view.contained_files);

@@ -168,6 +168,23 @@ struct RunView {
 // kNotFound: "run 'ID' not found".
 Result<RunView> LoadRun(storage::Store& store, const std::string& run_id);
 
+// Everything stored about one attempt, for `crucible show` and the attempt
+// sections of the HTML report: its view (score, usage, latest verdict), its
+// evidence (nullopt until it finished), its golden task (nullopt when the
+// suite or the task is gone: the golden diff is then unknown) and, with
+// `with_events`, its trace events in order.
+struct AttemptDetail {
+  AttemptView view;
+  std::optional<v1::Evidence> evidence;
+  std::optional<v1::GoldenTask> task;
+  std::vector<v1::TraceEvent> events;
+};
+
+// kNotFound: "run 'ID' not found" or "attempt ID/N not found (the run has M
+// attempts, 0 to M-1)".
+Result<AttemptDetail> LoadAttemptDetail(storage::Store& store, const std::string& run_id,
+                                        uint64_t number, bool with_events = true);
+
 // LoadRun, then Summarize.
 Result<std::vector<AgentRow>> SummarizeRun(storage::Store& store, const std::string& run_id);
 
