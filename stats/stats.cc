@@ -135,7 +135,11 @@ double PairedBinarySd(int tasks, int only_a, int only_b, double rate_a, double r
     if (psi <= 0) psi = 0.5;
     return std::sqrt(psi);
   }
-  return std::sqrt(std::max(0.0, psi - d * d));
+  // Every task discordant the same way leaves no spread in the observed
+  // differences (psi = d^2 = 1); plan then with their variance under no
+  // difference, psi.
+  const double spread = psi - d * d;
+  return std::sqrt(spread > 0 ? spread : psi);
 }
 
 }  // namespace crucible::stats

@@ -74,8 +74,10 @@ double MinimumDetectable(int tasks, double sd_diff);
 // from the observed share of discordant tasks psi and the observed
 // difference d, sqrt(psi - d^2); when no task is discordant it falls back
 // on the rates being independent, psi = pa (1 - pb) + pb (1 - pa), and when
-// that is 0 too (both rates 0 or 1), on the worst case psi = 0.5, so that a
-// suite never claims to detect differences it has no evidence about.
+// that is 0 too (both rates 0 or 1), on the worst case psi = 0.5; and when
+// every task is discordant the same way (psi - d^2 = 0), on psi, the
+// variance under no difference; so that a suite never claims to detect
+// differences it has no evidence about.
 double PairedBinarySd(int tasks, int only_a, int only_b, double rate_a, double rate_b);
 
 // Standard deviation of a list (n - 1), 0 with fewer than two values.

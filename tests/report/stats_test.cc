@@ -130,6 +130,12 @@ TEST(PairedBinarySdTest, FromDiscordantShareAndItsFallbacks) {
   EXPECT_NEAR(PairedBinarySd(20, 0, 0, 0.5, 0.5), std::sqrt(0.5), 1e-12);
   // Both rates 1: no evidence at all, the worst case psi = 0.5.
   EXPECT_NEAR(PairedBinarySd(20, 0, 0, 1.0, 1.0), std::sqrt(0.5), 1e-12);
+  // Every task discordant the same way (10 of 10 only A): psi - d^2 = 1 - 1
+  // = 0 would claim any difference detectable; the variance under no
+  // difference, psi = 1, is the one to plan with. So too for 3 of 3 only B.
+  EXPECT_NEAR(PairedBinarySd(10, 10, 0, 1.0, 0.0), 1.0, 1e-12);
+  EXPECT_NEAR(PairedBinarySd(3, 0, 3, 0.0, 1.0), 1.0, 1e-12);
+  EXPECT_GT(MinimumDetectable(10, PairedBinarySd(10, 10, 0, 1.0, 0.0)), 0.5);
   // psi = 0.2*0.9 + 0.1*0.8 = 0.26.
   EXPECT_NEAR(PairedBinarySd(20, 0, 0, 0.1, 0.2), std::sqrt(0.26), 1e-12);
 }
