@@ -427,6 +427,8 @@ std::string DiffCell(const MetricComparison& m) {
 std::string DetectableCell(const MetricComparison& m) {
   if (!m.minimum_detectable) return "-";
   if (IsCost(m.name)) return fmt::format("${:.4f}", *m.minimum_detectable);
+  // Beyond 100 points nothing on a 0..1 scale is detectable.
+  if (*m.minimum_detectable > 1) return ">100";
   return fmt::format("{:.1f}", *m.minimum_detectable * 100);
 }
 
@@ -437,6 +439,24 @@ std::string FlipList(const std::vector<Flip>& flips, bool with_samples) {
     out += f.task_id;
     if (with_samples) out += fmt::format("#{}", f.sample);
     out += fmt::format(" ({} vs {})", f.a_attempt, f.b_attempt);
+  }
+  return out;
+}
+
+// At most kFlipsShown flips a line each; the JSON and CSV list them all.
+constexpr size_t kFlipsShown = 10;
+
+std::string FlipLines(const std::vector<Flip>& flips, bool with_samples) {
+  std::string out;
+  for (size_t i = 0; i < flips.size() && i < kFlipsShown; ++i) {
+    const Flip& f = flips[i];
+    out += fmt::format("    {}  A {}  B {}\n",
+                       with_samples ? fmt::format("{}#{}", f.task_id, f.sample) : f.task_id,
+                       f.a_attempt, f.b_attempt);
+  }
+  if (flips.size() > kFlipsShown) {
+    out +=
+        fmt::format("    and {} more (--format json lists them all)\n", flips.size() - kFlipsShown);
   }
   return out;
 }
@@ -474,11 +494,11 @@ std::string RenderComparisonTable(const Comparison& c) {
           "  tasks of one side only, left out: {} of A's {} tasks, {} of B's {} tasks\n",
           sc.a_tasks_not_in_b, a.tasks + 0, sc.b_tasks_not_in_a, b.tasks + 0);
     }
-    out += fmt::format("  {:<19} {:>5}  {:<17} {:<17} {:<22} {:<9} {:>10}\n", "metric", "pairs",
+    out += fmt::format("  {:<19} {:>5}  {:<16} {:<16} {:<24} {:<9} {:>10}\n", "metric", "pairs",
                        "A", "B", "B - A [95% CI]", c.holm ? "p (Holm)" : "p", "detectable");
     for (const auto& m : sc.metrics) {
       out += fmt::format(
-          "  {:<19} {:>5}  {:<17} {:<17} {:<22} {:<9} {:>10}\n", m.name, m.pairs,
+          "  {:<19} {:>5}  {:<16} {:<16} {:<24} {:<9} {:>10}\n", m.name, m.pairs,
           RateCell(m, m.a, m.a_ci), RateCell(m, m.b, m.b_ci), DiffCell(m),
           m.pairs ? fmt::format("{:.3f}{}", m.p_adjusted, m.significant ? "*" : "") : "-",
           DetectableCell(m));
@@ -487,16 +507,13 @@ std::string RenderComparisonTable(const Comparison& c) {
         "  (rates and dimensions in points; p: McNemar exact for rates, sign test for means; "
         "* p < 0.05)\n";
     for (const auto& m : sc.metrics) {
-      if (!m.binary || (m.flips_to_a.empty() && m.flips_to_b.empty())) continue;
-      if (!m.flips_to_b.empty()) {
-        out +=
-            fmt::format("  {} {} only by B: {}\n", m.name, HigherIsBetter(m.name) ? "held" : "hit",
-                        FlipList(m.flips_to_b, with_samples));
-      }
-      if (!m.flips_to_a.empty()) {
-        out +=
-            fmt::format("  {} {} only by A: {}\n", m.name, HigherIsBetter(m.name) ? "held" : "hit",
-                        FlipList(m.flips_to_a, with_samples));
+      if (!m.binary) continue;
+      const char* verb = HigherIsBetter(m.name) ? "held" : "hit";
+      for (const auto* flips : {&m.flips_to_b, &m.flips_to_a}) {
+        if (flips->empty()) continue;
+        out += fmt::format("  {} {} only by {} ({}):\n", m.name, verb,
+                           flips == &m.flips_to_b ? "B" : "A", flips->size());
+        out += FlipLines(*flips, with_samples);
       }
     }
   }

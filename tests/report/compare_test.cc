@@ -368,7 +368,7 @@ TEST_F(CompareCliTest, LastNightAgainstTonightWithTheGate) {
   ASSERT_EQ(out.status, 0) << out.text;
   EXPECT_THAT(out.text, HasSubstr("night2:model completes 75 points less than night1:model"));
   EXPECT_THAT(out.text, Not(HasSubstr("95% CI -")));  // the interval in the sentence's direction
-  EXPECT_THAT(out.text, HasSubstr("night1/2 vs night2/2"));  // a flip with its attempts
+  EXPECT_THAT(out.text, HasSubstr("    t-2  A night1/2  B night2/2\n"));  // a flip with its attempts
 
   auto gate = Run("night1:model night2:model --fail-if-worse strict_completion:10");
   EXPECT_EQ(gate.status, 3) << gate.text;
