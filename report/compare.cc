@@ -500,7 +500,11 @@ std::string RenderComparisonTable(const Comparison& c) {
       out += fmt::format(
           "  {:<19} {:>5}  {:<16} {:<16} {:<24} {:<9} {:>10}\n", m.name, m.pairs,
           RateCell(m, m.a, m.a_ci), RateCell(m, m.b, m.b_ci), DiffCell(m),
-          m.pairs ? fmt::format("{:.3f}{}", m.p_adjusted, m.significant ? "*" : "") : "-",
+          m.pairs
+              ? fmt::format("{}{}",
+                            m.p_adjusted < 0.001 ? "<0.001" : fmt::format("{:.3f}", m.p_adjusted),
+                            m.significant ? "*" : "")
+              : "-",
           DetectableCell(m));
     }
     out +=

@@ -253,7 +253,19 @@ TEST(CompareViewsTest, SeveralSamplesGivePassAtKAndPairBySample) {
   const auto& loose = Metric(c->comparisons[0], "loose_completion");
   ASSERT_EQ(loose.flips_to_a.size(), 8u);
   EXPECT_EQ(loose.flips_to_a[0].sample, 0);
-  EXPECT_THAT(RenderComparisonTable(*c), HasSubstr("pass@k and pass^k"));
+  const std::string table = RenderComparisonTable(*c);
+  EXPECT_THAT(table, HasSubstr("pass@k and pass^k"));
+  // A p under 0.001 is shown as such, never as 0.000: 12 pairs only A,
+  // p = 2 / 2^12.
+  RunBuilder many("r2", "s", {"a", "b"});
+  for (int i = 0; i < 12; ++i) {
+    many.Add("a", Task(i), true);
+    many.Add("b", Task(i), false);
+  }
+  auto small = CompareViews({&many.view, &many.view}, {"a", "b"});
+  ASSERT_TRUE(small);
+  EXPECT_THAT(RenderComparisonTable(*small), HasSubstr("<0.001*"));
+  EXPECT_THAT(RenderComparisonTable(*small), Not(HasSubstr("0.000")));
 }
 
 TEST(WorseGateTest, ParsesAndNamesWhatIsWrong) {
@@ -368,7 +380,8 @@ TEST_F(CompareCliTest, LastNightAgainstTonightWithTheGate) {
   ASSERT_EQ(out.status, 0) << out.text;
   EXPECT_THAT(out.text, HasSubstr("night2:model completes 75 points less than night1:model"));
   EXPECT_THAT(out.text, Not(HasSubstr("95% CI -")));  // the interval in the sentence's direction
-  EXPECT_THAT(out.text, HasSubstr("    t-2  A night1/2  B night2/2\n"));  // a flip with its attempts
+  EXPECT_THAT(out.text,
+              HasSubstr("    t-2  A night1/2  B night2/2\n"));  // a flip with its attempts
 
   auto gate = Run("night1:model night2:model --fail-if-worse strict_completion:10");
   EXPECT_EQ(gate.status, 3) << gate.text;
