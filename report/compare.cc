@@ -151,7 +151,6 @@ MetricComparison CompareMetric(std::string_view name, const std::vector<Pair>& p
   m.name = std::string(name);
   m.binary = IsBinary(name);
   m.higher_is_better = HigherIsBetter(name);
-  m.test = m.binary ? "mcnemar_exact" : "sign_test";
   // task -> sums of a and b and the pair count, in task order.
   std::map<std::string, std::array<double, 3>> per_task;
   double sum_a = 0, sum_b = 0;
@@ -181,14 +180,23 @@ MetricComparison CompareMetric(std::string_view name, const std::vector<Pair>& p
   m.a = sum_a / m.pairs;
   m.b = sum_b / m.pairs;
   std::vector<double> ta, tb, diff;
+  int a_higher = 0, b_higher = 0;  // tasks
+  bool one_pair_per_task = true;
   for (const auto& [task, t] : per_task) {
     ta.push_back(t[0] / t[2]);
     tb.push_back(t[1] / t[2]);
     diff.push_back(tb.back() - ta.back());
+    if (diff.back() < 0) ++a_higher;
+    if (diff.back() > 0) ++b_higher;
+    one_pair_per_task = one_pair_per_task && t[2] == 1;
   }
   m.difference = stats::PairedBootstrap(ta, tb);
-  // The sign test is McNemar's exact test on the pairs that differ.
-  m.p = stats::McNemarExact(m.only_a, m.only_b);
+  // The test is over tasks, like the bootstrap: the samples of one task are
+  // not independent. With one pair per task and a 0/1 metric it is McNemar's
+  // exact test; otherwise the sign test on the per-task mean differences,
+  // the same exact binomial test on the tasks where they differ.
+  m.test = m.binary && one_pair_per_task ? "mcnemar_exact" : "sign_test";
+  m.p = stats::McNemarExact(a_higher, b_higher);
   m.p_adjusted = m.p;
   if (m.binary) {
     m.a_ci = stats::Wilson(static_cast<int>(std::lround(sum_a)), m.pairs);
@@ -508,8 +516,8 @@ std::string RenderComparisonTable(const Comparison& c) {
           DetectableCell(m));
     }
     out +=
-        "  (rates and dimensions in points; p: McNemar exact for rates, sign test for means; "
-        "* p < 0.05)\n";
+        "  (rates and dimensions in points; p over tasks: McNemar exact for rates, sign test for "
+        "means and for several samples; * p < 0.05)\n";
     for (const auto& m : sc.metrics) {
       if (!m.binary) continue;
       const char* verb = HigherIsBetter(m.name) ? "held" : "hit";

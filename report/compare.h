@@ -88,8 +88,9 @@ struct MetricComparison {
   // only B did.
   int only_a = 0;
   int only_b = 0;
-  // "mcnemar_exact" for rates, "sign_test" for means (the exact binomial
-  // test on the pairs where the values differ).
+  // Over tasks: "mcnemar_exact" for a rate with one pair per task, else
+  // "sign_test" (the exact binomial test on the tasks whose per-task mean
+  // differences are not 0; McNemar's test is its 0/1 case).
   std::string test;
   double p = 1;
   double p_adjusted = 1;     // Holm over the comparisons with A; = p with one

@@ -251,6 +251,11 @@ TEST(CompareViewsTest, SeveralSamplesGivePassAtKAndPairBySample) {
   // Variance of (1, 1, 0) with n - 1: 1/3.
   EXPECT_NEAR(*a.completion_variance, 1.0 / 3, 1e-12);
   const auto& loose = Metric(c->comparisons[0], "loose_completion");
+  // The samples of one task are not independent: the test is the sign test
+  // over the 4 tasks (A's mean 2/3 beats B's 1/3 on each): 2 / 2^4.
+  EXPECT_EQ(loose.test, "sign_test");
+  EXPECT_NEAR(loose.p, 0.125, 1e-12);
+  EXPECT_FALSE(loose.significant);
   ASSERT_EQ(loose.flips_to_a.size(), 8u);
   EXPECT_EQ(loose.flips_to_a[0].sample, 0);
   const std::string table = RenderComparisonTable(*c);
