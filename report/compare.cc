@@ -1,6 +1,7 @@
 #include "report/compare.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <deque>
@@ -113,7 +114,7 @@ Result<ComparedSide> Describe(const SideAttempts& g, const std::string& agent) {
                             agent, side.run_id, side.attempts, side.infra_failed,
                             side.attempts - side.infra_failed));
   }
-  side.tasks = static_cast<int>(per_task.size());
+  side.tasks = static_cast<int>(g.tasks.size());
   if (side.samples > 1) {
     for (int k = 1; k <= side.samples; ++k) {
       PassK p{.k = k};
@@ -500,7 +501,7 @@ std::string RenderComparisonTable(const Comparison& c) {
     if (sc.a_tasks_not_in_b > 0 || sc.b_tasks_not_in_a > 0) {
       out += fmt::format(
           "  tasks of one side only, left out: {} of A's {} tasks, {} of B's {} tasks\n",
-          sc.a_tasks_not_in_b, a.tasks + 0, sc.b_tasks_not_in_a, b.tasks + 0);
+          sc.a_tasks_not_in_b, a.tasks, sc.b_tasks_not_in_a, b.tasks);
     }
     out += fmt::format("  {:<19} {:>5}  {:<16} {:<16} {:<24} {:<9} {:>10}\n", "metric", "pairs",
                        "A", "B", "B - A [95% CI]", c.holm ? "p (Holm)" : "p", "detectable");

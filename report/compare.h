@@ -45,7 +45,7 @@ struct ComparedSide {
   int attempts = 0;          // on the run's testable tasks
   int finished = 0;          // with a score
   int infra_failed = 0;
-  int tasks = 0;    // testable tasks with a finished attempt
+  int tasks = 0;    // testable tasks it has attempts on
   int samples = 1;  // the run's samples per task
   // With samples > 1: pass@k and pass^k for k = 1 .. samples, and the mean
   // over tasks of the sample variance of loose completion.

@@ -188,6 +188,8 @@ TEST(CompareViewsTest, UnfinishedAndInfraFailedPairsAreLeftOutAndCounted) {
   EXPECT_EQ(sc.pairs, 3);
   EXPECT_EQ(sc.left_out_not_finished, 2);
   EXPECT_EQ(sc.left_out_infra_failed, 1);
+  EXPECT_EQ(c->sides[1].tasks, 6);  // its tasks, finished or not
+  EXPECT_EQ(c->sides[1].finished, 3);
   const std::string table = RenderComparisonTable(*c);
   EXPECT_THAT(table, HasSubstr("2 pairs left out: not finished"));
   EXPECT_THAT(table, HasSubstr("1 pairs left out: infra-failed"));
