@@ -848,6 +848,7 @@ nlohmann::json AttemptJson(const v1::Run& run, const std::set<std::string>& unte
   const v1::Attempt& a = view.attempt;
   nlohmann::json j = {{"run", run.id()},
                       {"attempt_id", a.number()},
+                      {"attempt_ref", fmt::format("{}/{}", a.run_id(), a.number())},
                       {"agent", a.agent()},
                       {"task_id", a.task_id()},
                       {"sample", a.sample()},
@@ -945,14 +946,16 @@ std::string RenderAttemptsJson(const v1::Run& run, const std::vector<AttemptView
 
 std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptView>& attempts) {
   const auto untestable = UntestableOf(run);
-  size_t agent_width = 5, task_width = 4;
+  size_t agent_width = 5, task_width = 4, ref_width = 7;
   for (const auto& v : attempts) {
+    ref_width =
+        std::max(ref_width, fmt::formatted_size("{}/{}", v.attempt.run_id(), v.attempt.number()));
     agent_width = std::max(agent_width, v.attempt.agent().size());
     task_width = std::max(task_width, v.attempt.task_id().size());
   }
-  std::string out = fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}\n",
-                                "attempt", "agent", agent_width, "task", task_width, "sample",
-                                "tests", "strict", "cost", "violations, failure modes");
+  std::string out = fmt::format("{:<{}}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}\n",
+                                "attempt", ref_width, "agent", agent_width, "task", task_width,
+                                "sample", "tests", "strict", "cost", "violations, failure modes");
   for (const auto& v : attempts) {
     const v1::Attempt& a = v.attempt;
     std::string tests = "-", strict = "-", notes;
@@ -982,8 +985,9 @@ std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptVie
         CostCell(priced ? std::optional<double>(v.usage->cost_usd()) : std::nullopt,
                  priced && v.usage->cost_source() == "partial");
     std::string line =
-        fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}", a.number(), a.agent(),
-                    agent_width, a.task_id(), task_width, a.sample(), tests, strict, cost, notes);
+        fmt::format("{:<{}}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}",
+                    fmt::format("{}/{}", a.run_id(), a.number()), ref_width, a.agent(), agent_width,
+                    a.task_id(), task_width, a.sample(), tests, strict, cost, notes);
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   }
