@@ -275,8 +275,8 @@ std::string RenderTaskMatrix(const v1::Run& run, const std::vector<AttemptView>&
   }
   out += fmt::format(
       "\nS strict completion, L loose only (the tests pass), x failed, ! infrastructure failure,\n"
-      ". not finished; one symbol per sample, in sample order{}. `crucible show {}/N` shows an\n"
-      "attempt; `--format json` names each cell's attempts.\n",
+      ". not finished; one symbol per sample, in sample order{}.\n"
+      "`crucible show {}/N` shows an attempt; `--format json` names each cell's attempts.\n",
       untestable.empty() ? "" : "; u: untestable task (not in the completion rate)", run.id());
   return out;
 }

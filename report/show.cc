@@ -261,7 +261,9 @@ std::string RenderShow(const v1::Run& run, const AttemptDetail& d, const ShowOpt
 
   out += "\nintent\n";
   if (d.task) {
-    for (const auto& line : SplitLines(d.task->intent())) out += "  " + line + "\n";
+    for (const auto& line : SplitLines(d.task->intent())) {
+      out += line.empty() ? "\n" : "  " + line + "\n";
+    }
   } else {
     out += fmt::format("  unknown: task {} is gone from suite {}\n", a.task_id(), run.suite());
   }
@@ -300,7 +302,9 @@ std::string RenderShow(const v1::Run& run, const AttemptDetail& d, const ShowOpt
   } else {
     out += "  none yet\n";
   }
-  if (d.view.usage) out += fmt::format("  cost: {}\n", CostText(*d.view.usage));
+  if (d.view.usage && (d.view.usage->llm_calls() > 0 || !d.view.usage->cost_source().empty())) {
+    out += fmt::format("  cost: {}\n", CostText(*d.view.usage));
+  }
 
   if (d.view.verdict) {
     const v1::Verdict& v = *d.view.verdict;
@@ -313,7 +317,22 @@ std::string RenderShow(const v1::Run& run, const AttemptDetail& d, const ShowOpt
   const auto tests = Tests(d);
   if (!tests.empty()) {
     out += "\ntests (failing first)\n";
-    for (const auto& t : tests) out += fmt::format("  {:<7} {:<12} {}\n", t.status, t.group, t.id);
+    // Passing PASS_TO_PASS tests are many and say little: past a few, one
+    // line counts them (--format json lists every test).
+    constexpr int kPassingListed = 5;
+    const int passing_p2p =
+        static_cast<int>(std::count_if(tests.begin(), tests.end(), [](const TestLine& t) {
+          return t.group == "PASS_TO_PASS" && t.status == "pass";
+        }));
+    const bool fold = passing_p2p > kPassingListed;
+    for (const auto& t : tests) {
+      if (fold && t.group == "PASS_TO_PASS" && t.status == "pass") continue;
+      out += fmt::format("  {:<7} {:<12} {}\n", t.status, t.group, t.id);
+    }
+    if (fold) {
+      out += fmt::format("  pass    PASS_TO_PASS {} more tests (--format json lists them)\n",
+                         passing_p2p);
+    }
   }
 
   if (d.view.score && (!d.view.score->violations().empty() || !d.view.score->findings().empty())) {

@@ -137,6 +137,21 @@ TEST_F(ShowTest, HeadingIntentScoresTestsViolations) {
   EXPECT_LT(fail, pass);
 }
 
+TEST_F(ShowTest, ManyPassingPassToPassTestsAreCountedInOneLine) {
+  for (int i = 0; i < 30; ++i) {
+    const std::string id = "tests.test_more::test_" + std::to_string(i);
+    d_.task->add_pass_to_pass(id);
+    auto* t = d_.evidence->mutable_tests()->add_tests();
+    t->set_id(id);
+    t->set_status(i == 7 ? v1::TestOutcome::FAILED : v1::TestOutcome::PASSED);
+  }
+  const std::string text = RenderShow(run_, d_, {.columns = 100});
+  EXPECT_THAT(text, HasSubstr("fail    PASS_TO_PASS tests.test_more::test_7"));
+  EXPECT_THAT(text, Not(HasSubstr("tests.test_more::test_8\n")));
+  EXPECT_THAT(text, HasSubstr("pass    PASS_TO_PASS 31 more tests"));
+  EXPECT_EQ(nlohmann::json::parse(RenderShowJson(run_, d_))["tests"].size(), 33u);
+}
+
 TEST_F(ShowTest, NarrowTerminalShowsTheDiffsOneAfterTheOtherAndMarksOneSidedFiles) {
   const std::string text = RenderShow(run_, d_, {.columns = 100});
   EXPECT_THAT(text, HasSubstr("=== docs/notes.md  (agent only"));
