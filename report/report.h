@@ -222,10 +222,14 @@ Result<AttemptDetail> LoadAttemptDetail(storage::Store& store, const std::string
 // LoadRun, then Summarize.
 Result<std::vector<AgentRow>> SummarizeRun(storage::Store& store, const std::string& run_id);
 
-// A fixed-width table (within 120 columns): one line per agent with
-// attempts, completions, the loose and strict completion rates, regression
-// rate, mean review loops, median blast radius in files and median wall
-// time; then the five dimension means, each with the attempts it covers
+// A fixed-width table (within 120 columns for agent names up to 20
+// characters): one line per agent with attempts, completions, the loose and
+// strict completion rates and regression rate each with its 95% interval
+// ("40.0% [17-69]"), mean review loops, median blast radius in files and
+// median wall time ("no finished attempts yet" for an agent without one);
+// then out-of-scope and contained shares with intervals; then, with several
+// samples per task, pass@k and pass^k per k and the variance across
+// samples; then the five dimension means, each with the attempts it covers
 // ("0.82 (9/10)", "-" when none); then violations and failure modes per
 // agent when there are any; then, when an attempt made LLM calls, tokens and
 // cost per agent ("$—" unknown, "*" partial: some calls unpriced); then, when
@@ -266,12 +270,16 @@ std::string RateWithInterval(std::optional<double> rate, std::optional<stats::In
 // strict completion or a cost), failure_modes_by_people {tag: count}, and
 // reviewed, accepted, rejected, needs_changes, human_agreement,
 // loose_reviewed, loose_rejected, loose_rejected_share,
-// human_review_loops_mean. A rate of no
-// attempt is null.
+// human_review_loops_mean; and each rate's Wilson interval as
+// "<rate>_ci": [low, high] (blast_radius.contained_share_ci inside),
+// samples, pass_at_k, pass_hat_k, strict_pass_at_k, strict_pass_hat_k,
+// pass_k_tasks, sample_variance, strict_sample_variance, settled,
+// unfinished, and the run's in_progress, run_attempts and
+// run_attempts_finished. A rate of no attempt is null.
 std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
 
-// A JSON array, one object per attempt in attempt order: attempt_id, agent,
-// task_id, sample, state, untestable, scored, scoring_version, tests_passed
+// A JSON array, one object per attempt in attempt order: attempt_id (the
+// number), attempt_ref ("RUN/N"), agent, task_id, sample, state, untestable, scored, scoring_version, tests_passed
 // (loose completion), strict_completed, regression (null when not
 // measured), reason, violations [{kind, file, line, detail}], findings
 // [{rule, severity, file, line, match}], dimensions {NAME: value or null},
@@ -287,7 +295,7 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
 // empty.
 std::string RenderAttemptsJson(const v1::Run& run, const std::vector<AttemptView>& attempts);
 
-// One short line per attempt: number, agent, task, sample, loose and strict
+// One short line per attempt: its id RUN/N, agent, task, sample, loose and strict
 // completion, cost ("$—" unknown, "*" partial), violation kinds and failure
 // modes (or the state of an attempt without a score), and the latest verdict
 // ("verdict reject by ana").
