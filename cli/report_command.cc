@@ -1,7 +1,9 @@
 #include <memory>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "report/drill.h"
 #include "report/report.h"
 #include "report/trend.h"
 
@@ -9,12 +11,43 @@ namespace crucible::cli {
 
 namespace {
 
+// The drill-down views (docs/reports.md, "Listing runs and drilling down"):
+// --by task in every format, and CSV of --by agent and --by attempt. Returns
+// nullopt when `format` and `by` are neither.
+std::optional<int> DrillDown(const report::RunView& view, const std::string& format,
+                             const std::string& by) {
+  const v1::Run& run = view.run;
+  if (format == "csv") {
+    if (by == "agent") {
+      std::fputs(
+          report::RenderAgentsCsv(run, report::Summarize(run, view.attempts, view.contained_files))
+              .c_str(),
+          stdout);
+    } else {
+      std::fputs(report::RenderAttemptsCsv(run, view.attempts, by == "task").c_str(), stdout);
+    }
+    return 0;
+  }
+  if (by != "task") return std::nullopt;
+  if (format == "json") {
+    std::fputs(report::RenderTaskMatrixJson(run, view.attempts).c_str(), stdout);
+    return 0;
+  }
+  const std::string progress =
+      report::DescribeProgress(run, report::Summarize(run, view.attempts, view.contained_files));
+  std::printf("run %s  suite %s\n%s\n%s", run.id().c_str(), run.suite().c_str(),
+              progress.empty() ? "" : (progress + "\n").c_str(),
+              report::RenderTaskMatrix(run, view.attempts).c_str());
+  return 0;
+}
+
 int Report(const std::string& db, const std::string& run_id, const std::string& format,
            const std::string& by) {
   auto store = OpenDbForReading(db);
   if (!store) return ReportError(store.error());
   auto view = report::LoadRun(**store, run_id);
   if (!view) return ReportError(view.error());
+  if (auto done = DrillDown(*view, format, by)) return *done;
   const v1::Run& run = view->run;
   if (by == "attempt") {
     if (format == "json") {
@@ -29,7 +62,9 @@ int Report(const std::string& db, const std::string& run_id, const std::string& 
   if (format == "json") {
     std::fputs(report::RenderJson(run, rows).c_str(), stdout);
   } else {
-    std::printf("run %s  suite %s\n\n%s", run.id().c_str(), run.suite().c_str(),
+    const std::string progress = report::DescribeProgress(run, rows);
+    std::printf("run %s  suite %s\n%s\n%s", run.id().c_str(), run.suite().c_str(),
+                progress.empty() ? "" : (progress + "\n").c_str(),
                 report::RenderTable(rows).c_str());
   }
   return 0;
@@ -94,8 +129,10 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--format", *format, "table, json or csv")
       ->check(CLI::IsMember({"table", "json", "csv"}))
       ->capture_default_str();
-  cmd->add_option("--by", *by, "agent (the metrics per agent) or attempt (one line each)")
-      ->check(CLI::IsMember({"agent", "attempt"}))
+  cmd->add_option("--by", *by,
+                  "agent (the metrics per agent), attempt (one line each) or task (the agent x "
+                  "task matrix)")
+      ->check(CLI::IsMember({"agent", "attempt", "task"}))
       ->capture_default_str();
   cmd->add_option("--db", *db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
   auto trend = std::make_shared<TrendFlags>();

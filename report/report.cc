@@ -170,6 +170,64 @@ void Gather(const AttemptView& view, int contained_files, AgentRow& row, Gathere
   }
 }
 
+std::optional<stats::Interval> WilsonOf(int part, int whole) {
+  if (whole <= 0) return std::nullopt;
+  return stats::Wilson(part, whole);
+}
+
+// pass@k, pass^k and the per-task variance across samples of one agent, from
+// the (loose, strict) outcomes of the settled samples of each task.
+void PassAtK(const std::map<std::string, std::vector<std::pair<bool, bool>>>& tasks,
+             AgentRow& row) {
+  for (const auto& [task, samples] : tasks) {
+    row.samples = std::max(row.samples, static_cast<int>(samples.size()));
+  }
+  if (row.samples < 2) {
+    row.samples = std::min(row.samples, 1);
+    return;
+  }
+  const size_t kmax = static_cast<size_t>(row.samples);
+  row.pass_at_k.assign(kmax, 0);
+  row.pass_hat_k.assign(kmax, 0);
+  row.strict_pass_at_k.assign(kmax, 0);
+  row.strict_pass_hat_k.assign(kmax, 0);
+  row.pass_k_tasks.assign(kmax, 0);
+  double variance = 0, strict_variance = 0;
+  int varied = 0;
+  for (const auto& [task, samples] : tasks) {
+    const int n = static_cast<int>(samples.size());
+    int loose = 0, strict = 0;
+    std::vector<double> loose_values, strict_values;
+    for (const auto& [l, st] : samples) {
+      loose += l;
+      strict += st;
+      loose_values.push_back(l ? 1 : 0);
+      strict_values.push_back(st ? 1 : 0);
+    }
+    for (int k = 1; k <= n; ++k) {
+      row.pass_at_k[k - 1] += stats::PassAtK(n, loose, k);
+      row.pass_hat_k[k - 1] += stats::PassHatK(n, loose, k);
+      row.strict_pass_at_k[k - 1] += stats::PassAtK(n, strict, k);
+      row.strict_pass_hat_k[k - 1] += stats::PassHatK(n, strict, k);
+      ++row.pass_k_tasks[k - 1];
+    }
+    if (n >= 2) {
+      variance += stats::SampleVariance(loose_values);
+      strict_variance += stats::SampleVariance(strict_values);
+      ++varied;
+    }
+  }
+  for (size_t k = 0; k < kmax; ++k) {
+    const int of = row.pass_k_tasks[k];
+    row.pass_at_k[k] /= of;
+    row.pass_hat_k[k] /= of;
+    row.strict_pass_at_k[k] /= of;
+    row.strict_pass_hat_k[k] /= of;
+  }
+  row.sample_variance = variance / varied;
+  row.strict_sample_variance = strict_variance / varied;
+}
+
 }  // namespace
 
 std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptView>& attempts,
@@ -189,14 +247,25 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
   const std::set<std::string> untestable(run.untestable_tasks().begin(),
                                          run.untestable_tasks().end());
   std::map<std::string, Gathered> gathered;
+  // agent -> task -> (loose, strict) of each settled sample.
+  std::map<std::string, std::map<std::string, std::vector<std::pair<bool, bool>>>> outcomes;
   for (const auto& view : attempts) {
     AgentRow& row = row_for(view.attempt.agent());
+    const bool settled =
+        view.attempt.state() == v1::Attempt::DONE || view.attempt.state() == v1::Attempt::FAILED;
+    if (!settled) ++row.unfinished;
     if (untestable.contains(view.attempt.task_id())) {
       ++row.untestable_attempts;
       if (view.score && view.score->completed()) ++row.untestable_completed;
       continue;
     }
     ++row.attempts;
+    if (settled) {
+      ++row.settled;
+      outcomes[row.agent][view.attempt.task_id()].emplace_back(
+          view.score && view.score->completed(),
+          view.score && view.score->scoring_version() >= 2 && view.score->strict_completed());
+    }
     if (view.usage) GatherUsage(*view.usage, row, gathered[row.agent]);
     if (view.attempt.state() == v1::Attempt::FAILED) ++row.infra_failed;
     if (!view.score) continue;
@@ -206,11 +275,23 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
   }
   for (auto& row : rows) {
     Gathered& g = gathered[row.agent];
-    if (row.attempts > 0) {
-      row.completion_rate = static_cast<double>(row.completed) / row.attempts;
-      row.strict_completion_rate = static_cast<double>(row.strict_completed) / row.attempts;
+    if (row.settled > 0) {
+      row.completion_rate = static_cast<double>(row.completed) / row.settled;
+      row.strict_completion_rate = static_cast<double>(row.strict_completed) / row.settled;
+      row.completion_ci = stats::Wilson(row.completed, row.settled);
+      row.strict_completion_ci = stats::Wilson(row.strict_completed, row.settled);
     }
     row.tests_pass_rate = row.completion_rate;
+    row.out_of_scope = g.out_of_scope;
+    row.contained = g.contained;
+    row.agreement_of = g.agreement_of;
+    row.agreed = g.agreed;
+    row.regression_ci = WilsonOf(row.regressions, row.regression_measured);
+    row.out_of_scope_ci = WilsonOf(row.out_of_scope, row.regression_measured);
+    row.contained_ci = WilsonOf(row.contained, row.blast_attempts);
+    row.human_agreement_ci = WilsonOf(row.agreed, row.agreement_of);
+    row.loose_rejected_ci = WilsonOf(row.loose_rejected, row.loose_reviewed);
+    PassAtK(outcomes[row.agent], row);
     row.regression_rate = Share(row.regressions, row.regression_measured);
     row.out_of_scope_rate = Share(g.out_of_scope, row.regression_measured);
     if (g.merge_ready > 0) {
@@ -406,30 +487,103 @@ std::string Counts(const std::map<std::string, int>& counts) {
 
 }  // namespace
 
+std::string RateWithInterval(std::optional<double> rate, std::optional<stats::Interval> ci) {
+  if (!rate) return "-";
+  if (!ci) return Percent(rate);
+  return fmt::format("{} [{:.0f}-{:.0f}]", Percent(rate), 100.0 * ci->low, 100.0 * ci->high);
+}
+
+std::string DescribeProgress(const v1::Run& run, const std::vector<AgentRow>& rows) {
+  int total = 0, unfinished = 0;
+  for (const auto& r : rows) {
+    total += r.attempts + r.untestable_attempts;
+    unfinished += r.unfinished;
+  }
+  if (run.state() != v1::Run::RUNNING && unfinished == 0) return "";
+  return fmt::format("run {}: {} of {} attempts finished; the numbers cover those",
+                     run.state() == v1::Run::CANCELLED ? "cancelled" : "in progress",
+                     total - unfinished, total);
+}
+
+namespace {
+
+// The pass@k table and the variance across samples, when an agent has
+// several samples of a task.
+std::string RenderSamples(const std::vector<AgentRow>& rows, size_t width) {
+  std::string out =
+      "\nseveral samples per task: pass@k (at least one of k samples passes) and pass^k (all k "
+      "pass),\nthe mean over tasks of the unbiased estimators; loose (tests pass) and strict\n";
+  out += fmt::format("{:<{}}  {:>2}  {:>12}  {:>12}  {:>13}  {:>13}  {:>5}\n", "agent", width, "k",
+                     "pass@k loose", "pass^k loose", "pass@k strict", "pass^k strict", "tasks");
+  for (const auto& r : rows) {
+    for (size_t k = 0; k < r.pass_at_k.size(); ++k) {
+      out += fmt::format("{:<{}}  {:>2}  {:>12}  {:>12}  {:>13}  {:>13}  {:>5}\n",
+                         k == 0 ? r.agent : "", width, k + 1, Percent(r.pass_at_k[k]),
+                         Percent(r.pass_hat_k[k]), Percent(r.strict_pass_at_k[k]),
+                         Percent(r.strict_pass_hat_k[k]), r.pass_k_tasks[k]);
+    }
+  }
+  for (const auto& r : rows) {
+    if (!r.sample_variance) continue;
+    out += fmt::format("{}: mean variance across samples of a task {:.3f} loose, {:.3f} strict\n",
+                       r.agent, *r.sample_variance, *r.strict_sample_variance);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string RenderTable(const std::vector<AgentRow>& rows) {
   size_t width = 5;
   for (const auto& r : rows) width = std::max(width, r.agent.size());
-  std::string out =
-      fmt::format("{:<{}}  {:>8}  {:>9}  {:>10}  {:>7}  {:>10}  {:>12}  {:>11}  {:>11}\n", "agent",
-                  width, "attempts", "completed", "completion", "strict", "regression",
-                  "review loops", "blast files", "median wall");
+  std::string out = fmt::format(
+      "{:<{}}  {:>8}  {:>9}  {:>15}  {:>15}  {:>15}  {:>5}  {:>5}  {:>7}\n", "agent", width,
+      "attempts", "completed", "completion", "strict", "regression", "loops", "blast", "wall");
   int old_scores = 0;
   for (const auto& r : rows) {
     old_scores += r.old_scores;
+    if (r.settled == 0) {
+      out += r.unfinished > 0
+                 ? fmt::format("{:<{}}  no finished attempts yet ({} queued or running)\n", r.agent,
+                               width, r.unfinished)
+                 : fmt::format("{:<{}}  no attempts\n", r.agent, width);
+      continue;
+    }
     const bool scored_v2 = r.finished > r.old_scores;
     std::string infra = r.infra_failed ? fmt::format(" ({} infra)", r.infra_failed) : "";
-    out +=
-        fmt::format("{:<{}}  {:>8}  {:>9}  {:>9.1f}%  {:>7}  {:>10}  {:>12}  {:>11}  {:>11}{}\n",
-                    r.agent, width, r.attempts, r.completed, 100.0 * r.completion_rate,
-                    scored_v2 ? Percent(r.strict_completion_rate) : "-", Percent(r.regression_rate),
-                    r.review_loops_mean ? fmt::format("{:.2f}", *r.review_loops_mean) : "-",
-                    r.blast_attempts ? fmt::format("{:g}", r.blast_files.median) : "-",
-                    FormatDuration(r.median_wall_ms), infra);
+    out += fmt::format(
+        "{:<{}}  {:>8}  {:>9}  {:>15}  {:>15}  {:>15}  {:>5}  {:>5}  {:>7}{}\n", r.agent, width,
+        r.attempts, r.completed, RateWithInterval(r.completion_rate, r.completion_ci),
+        scored_v2 ? RateWithInterval(r.strict_completion_rate, r.strict_completion_ci) : "-",
+        RateWithInterval(r.regression_rate, r.regression_ci),
+        r.review_loops_mean ? fmt::format("{:.2f}", *r.review_loops_mean) : "-",
+        r.blast_attempts ? fmt::format("{:g}", r.blast_files.median) : "-",
+        FormatDuration(r.median_wall_ms), infra);
   }
   out +=
       "completion: the tests pass (loose); strict: and no violation, merge-ready in round 1;\n"
-      "regression: of the attempts whose FAIL_TO_PASS tests pass; blast files: median files\n"
-      "changed by the attempts that are not strict completions\n";
+      "regression: of the attempts whose FAIL_TO_PASS tests pass; loops: mean review rounds to\n"
+      "merge-ready; blast: median files changed by the attempts that are not strict completions;\n"
+      "wall: median wall time; [low-high]: 95% interval (Wilson)\n";
+
+  if (std::any_of(rows.begin(), rows.end(), [](const AgentRow& r) {
+        return r.regression_measured > 0 || r.blast_attempts > 0;
+      })) {
+    out += fmt::format("\n{:<{}}  {:>15}  {:>15}\n", "agent", width, "out of scope", "contained");
+    for (const auto& r : rows) {
+      if (r.settled == 0) continue;
+      out += fmt::format("{:<{}}  {:>15}  {:>15}\n", r.agent, width,
+                         RateWithInterval(r.out_of_scope_rate, r.out_of_scope_ci),
+                         RateWithInterval(r.contained_share, r.contained_ci));
+    }
+    out +=
+        "out of scope: of the attempts whose FAIL_TO_PASS tests pass, the share with an "
+        "out-of-scope change;\ncontained: of the attempts that are not strict completions, the "
+        "share within the suite's contained_files\n";
+  }
+  if (std::any_of(rows.begin(), rows.end(), [](const AgentRow& r) { return r.samples > 1; })) {
+    out += RenderSamples(rows, width);
+  }
 
   out += fmt::format("\ndimensions: mean (attempts measured/scored)\n{:<{}}", "agent", width);
   for (auto name : kDimensionNames) out += fmt::format("  {:<13}", name);
@@ -485,16 +639,18 @@ std::string RenderTable(const std::vector<AgentRow>& rows) {
   }
   if (std::any_of(rows.begin(), rows.end(), [](const AgentRow& r) { return r.reviewed > 0; })) {
     out += "\nreview-bar gap: what people decided (the latest verdict of each attempt)\n";
-    out += fmt::format("{:<{}}  {:>8}  {:>8}  {:>9}  {:>18}  {:>11}\n", "agent", width, "reviewed",
+    out += fmt::format("{:<{}}  {:>8}  {:>8}  {:>15}  {:>24}  {:>11}\n", "agent", width, "reviewed",
                        "accepted", "agreement", "loose but rejected", "human loops");
     for (const auto& r : rows) {
-      const std::string loose = r.loose_rejected_share
-                                    ? fmt::format("{} ({}/{})", Percent(r.loose_rejected_share),
-                                                  r.loose_rejected, r.loose_reviewed)
-                                    : "-";
+      const std::string loose =
+          r.loose_rejected_share
+              ? fmt::format("{} ({}/{})",
+                            RateWithInterval(r.loose_rejected_share, r.loose_rejected_ci),
+                            r.loose_rejected, r.loose_reviewed)
+              : "-";
       out += fmt::format(
-          "{:<{}}  {:>8}  {:>8}  {:>9}  {:>18}  {:>11}\n", r.agent, width, r.reviewed, r.accepted,
-          Percent(r.human_agreement), loose,
+          "{:<{}}  {:>8}  {:>8}  {:>15}  {:>24}  {:>11}\n", r.agent, width, r.reviewed, r.accepted,
+          RateWithInterval(r.human_agreement, r.human_agreement_ci), loose,
           r.human_review_loops_mean ? fmt::format("{:.2f}", *r.human_review_loops_mean) : "-");
     }
     out +=
@@ -552,6 +708,10 @@ namespace {
 
 nlohmann::json OrNull(std::optional<double> v) { return v ? nlohmann::json(*v) : nullptr; }
 
+nlohmann::json CiJson(const std::optional<stats::Interval>& ci) {
+  return ci ? nlohmann::json::array({ci->low, ci->high}) : nlohmann::json(nullptr);
+}
+
 nlohmann::json MeanJson(const DimensionMean& m) {
   return {{"mean", OrNull(m.mean)}, {"covered", m.covered}, {"of", m.of}};
 }
@@ -566,9 +726,16 @@ void AddSpread(nlohmann::json& out, const std::string& name, const Spread& s) {
 
 std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
   nlohmann::json out = nlohmann::json::array();
+  int run_attempts = 0, unfinished = 0;
+  for (const auto& r : rows) {
+    run_attempts += r.attempts + r.untestable_attempts;
+    unfinished += r.unfinished;
+  }
+  const bool in_progress = run.state() == v1::Run::RUNNING || unfinished > 0;
   for (const auto& r : rows) {
     nlohmann::json blast = {{"attempts", r.blast_attempts},
-                            {"contained_share", OrNull(r.contained_share)}};
+                            {"contained_share", OrNull(r.contained_share)},
+                            {"contained_share_ci", CiJson(r.contained_ci)}};
     AddSpread(blast, "files", r.blast_files);
     AddSpread(blast, "modules", r.blast_modules);
     AddSpread(blast, "lines", r.blast_lines);
@@ -629,6 +796,27 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
                    {"loose_rejected", r.loose_rejected},
                    {"loose_rejected_share", OrNull(r.loose_rejected_share)},
                    {"human_review_loops_mean", OrNull(r.human_review_loops_mean)}});
+    nlohmann::json& j = out.back();
+    j["in_progress"] = in_progress;
+    j["run_attempts"] = run_attempts;
+    j["run_attempts_finished"] = run_attempts - unfinished;
+    j["settled"] = r.settled;
+    j["unfinished"] = r.unfinished;
+    j["completion_rate_ci"] = CiJson(r.completion_ci);
+    j["tests_pass_rate_ci"] = CiJson(r.completion_ci);
+    j["strict_completion_rate_ci"] = CiJson(r.strict_completion_ci);
+    j["regression_rate_ci"] = CiJson(r.regression_ci);
+    j["out_of_scope_rate_ci"] = CiJson(r.out_of_scope_ci);
+    j["human_agreement_ci"] = CiJson(r.human_agreement_ci);
+    j["loose_rejected_share_ci"] = CiJson(r.loose_rejected_ci);
+    j["samples"] = r.samples;
+    j["pass_at_k"] = r.pass_at_k;
+    j["pass_hat_k"] = r.pass_hat_k;
+    j["strict_pass_at_k"] = r.strict_pass_at_k;
+    j["strict_pass_hat_k"] = r.strict_pass_hat_k;
+    j["pass_k_tasks"] = r.pass_k_tasks;
+    j["sample_variance"] = OrNull(r.sample_variance);
+    j["strict_sample_variance"] = OrNull(r.strict_sample_variance);
   }
   return out.dump(2) + "\n";
 }
@@ -660,6 +848,7 @@ nlohmann::json AttemptJson(const v1::Run& run, const std::set<std::string>& unte
   const v1::Attempt& a = view.attempt;
   nlohmann::json j = {{"run", run.id()},
                       {"attempt_id", a.number()},
+                      {"attempt_ref", fmt::format("{}/{}", a.run_id(), a.number())},
                       {"agent", a.agent()},
                       {"task_id", a.task_id()},
                       {"sample", a.sample()},
@@ -757,14 +946,16 @@ std::string RenderAttemptsJson(const v1::Run& run, const std::vector<AttemptView
 
 std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptView>& attempts) {
   const auto untestable = UntestableOf(run);
-  size_t agent_width = 5, task_width = 4;
+  size_t agent_width = 5, task_width = 4, ref_width = 7;
   for (const auto& v : attempts) {
+    ref_width =
+        std::max(ref_width, fmt::formatted_size("{}/{}", v.attempt.run_id(), v.attempt.number()));
     agent_width = std::max(agent_width, v.attempt.agent().size());
     task_width = std::max(task_width, v.attempt.task_id().size());
   }
-  std::string out = fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}\n",
-                                "attempt", "agent", agent_width, "task", task_width, "sample",
-                                "tests", "strict", "cost", "violations, failure modes");
+  std::string out = fmt::format("{:<{}}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}\n",
+                                "attempt", ref_width, "agent", agent_width, "task", task_width,
+                                "sample", "tests", "strict", "cost", "violations, failure modes");
   for (const auto& v : attempts) {
     const v1::Attempt& a = v.attempt;
     std::string tests = "-", strict = "-", notes;
@@ -794,8 +985,9 @@ std::string RenderAttemptsTable(const v1::Run& run, const std::vector<AttemptVie
         CostCell(priced ? std::optional<double>(v.usage->cost_usd()) : std::nullopt,
                  priced && v.usage->cost_source() == "partial");
     std::string line =
-        fmt::format("{:>7}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}", a.number(), a.agent(),
-                    agent_width, a.task_id(), task_width, a.sample(), tests, strict, cost, notes);
+        fmt::format("{:<{}}  {:<{}}  {:<{}}  {:>6}  {:<6}  {:<6}  {:>9}  {}",
+                    fmt::format("{}/{}", a.run_id(), a.number()), ref_width, a.agent(), agent_width,
+                    a.task_id(), task_width, a.sample(), tests, strict, cost, notes);
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   }

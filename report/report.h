@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "protocol/crucible.pb.h"
+#include "stats/stats.h"
 #include "storage/store.h"
 
 namespace crucible::report {
@@ -146,6 +147,39 @@ struct AgentRow {
   int loose_rejected = 0;  // of loose_reviewed: rejected or needs-changes
   std::optional<double> loose_rejected_share;
   std::optional<double> human_review_loops_mean;
+
+  // A run still in progress: the agent's attempts (testable or not) that are
+  // neither DONE nor FAILED yet. The rates above cover the `settled` ones
+  // (DONE or FAILED), so that they are not diluted by attempts that have not
+  // run; in a finished run settled == attempts.
+  int unfinished = 0;
+  int settled = 0;
+  // The counts behind the shares above.
+  int out_of_scope = 0;  // of regression_measured
+  int contained = 0;     // of blast_attempts
+  int agreement_of = 0;  // reviewed attempts with a version-2 score
+  int agreed = 0;
+  // Wilson 95% intervals (stats::Wilson) of the rates above, nullopt
+  // exactly when the rate is (or, for the completion rates, without a
+  // settled attempt).
+  std::optional<stats::Interval> completion_ci;
+  std::optional<stats::Interval> strict_completion_ci;
+  std::optional<stats::Interval> regression_ci;
+  std::optional<stats::Interval> out_of_scope_ci;
+  std::optional<stats::Interval> contained_ci;
+  std::optional<stats::Interval> human_agreement_ci;
+  std::optional<stats::Interval> loose_rejected_ci;
+  // Several samples per task (testable tasks; the settled attempts of each):
+  // for k = 1 .. samples, pass@k and pass^k (stats::PassAtK/PassHatK per
+  // task, the mean over the tasks with at least k settled samples, counted in
+  // pass_k_tasks), of loose and of strict completion; and the mean over tasks
+  // with two or more settled samples of the per-task sample variance of the
+  // 0/1 outcomes. Empty and nullopt when every task has at most one sample.
+  int samples = 0;  // the most settled samples of one task
+  std::vector<double> pass_at_k, pass_hat_k, strict_pass_at_k, strict_pass_hat_k;
+  std::vector<int> pass_k_tasks;
+  std::optional<double> sample_variance;
+  std::optional<double> strict_sample_variance;
 };
 
 // Groups `attempts` by agent, in the order the agents appear in `run`.
@@ -188,10 +222,14 @@ Result<AttemptDetail> LoadAttemptDetail(storage::Store& store, const std::string
 // LoadRun, then Summarize.
 Result<std::vector<AgentRow>> SummarizeRun(storage::Store& store, const std::string& run_id);
 
-// A fixed-width table (within 120 columns): one line per agent with
-// attempts, completions, the loose and strict completion rates, regression
-// rate, mean review loops, median blast radius in files and median wall
-// time; then the five dimension means, each with the attempts it covers
+// A fixed-width table (within 120 columns for agent names up to 20
+// characters): one line per agent with attempts, completions, the loose and
+// strict completion rates and regression rate each with its 95% interval
+// ("40.0% [17-69]"), mean review loops, median blast radius in files and
+// median wall time ("no finished attempts yet" for an agent without one);
+// then out-of-scope and contained shares with intervals; then, with several
+// samples per task, pass@k and pass^k per k and the variance across
+// samples; then the five dimension means, each with the attempts it covers
 // ("0.82 (9/10)", "-" when none); then violations and failure modes per
 // agent when there are any; then, when an attempt made LLM calls, tokens and
 // cost per agent ("$—" unknown, "*" partial: some calls unpriced); then, when
@@ -206,6 +244,16 @@ std::string RenderTable(const std::vector<AgentRow>& rows);
 // ("left out 2 of 9 tasks: no FAIL_TO_PASS test ...: t-1, t-2; ..."), one
 // line; "" when the run's split has no untestable task.
 std::string DescribeUntestable(const v1::Run& run);
+
+// A run still in progress (Run.state RUNNING, or attempts neither DONE nor
+// FAILED): "run in progress: 12 of 30 attempts finished; the numbers cover
+// those" ("run cancelled: ..." for a cancelled one), one line; "" when every
+// attempt is finished.
+std::string DescribeProgress(const v1::Run& run, const std::vector<AgentRow>& rows);
+
+// "40.0% [22-61]": a rate with its 95% interval in whole percents; "-"
+// without a rate.
+std::string RateWithInterval(std::optional<double> rate, std::optional<stats::Interval> ci);
 
 // A JSON array, one object per agent with the keys agent, attempts, finished,
 // infra_failed, completed, completion_rate, mean_files_touched,
@@ -222,12 +270,16 @@ std::string DescribeUntestable(const v1::Run& run);
 // strict completion or a cost), failure_modes_by_people {tag: count}, and
 // reviewed, accepted, rejected, needs_changes, human_agreement,
 // loose_reviewed, loose_rejected, loose_rejected_share,
-// human_review_loops_mean. A rate of no
-// attempt is null.
+// human_review_loops_mean; and each rate's Wilson interval as
+// "<rate>_ci": [low, high] (blast_radius.contained_share_ci inside),
+// samples, pass_at_k, pass_hat_k, strict_pass_at_k, strict_pass_hat_k,
+// pass_k_tasks, sample_variance, strict_sample_variance, settled,
+// unfinished, and the run's in_progress, run_attempts and
+// run_attempts_finished. A rate of no attempt is null.
 std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
 
-// A JSON array, one object per attempt in attempt order: attempt_id, agent,
-// task_id, sample, state, untestable, scored, scoring_version, tests_passed
+// A JSON array, one object per attempt in attempt order: attempt_id (the
+// number), attempt_ref ("RUN/N"), agent, task_id, sample, state, untestable, scored, scoring_version, tests_passed
 // (loose completion), strict_completed, regression (null when not
 // measured), reason, violations [{kind, file, line, detail}], findings
 // [{rule, severity, file, line, match}], dimensions {NAME: value or null},
@@ -243,7 +295,7 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
 // empty.
 std::string RenderAttemptsJson(const v1::Run& run, const std::vector<AttemptView>& attempts);
 
-// One short line per attempt: number, agent, task, sample, loose and strict
+// One short line per attempt: its id RUN/N, agent, task, sample, loose and strict
 // completion, cost ("$—" unknown, "*" partial), violation kinds and failure
 // modes (or the state of an attempt without a score), and the latest verdict
 // ("verdict reject by ana").

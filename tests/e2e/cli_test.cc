@@ -135,6 +135,21 @@ TEST_F(SampleRepoEndToEnd, EmbeddedRunScoresOracleFullAndNoopZero) {
   }
   EXPECT_GT(agent_events, 0u);
   EXPECT_GT(runner_events, 0u);
+
+  // Drilling down to a real attempt of rule-agent: its intent, its diff beside
+  // the golden one, its tests and its trace, named as the task matrix names it.
+  auto matrix = Crucible("report " + run_id + " --by task --format json --db " + Quote(db_));
+  ASSERT_EQ(matrix.status, 0) << matrix.text;
+  auto cells = nlohmann::json::parse(matrix.text);
+  ASSERT_FALSE(cells["tasks"].empty()) << matrix.text;
+  const std::string ref = cells["tasks"][0]["agents"]["rule-agent"][0]["attempt_id"];
+  auto show = Crucible("show " + ref + " --width 200 --db " + Quote(db_));
+  ASSERT_EQ(show.status, 0) << show.text;
+  EXPECT_NE(show.text.find("attempt " + ref + "  DONE  agent rule-agent"), std::string::npos)
+      << show.text;
+  EXPECT_NE(show.text.find("FAIL_TO_PASS"), std::string::npos) << show.text;
+  EXPECT_NE(show.text.find("=== "), std::string::npos) << show.text;
+  EXPECT_NE(show.text.find("plan"), std::string::npos) << show.text;
 }
 
 // The review loop (docs/review-loop.md) on the sample repository with the

@@ -379,6 +379,7 @@ TEST_F(SummarizeTest, ByAttemptJsonHasOneObjectPerAttempt) {
   ASSERT_EQ(json.size(), 3u);
   const auto& a = json[0];
   EXPECT_EQ(a["attempt_id"], 0);
+  EXPECT_EQ(a["attempt_ref"], "r1/0");  // as `crucible show` takes it
   EXPECT_EQ(a["agent"], "a");
   EXPECT_EQ(a["task_id"], "t-7");
   EXPECT_EQ(a["sample"], 1);
@@ -420,6 +421,7 @@ TEST_F(SummarizeTest, ByAttemptJsonHasOneObjectPerAttempt) {
   auto table = RenderAttemptsTable(run_, views_);
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 4) << table;  // header + 3
   EXPECT_THAT(table, HasSubstr("out_of_scope 1 [scope-creep]"));
+  EXPECT_THAT(table, HasSubstr("\nr1/2 "));  // attempts named as `crucible show` takes them
   EXPECT_THAT(table, HasSubstr("failed"));
 }
 

@@ -144,7 +144,7 @@ TEST_F(VerdictReportTest, AgreementLooseButRejectedHumanLoopsAndPeoplesTags) {
   EXPECT_THAT(table, HasSubstr("review-bar gap"));
   EXPECT_THAT(table, HasSubstr("agreement"));
   EXPECT_THAT(table, HasSubstr("80.0%"));
-  EXPECT_THAT(table, HasSubstr("25.0% (1/4)"));
+  EXPECT_THAT(table, HasSubstr("25.0% [5-70] (1/4)"));
   EXPECT_THAT(table, HasSubstr("1.33"));
   EXPECT_THAT(table, HasSubstr("scope-creep 2 (1 by people)"));
   EXPECT_THAT(table, HasSubstr("the number public\nbenchmarks hide"));
