@@ -173,7 +173,9 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px soli
 .banner{background:#fff4e0;border-left:4px solid #e69500;padding:.5em 1em}
 table{border-collapse:collapse;font-size:.92em}
 td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right;vertical-align:middle}
-td:first-child,th:first-child{text-align:left}
+td:first-child,th:first-child{text-align:left;white-space:nowrap}
+.wide{overflow-x:auto}#agents{font-size:.88em}#agents td,#agents th{padding:.2em .45em}
+section.attempt h4{margin:.6em 0 .2em;font-size:.95em}
 table.sortable th{cursor:pointer;background:#f6f6f6}
 .swatch{display:inline-block;width:.8em;height:.8em;margin-right:.4em;border-radius:2px}
 .ci{white-space:nowrap}.ci svg{vertical-align:middle;margin-right:.4em}
@@ -244,19 +246,20 @@ if(c){c.hidden=false;c.addEventListener('click',function(){all(false);});}
 
 // A small horizontal bar of `rate` with its Wilson interval on a 0-100% axis.
 std::string IntervalBar(int successes, int n, std::string_view colour) {
-  constexpr double kW = 120;
+  constexpr double kW = 90;
   if (n == 0) return "<span class=\"muted\">no attempt</span>";
   const double rate = static_cast<double>(successes) / n;
   const stats::Interval ci = stats::Wilson(successes, n);
   return fmt::format(
       "<span class=\"ci\"><svg width=\"{w}\" height=\"14\" viewBox=\"0 0 {w} 14\" "
-      "role=\"img\"><title>{pct} of {n}, 95% CI {lo} to {hi}</title>"
+      "role=\"img\"><title>{pct}, {s} of {n}; 95% CI {lo}% to {hi}%</title>"
       "<rect x=\"0\" y=\"6\" width=\"{w}\" height=\"2\" fill=\"#e4e4e4\"/>"
       "<rect x=\"{x0:.1f}\" y=\"3\" width=\"{cw:.1f}\" height=\"8\" fill=\"{c}\" "
       "fill-opacity=\"0.35\"/><circle cx=\"{x:.1f}\" cy=\"7\" r=\"3.5\" fill=\"{c}\"/></svg>"
-      "{pct} <span class=\"muted small\">({lo}\xE2\x80\x93{hi}, {s}/{n})</span></span>",
-      fmt::arg("w", kW), fmt::arg("pct", Pct(rate)), fmt::arg("n", n), fmt::arg("lo", Pct(ci.low)),
-      fmt::arg("hi", Pct(ci.high)), fmt::arg("x0", ci.low * kW),
+      "{pct} <span class=\"muted small\">{lo}\xE2\x80\x93{hi}</span></span>",
+      fmt::arg("w", kW), fmt::arg("pct", Pct(rate)), fmt::arg("n", n),
+      fmt::arg("lo", fmt::format("{:.0f}", 100 * ci.low)),
+      fmt::arg("hi", fmt::format("{:.0f}", 100 * ci.high)), fmt::arg("x0", ci.low * kW),
       fmt::arg("cw", std::max(1.0, (ci.high - ci.low) * kW)), fmt::arg("c", colour),
       fmt::arg("x", rate * kW), fmt::arg("s", successes));
 }
@@ -374,7 +377,8 @@ std::string Headline(const v1::Run& run, const std::vector<AgentRow>& rows,
 
 void AgentsTable(std::string& h, const std::vector<AgentRow>& rows,
                  const std::map<std::string, size_t>& agent_index) {
-  h += "<h2>Agents</h2>\n<table id=\"agents\" class=\"sortable\"><thead><tr><th>agent</th>"
+  h += "<h2>Agents</h2>\n<div class=\"wide\"><table id=\"agents\" "
+       "class=\"sortable\"><thead><tr><th>agent</th>"
        "<th>attempts</th><th>finished</th><th>infra failed</th><th>strict completion</th>"
        "<th>loose completion</th><th>regressions</th><th>out of scope</th>"
        "<th>review loops</th><th>median wall</th><th>cost</th><th>cost per strict "
@@ -409,8 +413,9 @@ void AgentsTable(std::string& h, const std::vector<AgentRow>& rows,
               r.cost_per_completion_usd ? Usd(*r.cost_per_completion_usd) : "");
     h += "</tr>\n";
   }
-  h += "</tbody></table>\n<p class=\"muted small\">Rates are over each agent's finished "
-       "attempts on testable tasks, with Wilson 95% intervals (the band; the dot is the rate). "
+  h += "</tbody></table></div>\n<p class=\"muted small\">Rates are over each agent's finished "
+       "attempts on testable tasks, with Wilson 95% intervals (the band, and its bounds in "
+       "points; the dot is the rate). "
        "* some LLM calls had no price: the cost is a lower bound. Click a column to sort.</p>\n";
 }
 
