@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <set>
@@ -128,6 +129,15 @@ std::string Duration(int64_t ms) {
   if (ms < 1000) return fmt::format("{} ms", ms);
   if (ms < 60'000) return fmt::format("{:.1f} s", ms / 1000.0);
   return fmt::format("{}m{:02}s", ms / 60'000, (ms / 1000) % 60);
+}
+
+// "2026-11-30 22:17 UTC".
+std::string UtcTime(int64_t ms) {
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02} UTC", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min);
 }
 
 std::string AttemptId(const v1::Attempt& a) { return fmt::format("{}/{}", a.run_id(), a.number()); }
@@ -995,9 +1005,10 @@ Result<std::string> RenderRunHtml(storage::Store& store, const std::string& run_
   for (const auto& v : view.attempts) tasks.insert(v.attempt.task_id());
   h += fmt::format(
       "<h1>Run <code>{}</code></h1>\n<p class=\"muted\">Suite <b>{}</b>{}, {} agents, {} tasks, "
-      "{} sample{} each: {} attempts.</p>\n",
+      "{} sample{} each: {} attempts{}.</p>\n",
       Esc(run.id()), Esc(run.suite()), run.held_out() ? " (held-out split)" : "", agents.size(),
-      tasks.size(), std::max(1, run.samples()), run.samples() > 1 ? "s" : "", view.attempts.size());
+      tasks.size(), std::max(1, run.samples()), run.samples() > 1 ? "s" : "", view.attempts.size(),
+      run.created_at_ms() > 0 ? ", started " + UtcTime(run.created_at_ms()) : "");
   if (pending > 0) {
     h += fmt::format(
         "<p id=\"progress\" class=\"banner\">{}: {} of {} attempts are finished; this page "

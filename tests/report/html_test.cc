@@ -72,6 +72,7 @@ class HtmlReportTest : public ::testing::Test {
     run_.set_suite("s");
     run_.set_samples(samples);
     run_.set_state(v1::Run::RUNNING);
+    run_.set_created_at_ms(1'796'083'200'000);  // 2026-12-01 00:00 UTC
     for (const auto& a : agents) run_.add_agents()->set_name(a);
     attempts_.clear();
     for (const auto& t : tasks) {
@@ -210,6 +211,7 @@ TEST_F(HtmlReportTest, FollowsTheDomContract) {
   EXPECT_EQ(Count(doc, "//*[@id='agents']//tr[@data-agent='alpha']"), 1u);
   EXPECT_EQ(Count(doc, "//*[@id='agents']//tr[@data-agent='beta']"), 1u);
   EXPECT_EQ(Count(doc, "//*[@id='progress']"), 0u);  // finished
+  EXPECT_THAT(html, HasSubstr("started 2026-12-01 00:00 UTC"));
 
   // One cell per attempt, each linking to its section with the parts side by side.
   auto cells = doc.select_nodes(("//*[@id='grid']//a[" + Class("cell") + "]").c_str());
