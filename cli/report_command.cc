@@ -6,6 +6,7 @@
 #include "cli/common.h"
 #include "report/html.h"
 #include "report/report.h"
+#include "report/trend.h"
 
 namespace crucible::cli {
 
@@ -52,6 +53,52 @@ int WriteRunHtml(const std::string& db, const std::string& run_id, const std::st
   return 0;
 }
 
+struct TrendFlags {
+  std::string suite;
+  bool trend = false;
+  std::string agent;
+  int last = 0;
+};
+
+// Whether the command line asks for a trend (or for nothing, which
+// ReportTrend explains).
+bool WantsTrend(const std::string& run, const TrendFlags& flags) {
+  return run.empty() || flags.trend || !flags.suite.empty() || !flags.agent.empty() ||
+         flags.last != 0;
+}
+
+// `report --suite S --trend`: the suite's runs, oldest first.
+int ReportTrend(const std::string& db, const std::string& run, const TrendFlags& flags,
+                const std::string& format) {
+  if (!run.empty()) {
+    return ReportError(Error(Code::kInvalidArgument, "give a RUN, or --suite S --trend, not both"));
+  }
+  if (!flags.trend || flags.suite.empty()) {
+    return ReportError(Error(Code::kInvalidArgument,
+                             "give a RUN, or --suite S --trend (--agent and --last go with "
+                             "--trend)"));
+  }
+  auto store = OpenDbForReading(db);
+  if (!store) return ReportError(store.error());
+  auto trend = report::LoadTrend(**store, flags.suite, {.agent = flags.agent, .last = flags.last});
+  if (!trend) return ReportError(trend.error());
+  std::fputs((format == "json"  ? report::RenderTrendJson(*trend)
+              : format == "csv" ? report::RenderTrendCsv(*trend)
+                                : report::RenderTrendTable(*trend))
+                 .c_str(),
+             stdout);
+  return 0;
+}
+
+void AddTrendOptions(CLI::App* cmd, const std::shared_ptr<TrendFlags>& flags) {
+  cmd->add_option("--suite", flags->suite, "with --trend: the suite whose runs to follow");
+  cmd->add_flag("--trend", flags->trend,
+                "each agent's headline metrics per run of --suite, oldest first");
+  cmd->add_option("--agent", flags->agent, "with --trend: only this agent");
+  cmd->add_option("--last", flags->last, "with --trend: only the last N runs")
+      ->check(CLI::PositiveNumber);
+}
+
 }  // namespace
 
 void AddReportCommand(CLI::App& app, int* exit_code) {
@@ -61,9 +108,9 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
   auto by = std::make_shared<std::string>("agent");
   auto* cmd = app.add_subcommand(
       "report", "Summarize a run: one row per agent (or, with --by attempt, per attempt).");
-  cmd->add_option("run", *run, "run id (printed by `crucible run`)")->required();
-  cmd->add_option("--format", *format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
+  cmd->add_option("run", *run, "run id (printed by `crucible run`)");
+  cmd->add_option("--format", *format, "table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
       ->capture_default_str();
   cmd->add_option("--by", *by, "agent (the metrics per agent) or attempt (one line each)")
       ->check(CLI::IsMember({"agent", "attempt"}))
@@ -72,7 +119,13 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--html", *html,
                   "write the run's HTML page to this file (self-contained) and print its path");
   cmd->add_option("--db", *db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
+  auto trend = std::make_shared<TrendFlags>();
+  AddTrendOptions(cmd, trend);
   cmd->callback([=] {
+    if (WantsTrend(*run, *trend)) {
+      *exit_code = ReportTrend(*db, *run, *trend, *format);
+      return;
+    }
     *exit_code = html->empty() ? Report(*db, *run, *format, *by) : WriteRunHtml(*db, *run, *html);
   });
 }
