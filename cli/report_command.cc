@@ -1,7 +1,5 @@
-#include <filesystem>
 #include <memory>
 
-#include "base/fs.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "report/html.h"
@@ -44,13 +42,7 @@ int WriteRunHtml(const std::string& db, const std::string& run_id, const std::st
   if (!store) return ReportError(store.error());
   auto html = report::RenderRunHtml(**store, run_id);
   if (!html) return ReportError(html.error());
-  std::error_code ec;
-  const std::string path = std::filesystem::absolute(file, ec).lexically_normal().string();
-  if (auto st = WriteFile(path, *html); !st) {
-    return ReportError(st.error().Wrap("writing the HTML report to " + file));
-  }
-  std::printf("%s\n", path.c_str());
-  return 0;
+  return WriteHtmlPage(file, *html);
 }
 
 struct TrendFlags {
@@ -90,6 +82,20 @@ int ReportTrend(const std::string& db, const std::string& run, const TrendFlags&
   return 0;
 }
 
+// `report --suite S --trend --html FILE`: the trend's page.
+int WriteTrendHtml(const std::string& db, const std::string& run, const TrendFlags& flags,
+                   const std::string& file) {
+  if (!run.empty() || !flags.trend || flags.suite.empty()) {
+    return ReportError(
+        Error(Code::kInvalidArgument, "--html writes the page of a RUN, or of --suite S --trend"));
+  }
+  auto store = OpenDbForReading(db);
+  if (!store) return ReportError(store.error());
+  auto trend = report::LoadTrend(**store, flags.suite, {.agent = flags.agent, .last = flags.last});
+  if (!trend) return ReportError(trend.error());
+  return WriteHtmlPage(file, report::RenderTrendHtml(*trend));
+}
+
 void AddTrendOptions(CLI::App* cmd, const std::shared_ptr<TrendFlags>& flags) {
   cmd->add_option("--suite", flags->suite, "with --trend: the suite whose runs to follow");
   cmd->add_flag("--trend", flags->trend,
@@ -117,13 +123,15 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   auto html = std::make_shared<std::string>();
   cmd->add_option("--html", *html,
-                  "write the run's HTML page to this file (self-contained) and print its path");
+                  "write the HTML page of the run (or of --suite S --trend) to this file "
+                  "(self-contained) and print its path");
   cmd->add_option("--db", *db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
   auto trend = std::make_shared<TrendFlags>();
   AddTrendOptions(cmd, trend);
   cmd->callback([=] {
     if (WantsTrend(*run, *trend)) {
-      *exit_code = ReportTrend(*db, *run, *trend, *format);
+      *exit_code = html->empty() ? ReportTrend(*db, *run, *trend, *format)
+                                 : WriteTrendHtml(*db, *run, *trend, *html);
       return;
     }
     *exit_code = html->empty() ? Report(*db, *run, *format, *by) : WriteRunHtml(*db, *run, *html);
