@@ -1134,6 +1134,7 @@ std::string FlipList(const std::vector<Flip>& flips) {
 }  // namespace
 
 std::string RenderComparisonHtml(const Comparison& c) {
+  const std::string kDash = "\xE2\x80\x93";  // a metric no pair measured
   std::string h = PageStart("Crucible comparison");
   h += "<h1>Comparison</h1>\n";
   for (const auto& note : c.notes) {
@@ -1191,16 +1192,17 @@ std::string RenderComparisonHtml(const Comparison& c) {
       };
       h += fmt::format(
           "<tr data-metric=\"{n}\"{hl}><td>{n}</td><td>{a}{aci}</td><td>{b}{bci}</td>"
-          "<td data-v=\"{dv}\">{d}</td><td>{lo} to {hi}</td><td>{bar}</td><td data-v=\"{pv}\">"
+          "<td data-v=\"{dv}\">{d}</td><td>{ci}</td><td>{bar}</td><td data-v=\"{pv}\">"
           "{p}</td><td>{pairs}</td><td>{md}</td></tr>\n",
           fmt::arg("n", Esc(m.name)),
           fmt::arg("hl", m.name == sc.headline_metric ? " class=\"headline-metric\"" : ""),
           fmt::arg("a", MetricValue(m, m.a)), fmt::arg("aci", ci(m.a_ci)),
           fmt::arg("b", MetricValue(m, m.b)), fmt::arg("bci", ci(m.b_ci)),
           fmt::arg("dv", m.difference.value),
-          fmt::arg("d", MetricDifference(m, m.difference.value)),
-          fmt::arg("lo", MetricDifference(m, m.difference.ci.low)),
-          fmt::arg("hi", MetricDifference(m, m.difference.ci.high)),
+          fmt::arg("d", m.pairs > 0 ? MetricDifference(m, m.difference.value) : kDash),
+          fmt::arg("ci", m.pairs > 0 ? MetricDifference(m, m.difference.ci.low) + " to " +
+                                           MetricDifference(m, m.difference.ci.high)
+                                     : kDash),
           fmt::arg("bar", m.pairs > 0 ? DifferenceBar(m) : ""), fmt::arg("pv", m.p_adjusted),
           fmt::arg("p", m.pairs == 0 ? "\xE2\x80\x93"
                                      : PValue(m.p_adjusted) + (c.holm ? " (Holm)" : "") +
@@ -1260,7 +1262,7 @@ void TrendChart(std::string& h, const Trend& t, const std::string& id, const std
         "<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"9\" text-anchor=\"end\" "
         "transform=\"rotate(-30 {:.1f} {:.1f})\">{}</text>",
         x(i), top + hgt + 14, x(i), top + hgt + 14,
-        Esc(run.created_at_ms > 0 ? UtcTime(run.created_at_ms).substr(0, 10) : run.run_id));
+        Esc(run.created_at_ms > 0 ? UtcTime(run.created_at_ms).substr(5, 11) : run.run_id));
   }
   for (size_t a = 0; a < t.agents.size(); ++a) {
     const auto& agent = t.agents[a];
