@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "report/compare.h"
+#include "report/html.h"
 
 namespace crucible::cli {
 
@@ -15,7 +16,8 @@ namespace {
 constexpr int kWorse = 3;
 
 int Compare(const std::string& db, const std::vector<std::string>& side_texts,
-            const std::string& format, const std::vector<std::string>& gate_texts) {
+            const std::string& format, const std::vector<std::string>& gate_texts,
+            const std::string& html) {
   std::vector<report::Side> sides;
   for (const auto& text : side_texts) {
     auto side = report::ParseSide(text);
@@ -32,7 +34,12 @@ int Compare(const std::string& db, const std::vector<std::string>& side_texts,
   if (!store) return ReportError(store.error());
   auto comparison = report::Compare(**store, sides);
   if (!comparison) return ReportError(comparison.error());
-  if (format == "json") {
+  if (!html.empty()) {
+    if (int written = WriteHtmlPage(html, report::RenderComparisonHtml(*comparison));
+        written != 0) {
+      return written;
+    }
+  } else if (format == "json") {
     std::fputs(report::RenderComparisonJson(*comparison).c_str(), stdout);
   } else if (format == "csv") {
     std::fputs(report::RenderComparisonCsv(*comparison).c_str(), stdout);
@@ -65,8 +72,12 @@ void AddCompareCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--fail-if-worse", *gates,
                   "METRIC:POINTS (repeatable): exit 3 when a side is significantly worse than A "
                   "on METRIC by more than POINTS over its whole 95% interval");
+  auto html = std::make_shared<std::string>();
+  cmd->add_option("--html", *html,
+                  "write the comparison as a self-contained HTML page to this file (instead of "
+                  "the table) and print its path");
   cmd->add_option("--db", *db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
-  cmd->callback([=] { *exit_code = Compare(*db, *sides, *format, *gates); });
+  cmd->callback([=] { *exit_code = Compare(*db, *sides, *format, *gates, *html); });
 }
 
 }  // namespace crucible::cli

@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "report/drill.h"
+#include "report/html.h"
 #include "report/report.h"
 #include "report/trend.h"
 
@@ -70,6 +71,15 @@ int Report(const std::string& db, const std::string& run_id, const std::string& 
   return 0;
 }
 
+// `crucible report RUN --html FILE`: writes the page and prints its path.
+int WriteRunHtml(const std::string& db, const std::string& run_id, const std::string& file) {
+  auto store = OpenDbForReading(db);
+  if (!store) return ReportError(store.error());
+  auto html = report::RenderRunHtml(**store, run_id);
+  if (!html) return ReportError(html.error());
+  return WriteHtmlPage(file, *html);
+}
+
 struct TrendFlags {
   std::string suite;
   bool trend = false;
@@ -107,6 +117,20 @@ int ReportTrend(const std::string& db, const std::string& run, const TrendFlags&
   return 0;
 }
 
+// `report --suite S --trend --html FILE`: the trend's page.
+int WriteTrendHtml(const std::string& db, const std::string& run, const TrendFlags& flags,
+                   const std::string& file) {
+  if (!run.empty() || !flags.trend || flags.suite.empty()) {
+    return ReportError(
+        Error(Code::kInvalidArgument, "--html writes the page of a RUN, or of --suite S --trend"));
+  }
+  auto store = OpenDbForReading(db);
+  if (!store) return ReportError(store.error());
+  auto trend = report::LoadTrend(**store, flags.suite, {.agent = flags.agent, .last = flags.last});
+  if (!trend) return ReportError(trend.error());
+  return WriteHtmlPage(file, report::RenderTrendHtml(*trend));
+}
+
 void AddTrendOptions(CLI::App* cmd, const std::shared_ptr<TrendFlags>& flags) {
   cmd->add_option("--suite", flags->suite, "with --trend: the suite whose runs to follow");
   cmd->add_flag("--trend", flags->trend,
@@ -134,15 +158,20 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
                   "task matrix)")
       ->check(CLI::IsMember({"agent", "attempt", "task"}))
       ->capture_default_str();
+  auto html = std::make_shared<std::string>();
+  cmd->add_option("--html", *html,
+                  "write the HTML page of the run (or of --suite S --trend) to this file "
+                  "(self-contained) and print its path");
   cmd->add_option("--db", *db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
   auto trend = std::make_shared<TrendFlags>();
   AddTrendOptions(cmd, trend);
   cmd->callback([=] {
     if (WantsTrend(*run, *trend)) {
-      *exit_code = ReportTrend(*db, *run, *trend, *format);
+      *exit_code = html->empty() ? ReportTrend(*db, *run, *trend, *format)
+                                 : WriteTrendHtml(*db, *run, *trend, *html);
       return;
     }
-    *exit_code = Report(*db, *run, *format, *by);
+    *exit_code = html->empty() ? Report(*db, *run, *format, *by) : WriteRunHtml(*db, *run, *html);
   });
 }
 
