@@ -7,9 +7,11 @@
 //
 // Usage: node html_report.mjs --npm-dir DIR --chromium PATH --page FILE
 //          [--screenshot PNG] [--agents A,B,...] [--agent-for-diff A]
-//          [--diff-line TEXT] [--deadline-s N]
+//          [--diff-line TEXT] [--deadline-s N] [--screenshot-height PX]
+// (--screenshot-height: only the top PX pixels of the full page, as in
+// docs/images/report.png)
 // Prints one line per check ("ok ...") and a JSON line of timings
-// ({"load_ms", "click_ms", "requests"}) on stdout; problems go to stderr and
+// ({"load_ms", "click_ms", "unfold_ms", "total_ms", "requests"}) on stdout; problems go to stderr and
 // make the exit status 1. Exit status 2: the deadline passed.
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -31,6 +33,7 @@ function parseArgs(argv) {
       case '--agent-for-diff': out.agentForDiff = value; break;
       case '--diff-line': out.diffLine = value; break;
       case '--deadline-s': out.deadlineS = Number(value); break;
+      case '--screenshot-height': out.screenshotHeight = Number(value); break;
       default: throw new Error(`unknown option ${key}`);
     }
   }
@@ -164,10 +167,15 @@ try {
   }
 
   if (args.screenshot) {
-    await page.screenshot({ path: args.screenshot, fullPage: true, timeout: kWaitMs });
+    const clip = args.screenshotHeight
+      ? { x: 0, y: 0, width: await page.evaluate(() => document.documentElement.scrollWidth),
+          height: args.screenshotHeight }
+      : undefined;
+    await page.screenshot({ path: args.screenshot, fullPage: true, clip, timeout: kWaitMs });
     ok(`screenshot ${args.screenshot}`);
   }
   timings.requests = requests.length;
+  timings.total_ms = Math.round(performance.now() - started);
 } catch (e) {
   problem(`${e.message.split('\n')[0]}`);
 } finally {
@@ -186,6 +194,7 @@ async function checkDiff(page, section, name) {
       problem(`${name} has no ${cls}`);
       continue;
     }
+    const unfoldStart = performance.now();
     if (!(await diff.isVisible())) {
       // Folded: open the closest closed <details> through its summary, as a
       // person would.
@@ -194,6 +203,7 @@ async function checkDiff(page, section, name) {
     }
     try {
       await diff.waitFor({ state: 'visible', timeout: kWaitMs });
+      if (cls === '.diff-agent') timings.unfold_ms = Math.round(performance.now() - unfoldStart);
     } catch {
       problem(`${name} ${cls} is not visible (not even after unfolding)`);
       continue;
