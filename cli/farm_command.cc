@@ -211,7 +211,7 @@ int ServeCoordinator(CoordinatorArgs& args) {
   }
   std::unique_ptr<coordinator::StatusServer> http;
   if (!args.http.empty()) {
-    auto server = coordinator::StatusServer::Start(args.http);
+    auto server = coordinator::StatusServer::Start(args.http, store->get());
     if (!server) return ReportError(server.error());
     http = std::move(*server);
     std::fprintf(stderr, "crucible coordinator: status page on http://%s/ (metrics at /metrics)\n",

@@ -1,7 +1,10 @@
+#include <filesystem>
 #include <memory>
 
+#include "base/fs.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "report/html.h"
 #include "report/report.h"
 
 namespace crucible::cli {
@@ -34,6 +37,21 @@ int Report(const std::string& db, const std::string& run_id, const std::string& 
   return 0;
 }
 
+// `crucible report RUN --html FILE`: writes the page and prints its path.
+int WriteRunHtml(const std::string& db, const std::string& run_id, const std::string& file) {
+  auto store = OpenDbForReading(db);
+  if (!store) return ReportError(store.error());
+  auto html = report::RenderRunHtml(**store, run_id);
+  if (!html) return ReportError(html.error());
+  std::error_code ec;
+  const std::string path = std::filesystem::absolute(file, ec).lexically_normal().string();
+  if (auto st = WriteFile(path, *html); !st) {
+    return ReportError(st.error().Wrap("writing the HTML report to " + file));
+  }
+  std::printf("%s\n", path.c_str());
+  return 0;
+}
+
 }  // namespace
 
 void AddReportCommand(CLI::App& app, int* exit_code) {
@@ -50,8 +68,13 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--by", *by, "agent (the metrics per agent) or attempt (one line each)")
       ->check(CLI::IsMember({"agent", "attempt"}))
       ->capture_default_str();
+  auto html = std::make_shared<std::string>();
+  cmd->add_option("--html", *html,
+                  "write the run's HTML page to this file (self-contained) and print its path");
   cmd->add_option("--db", *db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
-  cmd->callback([=] { *exit_code = Report(*db, *run, *format, *by); });
+  cmd->callback([=] {
+    *exit_code = html->empty() ? Report(*db, *run, *format, *by) : WriteRunHtml(*db, *run, *html);
+  });
 }
 
 }  // namespace crucible::cli

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -17,6 +18,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+
+#include "report/html.h"
 
 namespace crucible::coordinator {
 
@@ -69,6 +72,20 @@ std::string Html(std::string_view v) {
   return out;
 }
 
+// A path segment: every byte but the unreserved characters percent-encoded.
+std::string UrlSegment(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += fmt::format("%{:02X}", u);
+    }
+  }
+  return out;
+}
+
 class Metrics {
  public:
   // A metric family with its HELP and TYPE lines.
@@ -95,6 +112,8 @@ class HttplibStatusServer : public StatusServer {
     server_.stop();
     if (thread_.joinable()) thread_.join();
   }
+
+  explicit HttplibStatusServer(storage::Store* store) : store_(store) {}
 
   Status Listen(const std::string& address) {
     auto colon = address.rfind(':');
@@ -125,6 +144,24 @@ class HttplibStatusServer : public StatusServer {
     Route("/", "text/html; charset=utf-8", StatusHtml);
     Route("/status.json", "application/json", StatusJson);
     Route("/metrics", "text/plain; version=0.0.4; charset=utf-8", PrometheusText);
+    // The store, never the coordinator: its reads are thread-safe.
+    server_.Get(R"(/runs/([^/]+)/report\.html)",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  const std::string run_id = req.matches[1];
+                  if (store_ == nullptr) {
+                    res.status = 404;
+                    res.set_content("this status page has no database to read reports from\n",
+                                    "text/plain; charset=utf-8");
+                    return;
+                  }
+                  auto html = report::RenderRunHtml(*store_, run_id);
+                  if (!html) {
+                    res.status = html.error().code() == Code::kNotFound ? 404 : 500;
+                    res.set_content(html.error().message() + "\n", "text/plain; charset=utf-8");
+                    return;
+                  }
+                  res.set_content(std::move(*html), "text/html; charset=utf-8");
+                });
     server_.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mu_);
       res.status = published_ ? 200 : 503;
@@ -170,6 +207,7 @@ class HttplibStatusServer : public StatusServer {
     });
   }
 
+  storage::Store* store_;
   httplib::Server server_;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};
@@ -362,10 +400,11 @@ std::string StatusHtml(const StatusPage& page) {
          "<th>failed</th><th>leased</th><th>queued</th></tr>\n";
     for (const auto& r : s.runs()) {
       h += fmt::format(
-          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-          "<td>{}</td></tr>\n",
-          Html(r.run().id()), Html(r.run().suite()), RunStateName(r.run().state()),
-          r.run().attempt_count(), r.done(), r.failed(), r.leased(), r.queued());
+          "<tr><td><a href=\"/runs/{}/report.html\">{}</a></td><td>{}</td><td>{}</td><td>{}</td>"
+          "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+          Html(UrlSegment(r.run().id())), Html(r.run().id()), Html(r.run().suite()),
+          RunStateName(r.run().state()), r.run().attempt_count(), r.done(), r.failed(), r.leased(),
+          r.queued());
     }
     h += "</table>\n";
   }
@@ -396,8 +435,9 @@ std::string StatusHtml(const StatusPage& page) {
   return h;
 }
 
-Result<std::unique_ptr<StatusServer>> StatusServer::Start(const std::string& address) {
-  auto server = std::make_unique<HttplibStatusServer>();
+Result<std::unique_ptr<StatusServer>> StatusServer::Start(const std::string& address,
+                                                          storage::Store* store) {
+  auto server = std::make_unique<HttplibStatusServer>(store);
   CRUCIBLE_RETURN_IF_ERROR(server->Listen(address));
   return std::unique_ptr<StatusServer>(std::move(server));
 }

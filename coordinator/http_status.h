@@ -9,6 +9,10 @@
 //   GET /status.json  the same as JSON
 //   GET /metrics      Prometheus text exposition format 0.0.4
 //   GET /healthz      "ok" once a snapshot was published
+//   GET /runs/ID/report.html
+//                     the run's HTML report (report/html.h), rendered from
+//                     the store on the server's thread (RocksDB reads are
+//                     thread-safe); 404 for an unknown run
 #pragma once
 
 #include <cstdint>
@@ -18,6 +22,7 @@
 #include "base/error.h"
 #include "coordinator/coordinator.h"
 #include "protocol/crucible.pb.h"
+#include "storage/store.h"
 
 namespace crucible::coordinator {
 
@@ -45,8 +50,11 @@ class StatusServer {
  public:
   // Listens on `address` ("HOST:PORT"; port 0 picks a free one) and serves
   // from a thread of its own until destroyed. kInvalidArgument for a
-  // malformed address, kUnavailable when it cannot listen.
-  static Result<std::unique_ptr<StatusServer>> Start(const std::string& address);
+  // malformed address, kUnavailable when it cannot listen. The run reports
+  // are read from `store` (which must outlive the server); without one they
+  // answer 404.
+  static Result<std::unique_ptr<StatusServer>> Start(const std::string& address,
+                                                     storage::Store* store = nullptr);
   virtual ~StatusServer() = default;
 
   // Thread-safe.

@@ -72,7 +72,7 @@ class HttpStatusTest : public ::testing::Test {
     auto c = Coordinator::Create(*store_, options);
     ASSERT_TRUE(c) << c.error().ToString();
     coord_ = std::move(*c);
-    auto server = StatusServer::Start("127.0.0.1:0");
+    auto server = StatusServer::Start("127.0.0.1:0", store_.get());
     ASSERT_TRUE(server) << server.error().ToString();
     server_ = std::move(*server);
   }
@@ -192,6 +192,66 @@ TEST_F(HttpStatusTest, MetricsFollowARunThroughARealRunner) {
   res = Get("/nothing-here");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 404);
+}
+
+TEST_F(HttpStatusTest, EachRunLinksToItsHtmlReportReadFromTheStore) {
+  v1::AgentSpec agent;
+  agent.set_name("a");
+  agent.set_command("builtin:noop");
+  auto run = coord_->SubmitRun("s", {agent}, 1);
+  ASSERT_TRUE(run) << run.error().ToString();
+  // One attempt finished (as a runner's result would store it), two queued.
+  auto attempt = store_->GetAttempt(run->id(), 0);
+  ASSERT_TRUE(attempt) << attempt.error().ToString();
+  attempt->set_state(v1::Attempt::DONE);
+  v1::Evidence evidence;
+  evidence.set_final_diff("--- a/x\n+++ b/x\n+marker-of-the-agent-diff\n");
+  v1::Score score;
+  score.set_scoring_version(2);
+  score.set_completed(true);
+  score.set_strict_completed(true);
+  ASSERT_TRUE(store_->FinishAttempt(*attempt, evidence, score));
+  Publish();
+
+  auto res = Get("/");
+  ASSERT_TRUE(res);
+  const std::string link = "/runs/" + run->id() + "/report.html";
+  EXPECT_NE(res->body.find("<a href=\"" + link + "\">" + run->id() + "</a>"), std::string::npos)
+      << res->body;
+  res = Get(link);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(res->body.find("id=\"headline\""), std::string::npos);
+  EXPECT_NE(res->body.find("Run in progress: 1 of 3 attempts are finished"), std::string::npos);
+  EXPECT_NE(res->body.find("marker-of-the-agent-diff"), std::string::npos);
+  EXPECT_NE(res->body.find("href=\"#attempt-0\""), std::string::npos);
+
+  res = Get("/runs/no-such-run/report.html");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  EXPECT_EQ(res->body, "run 'no-such-run' not found\n");
+
+  // A server without a database says so instead of serving a page.
+  auto bare = StatusServer::Start("127.0.0.1:0");
+  ASSERT_TRUE(bare) << bare.error().ToString();
+  httplib::Client client("127.0.0.1", (*bare)->port());
+  client.set_connection_timeout(10);
+  client.set_read_timeout(10);
+  client.set_write_timeout(10);
+  res = client.Get(link.c_str());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  EXPECT_NE(res->body.find("no database"), std::string::npos);
+}
+
+TEST(StatusFormatTest, RunLinksAreEncoded) {
+  StatusPage page;
+  page.status.add_runs()->mutable_run()->set_id("r 1/<x>&\"");
+  std::string html = StatusHtml(page);
+  EXPECT_NE(html.find("href=\"/runs/r%201%2F%3Cx%3E%26%22/report.html\""), std::string::npos)
+      << html;
+  EXPECT_NE(html.find(">r 1/&lt;x&gt;&amp;&quot;</a>"), std::string::npos) << html;
 }
 
 TEST(StatusFormatTest, LabelValuesAndHtmlAreEscaped) {

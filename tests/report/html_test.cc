@@ -15,6 +15,7 @@
 
 #include "base/fs.h"
 #include "storage/store.h"
+#include "tests/support/run_command.h"
 
 namespace crucible::report {
 namespace {
@@ -392,6 +393,34 @@ TEST_F(HtmlReportTest, LongDiffsAndTracesAreCutAndSayWhere) {
   EXPECT_THAT(section, HasSubstr("crucible show r1/0"));
   EXPECT_THAT(section, HasSubstr("of 200 events"));
   EXPECT_THAT(section, Not(HasSubstr("agent line 999")));
+}
+
+TEST_F(HtmlReportTest, TheReportCommandWritesThePageAndPrintsItsPath) {
+  Suite({"t1"});
+  Run({"a"}, {"t1"});
+  Finish(0, Out::kStrict);
+  FinishRun();
+  store_.reset();  // the command opens the database itself
+  const std::string db = tmp_->path() + "/db";
+  const std::string file = tmp_->path() + "/report.html";
+  auto out =
+      testing::Crucible("report r1 --html " + testing::Quote(file) + " --db " + testing::Quote(db));
+  ASSERT_EQ(out.status, 0) << out.text;
+  EXPECT_EQ(out.text, file + "\n");
+  auto html = ReadFile(file);
+  ASSERT_TRUE(html) << html.error().ToString();
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_buffer(html->data(), html->size()));
+  EXPECT_TRUE(doc.select_node("//section[@id='attempt-0']"));
+
+  out = testing::Crucible("report nope --html " + testing::Quote(file) + " --db " +
+                          testing::Quote(db));
+  EXPECT_NE(out.status, 0);
+  EXPECT_THAT(out.text, HasSubstr("run 'nope' not found"));
+  out = testing::Crucible("report r1 --html " + testing::Quote(tmp_->path() + "/no/dir/x.html") +
+                          " --db " + testing::Quote(db));
+  EXPECT_NE(out.status, 0);
+  EXPECT_THAT(out.text, HasSubstr("writing the HTML report to"));
 }
 
 TEST_F(HtmlReportTest, AnUnknownRunIsNotFound) {
