@@ -15,6 +15,7 @@ DEB_PACKAGES := build-essential cmake pkg-config git \
   python3 python3-pytest iproute2 bubblewrap hyperfine \
   chromium
 # Node.js and npm install the pinned Claude Code client the e2e tests run
+# and the browser driver (playwright-core) of the HTML report test
 # (tests/e2e/agents/). Checked by command, not by package: a node from another
 # source (NodeSource bundles npm in its nodejs package) is fine as it is.
 NODE_PACKAGES := nodejs npm
