@@ -17,6 +17,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "base/fs.h"
+
 extern char** environ;
 
 namespace crucible::cli {
@@ -156,6 +158,16 @@ void EnterPrivateMountNamespace(std::string_view who) {
 int ReportError(const Error& error) {
   std::fprintf(stderr, "crucible: error: %s\n", error.message().c_str());
   return 1;
+}
+
+int WriteHtmlPage(const std::string& file, const std::string& html) {
+  std::error_code ec;
+  const std::string path = std::filesystem::absolute(file, ec).lexically_normal().string();
+  if (auto st = WriteFile(path, html); !st) {
+    return ReportError(st.error().Wrap("writing the HTML report to " + file));
+  }
+  std::printf("%s\n", path.c_str());
+  return 0;
 }
 
 void PrintProgress(const std::string& line, bool final) {

@@ -56,6 +56,10 @@ Result<int> RunProgram(const std::vector<std::string>& argv);
 // Prints "crucible: error: MESSAGE" to stderr and returns 1.
 int ReportError(const Error& error);
 
+// Writes an HTML page (`--html FILE`) and prints the file's absolute path:
+// 0, or 1 with the error ("writing the HTML report to FILE: ...").
+int WriteHtmlPage(const std::string& file, const std::string& html);
+
 // Moves this process into a mount namespace of its own (host mounts still
 // propagate in, ours never out), so the tmpfs mounts it makes (workspace and
 // report quotas) vanish with it even when it is killed. Must be called before

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   crucible::cli::AddRunCommand(app, &exit_code);
   crucible::cli::AddRunnerCommand(app, &exit_code);
   crucible::cli::AddReportCommand(app, &exit_code);
+  crucible::cli::AddCompareCommand(app, &exit_code);
   crucible::cli::AddRescoreCommand(app, &exit_code);
   crucible::cli::AddTraceCommand(app, &exit_code);
   crucible::cli::AddReviewCommand(app, &exit_code);

@@ -1,11 +1,10 @@
-#include <filesystem>
 #include <memory>
 
-#include "base/fs.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "report/html.h"
 #include "report/report.h"
+#include "report/trend.h"
 
 namespace crucible::cli {
 
@@ -43,13 +42,67 @@ int WriteRunHtml(const std::string& db, const std::string& run_id, const std::st
   if (!store) return ReportError(store.error());
   auto html = report::RenderRunHtml(**store, run_id);
   if (!html) return ReportError(html.error());
-  std::error_code ec;
-  const std::string path = std::filesystem::absolute(file, ec).lexically_normal().string();
-  if (auto st = WriteFile(path, *html); !st) {
-    return ReportError(st.error().Wrap("writing the HTML report to " + file));
+  return WriteHtmlPage(file, *html);
+}
+
+struct TrendFlags {
+  std::string suite;
+  bool trend = false;
+  std::string agent;
+  int last = 0;
+};
+
+// Whether the command line asks for a trend (or for nothing, which
+// ReportTrend explains).
+bool WantsTrend(const std::string& run, const TrendFlags& flags) {
+  return run.empty() || flags.trend || !flags.suite.empty() || !flags.agent.empty() ||
+         flags.last != 0;
+}
+
+// `report --suite S --trend`: the suite's runs, oldest first.
+int ReportTrend(const std::string& db, const std::string& run, const TrendFlags& flags,
+                const std::string& format) {
+  if (!run.empty()) {
+    return ReportError(Error(Code::kInvalidArgument, "give a RUN, or --suite S --trend, not both"));
   }
-  std::printf("%s\n", path.c_str());
+  if (!flags.trend || flags.suite.empty()) {
+    return ReportError(Error(Code::kInvalidArgument,
+                             "give a RUN, or --suite S --trend (--agent and --last go with "
+                             "--trend)"));
+  }
+  auto store = OpenDbForReading(db);
+  if (!store) return ReportError(store.error());
+  auto trend = report::LoadTrend(**store, flags.suite, {.agent = flags.agent, .last = flags.last});
+  if (!trend) return ReportError(trend.error());
+  std::fputs((format == "json"  ? report::RenderTrendJson(*trend)
+              : format == "csv" ? report::RenderTrendCsv(*trend)
+                                : report::RenderTrendTable(*trend))
+                 .c_str(),
+             stdout);
   return 0;
+}
+
+// `report --suite S --trend --html FILE`: the trend's page.
+int WriteTrendHtml(const std::string& db, const std::string& run, const TrendFlags& flags,
+                   const std::string& file) {
+  if (!run.empty() || !flags.trend || flags.suite.empty()) {
+    return ReportError(
+        Error(Code::kInvalidArgument, "--html writes the page of a RUN, or of --suite S --trend"));
+  }
+  auto store = OpenDbForReading(db);
+  if (!store) return ReportError(store.error());
+  auto trend = report::LoadTrend(**store, flags.suite, {.agent = flags.agent, .last = flags.last});
+  if (!trend) return ReportError(trend.error());
+  return WriteHtmlPage(file, report::RenderTrendHtml(*trend));
+}
+
+void AddTrendOptions(CLI::App* cmd, const std::shared_ptr<TrendFlags>& flags) {
+  cmd->add_option("--suite", flags->suite, "with --trend: the suite whose runs to follow");
+  cmd->add_flag("--trend", flags->trend,
+                "each agent's headline metrics per run of --suite, oldest first");
+  cmd->add_option("--agent", flags->agent, "with --trend: only this agent");
+  cmd->add_option("--last", flags->last, "with --trend: only the last N runs")
+      ->check(CLI::PositiveNumber);
 }
 
 }  // namespace
@@ -61,18 +114,26 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
   auto by = std::make_shared<std::string>("agent");
   auto* cmd = app.add_subcommand(
       "report", "Summarize a run: one row per agent (or, with --by attempt, per attempt).");
-  cmd->add_option("run", *run, "run id (printed by `crucible run`)")->required();
-  cmd->add_option("--format", *format, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
+  cmd->add_option("run", *run, "run id (printed by `crucible run`)");
+  cmd->add_option("--format", *format, "table, json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
       ->capture_default_str();
   cmd->add_option("--by", *by, "agent (the metrics per agent) or attempt (one line each)")
       ->check(CLI::IsMember({"agent", "attempt"}))
       ->capture_default_str();
   auto html = std::make_shared<std::string>();
   cmd->add_option("--html", *html,
-                  "write the run's HTML page to this file (self-contained) and print its path");
+                  "write the HTML page of the run (or of --suite S --trend) to this file "
+                  "(self-contained) and print its path");
   cmd->add_option("--db", *db, "database directory (default $CRUCIBLE_DB or ./.crucible)");
+  auto trend = std::make_shared<TrendFlags>();
+  AddTrendOptions(cmd, trend);
   cmd->callback([=] {
+    if (WantsTrend(*run, *trend)) {
+      *exit_code = html->empty() ? ReportTrend(*db, *run, *trend, *format)
+                                 : WriteTrendHtml(*db, *run, *trend, *html);
+      return;
+    }
     *exit_code = html->empty() ? Report(*db, *run, *format, *by) : WriteRunHtml(*db, *run, *html);
   });
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <map>
 #include <optional>
 #include <set>
@@ -130,6 +131,15 @@ std::string Duration(int64_t ms) {
   return fmt::format("{}m{:02}s", ms / 60'000, (ms / 1000) % 60);
 }
 
+// "2026-11-30 22:17 UTC".
+std::string UtcTime(int64_t ms) {
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02} UTC", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min);
+}
+
 std::string AttemptId(const v1::Attempt& a) { return fmt::format("{}/{}", a.run_id(), a.number()); }
 
 enum class Outcome { kStrict, kLoose, kFailed, kInfra, kPending };
@@ -173,7 +183,9 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px soli
 .banner{background:#fff4e0;border-left:4px solid #e69500;padding:.5em 1em}
 table{border-collapse:collapse;font-size:.92em}
 td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right;vertical-align:middle}
-td:first-child,th:first-child{text-align:left}
+td:first-child,th:first-child{text-align:left;white-space:nowrap}
+.wide{overflow-x:auto}#agents{font-size:.88em}#agents td,#agents th{padding:.2em .45em}
+section.attempt h4{margin:.6em 0 .2em;font-size:.95em}
 table.sortable th{cursor:pointer;background:#f6f6f6}
 .swatch{display:inline-block;width:.8em;height:.8em;margin-right:.4em;border-radius:2px}
 .ci{white-space:nowrap}.ci svg{vertical-align:middle;margin-right:.4em}
@@ -242,21 +254,35 @@ if(c){c.hidden=false;c.addEventListener('click',function(){all(false);});}
 })();
 )";
 
+// The page's head, up to <body>, with `title` (text).
+std::string PageStart(const std::string& title) {
+  return fmt::format(
+      "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\"><head>"
+      "<meta charset=\"utf-8\"/><meta name=\"viewport\" content=\"width=device-width\"/>"
+      "<title>{}</title><style>{}</style></head>\n<body>\n",
+      Esc(title), kStyle);
+}
+
+std::string PageEnd() {
+  return fmt::format("<script>//<![CDATA[{}//]]></script>\n</body></html>\n", kScript);
+}
+
 // A small horizontal bar of `rate` with its Wilson interval on a 0-100% axis.
 std::string IntervalBar(int successes, int n, std::string_view colour) {
-  constexpr double kW = 120;
+  constexpr double kW = 90;
   if (n == 0) return "<span class=\"muted\">no attempt</span>";
   const double rate = static_cast<double>(successes) / n;
   const stats::Interval ci = stats::Wilson(successes, n);
   return fmt::format(
       "<span class=\"ci\"><svg width=\"{w}\" height=\"14\" viewBox=\"0 0 {w} 14\" "
-      "role=\"img\"><title>{pct} of {n}, 95% CI {lo} to {hi}</title>"
+      "role=\"img\"><title>{pct}, {s} of {n}; 95% CI {lo}% to {hi}%</title>"
       "<rect x=\"0\" y=\"6\" width=\"{w}\" height=\"2\" fill=\"#e4e4e4\"/>"
       "<rect x=\"{x0:.1f}\" y=\"3\" width=\"{cw:.1f}\" height=\"8\" fill=\"{c}\" "
       "fill-opacity=\"0.35\"/><circle cx=\"{x:.1f}\" cy=\"7\" r=\"3.5\" fill=\"{c}\"/></svg>"
-      "{pct} <span class=\"muted small\">({lo}\xE2\x80\x93{hi}, {s}/{n})</span></span>",
-      fmt::arg("w", kW), fmt::arg("pct", Pct(rate)), fmt::arg("n", n), fmt::arg("lo", Pct(ci.low)),
-      fmt::arg("hi", Pct(ci.high)), fmt::arg("x0", ci.low * kW),
+      "{pct} <span class=\"muted small\">{lo}\xE2\x80\x93{hi}</span></span>",
+      fmt::arg("w", kW), fmt::arg("pct", Pct(rate)), fmt::arg("n", n),
+      fmt::arg("lo", fmt::format("{:.0f}", 100 * ci.low)),
+      fmt::arg("hi", fmt::format("{:.0f}", 100 * ci.high)), fmt::arg("x0", ci.low * kW),
       fmt::arg("cw", std::max(1.0, (ci.high - ci.low) * kW)), fmt::arg("c", colour),
       fmt::arg("x", rate * kW), fmt::arg("s", successes));
 }
@@ -374,7 +400,8 @@ std::string Headline(const v1::Run& run, const std::vector<AgentRow>& rows,
 
 void AgentsTable(std::string& h, const std::vector<AgentRow>& rows,
                  const std::map<std::string, size_t>& agent_index) {
-  h += "<h2>Agents</h2>\n<table id=\"agents\" class=\"sortable\"><thead><tr><th>agent</th>"
+  h += "<h2>Agents</h2>\n<div class=\"wide\"><table id=\"agents\" "
+       "class=\"sortable\"><thead><tr><th>agent</th>"
        "<th>attempts</th><th>finished</th><th>infra failed</th><th>strict completion</th>"
        "<th>loose completion</th><th>regressions</th><th>out of scope</th>"
        "<th>review loops</th><th>median wall</th><th>cost</th><th>cost per strict "
@@ -409,8 +436,9 @@ void AgentsTable(std::string& h, const std::vector<AgentRow>& rows,
               r.cost_per_completion_usd ? Usd(*r.cost_per_completion_usd) : "");
     h += "</tr>\n";
   }
-  h += "</tbody></table>\n<p class=\"muted small\">Rates are over each agent's finished "
-       "attempts on testable tasks, with Wilson 95% intervals (the band; the dot is the rate). "
+  h += "</tbody></table></div>\n<p class=\"muted small\">Rates are over each agent's finished "
+       "attempts on testable tasks, with Wilson 95% intervals (the band, and its bounds in "
+       "points; the dot is the rate). "
        "* some LLM calls had no price: the cost is a lower bound. Click a column to sort.</p>\n";
 }
 
@@ -981,18 +1009,15 @@ Result<std::string> RenderRunHtml(storage::Store& store, const std::string& run_
 
   std::string h;
   h.reserve(64 * 1024 + view.attempts.size() * 4096);
-  h += fmt::format(
-      "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\"><head>"
-      "<meta charset=\"utf-8\"/><meta name=\"viewport\" content=\"width=device-width\"/>"
-      "<title>Crucible report: run {}</title><style>{}</style></head>\n<body>\n",
-      Esc(run.id()), kStyle);
+  h += PageStart("Crucible report: run " + run.id());
   std::set<std::string> tasks;
   for (const auto& v : view.attempts) tasks.insert(v.attempt.task_id());
   h += fmt::format(
       "<h1>Run <code>{}</code></h1>\n<p class=\"muted\">Suite <b>{}</b>{}, {} agents, {} tasks, "
-      "{} sample{} each: {} attempts.</p>\n",
+      "{} sample{} each: {} attempts{}.</p>\n",
       Esc(run.id()), Esc(run.suite()), run.held_out() ? " (held-out split)" : "", agents.size(),
-      tasks.size(), std::max(1, run.samples()), run.samples() > 1 ? "s" : "", view.attempts.size());
+      tasks.size(), std::max(1, run.samples()), run.samples() > 1 ? "s" : "", view.attempts.size(),
+      run.created_at_ms() > 0 ? ", started " + UtcTime(run.created_at_ms()) : "");
   if (pending > 0) {
     h += fmt::format(
         "<p id=\"progress\" class=\"banner\">{}: {} of {} attempts are finished; this page "
@@ -1042,7 +1067,298 @@ Result<std::string> RenderRunHtml(storage::Store& store, const std::string& run_
   }
   h += "<p class=\"muted small\">Written by <code>crucible report --html</code>. Every attempt "
        "id opens in full with <code>crucible show RUN/N</code>.</p>\n";
-  h += fmt::format("<script>//<![CDATA[{}//]]></script>\n</body></html>\n", kScript);
+  h += PageEnd();
+  return h;
+}
+
+}  // namespace crucible::report
+
+namespace crucible::report {
+
+namespace {
+
+// A metric's value as shown: rates in percent, dimensions as means from 0
+// to 1, cost in dollars.
+std::string MetricValue(const MetricComparison& m, std::optional<double> v) {
+  if (!v) return "\xE2\x80\x93";
+  if (m.name == "cost_per_attempt") return Usd(*v);
+  if (m.binary) return Pct(*v);
+  return fmt::format("{:.2f}", *v);
+}
+
+// A difference as shown: points (hundredths) for rates and dimensions,
+// dollars for cost.
+std::string MetricDifference(const MetricComparison& m, double d) {
+  if (m.name == "cost_per_attempt") return fmt::format("{}{:.4f} $", d >= 0 ? "+" : "", d);
+  return fmt::format("{}{:.1f}", d >= 0 ? "+" : "", 100 * d);
+}
+
+// The difference's 95% interval against zero: green when B is
+// significantly better, red when significantly worse, grey otherwise.
+std::string DifferenceBar(const MetricComparison& m) {
+  constexpr double kW = 160;
+  const auto& d = m.difference;
+  double range = std::max({std::abs(d.ci.low), std::abs(d.ci.high), std::abs(d.value)});
+  if (range <= 0) range = m.name == "cost_per_attempt" ? 0.01 : 0.05;
+  range *= 1.1;
+  auto x = [&](double v) { return kW / 2 + (kW / 2) * v / range; };
+  const bool better = (d.value > 0) == m.higher_is_better;
+  const std::string_view colour = !m.significant ? "#999" : better ? "#2e9d4a" : "#d62728";
+  return fmt::format(
+      "<svg width=\"{w}\" height=\"14\" viewBox=\"0 0 {w} 14\" role=\"img\"><title>B - A: {v}, 95% "
+      "CI {lo} to {hi}</title><line x1=\"{mid}\" y1=\"0\" x2=\"{mid}\" y2=\"14\" stroke=\"#bbb\"/>"
+      "<rect x=\"{x0:.1f}\" y=\"4\" width=\"{cw:.1f}\" height=\"6\" fill=\"{c}\" "
+      "fill-opacity=\"0.4\"/><circle cx=\"{xv:.1f}\" cy=\"7\" r=\"3.5\" fill=\"{c}\"/></svg>",
+      fmt::arg("w", kW), fmt::arg("v", MetricDifference(m, d.value)),
+      fmt::arg("lo", MetricDifference(m, d.ci.low)), fmt::arg("hi", MetricDifference(m, d.ci.high)),
+      fmt::arg("mid", kW / 2), fmt::arg("x0", x(d.ci.low)),
+      fmt::arg("cw", std::max(1.0, x(d.ci.high) - x(d.ci.low))), fmt::arg("c", colour),
+      fmt::arg("xv", x(d.value)));
+}
+
+std::string FlipList(const std::vector<Flip>& flips) {
+  constexpr size_t kMaxFlips = 50;
+  if (flips.empty()) return "<span class=\"muted\">none</span>";
+  std::string out;
+  for (size_t i = 0; i < flips.size() && i < kMaxFlips; ++i) {
+    const auto& f = flips[i];
+    out +=
+        fmt::format("{}<code>{}</code>{} (<code>{}</code> / <code>{}</code>)", i == 0 ? "" : ", ",
+                    Esc(f.task_id), f.sample > 0 ? fmt::format(" sample {}", f.sample) : "",
+                    Esc(f.a_attempt), Esc(f.b_attempt));
+  }
+  if (flips.size() > kMaxFlips) out += fmt::format(" and {} more", flips.size() - kMaxFlips);
+  return out;
+}
+
+}  // namespace
+
+std::string RenderComparisonHtml(const Comparison& c) {
+  const std::string kDash = "\xE2\x80\x93";  // a metric no pair measured
+  std::string h = PageStart("Crucible comparison");
+  h += "<h1>Comparison</h1>\n";
+  for (const auto& note : c.notes) {
+    h += fmt::format("<p class=\"banner\">{}</p>\n", Esc(note));
+  }
+  h += "<div id=\"headline\">";
+  for (const auto& sc : c.comparisons) h += fmt::format("<p>{}</p>", Esc(sc.sentence));
+  h += "</div>\n<h2>Sides</h2>\n<div class=\"wide\"><table id=\"sides\"><thead><tr><th>side</th>"
+       "<th>suite</th><th>attempts</th><th>finished</th><th>infra failed</th><th>tasks</th>"
+       "<th>samples</th><th>pass@k / pass^k (loose)</th></tr></thead><tbody>\n";
+  for (size_t i = 0; i < c.sides.size(); ++i) {
+    const auto& s = c.sides[i];
+    std::string passk;
+    for (const auto& p : s.pass_k) {
+      passk += fmt::format("{}k={}: {} / {}", passk.empty() ? "" : "; ", p.k, Pct(p.pass_at_k),
+                           Pct(p.pass_hat_k));
+    }
+    h += fmt::format(
+        "<tr data-side=\"{n}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{l} "
+        "<b>{n}</b>{r}</td><td>{s}</td><td>{a}</td><td>{f}</td><td>{i}</td><td>{t}</td>"
+        "<td>{m}</td><td>{p}</td></tr>\n",
+        fmt::arg("n", Esc(SideName(s))), fmt::arg("c", Colour(i)),
+        fmt::arg("l",
+                 i == 0 ? "A" : fmt::format("B{}", c.sides.size() > 2 ? std::to_string(i) : "")),
+        fmt::arg("r", s.run_running ? " <span class=\"muted\">(running)</span>" : ""),
+        fmt::arg("s", Esc(s.suite)), fmt::arg("a", s.attempts), fmt::arg("f", s.finished),
+        fmt::arg("i", s.infra_failed), fmt::arg("t", s.tasks), fmt::arg("m", s.samples),
+        fmt::arg("p", passk.empty() ? "\xE2\x80\x93" : passk));
+  }
+  h += "</tbody></table></div>\n";
+  for (const auto& sc : c.comparisons) {
+    const auto& a = c.sides.at(sc.a);
+    const auto& b = c.sides.at(sc.b);
+    h += fmt::format(
+        "<section class=\"comparison\" data-a=\"{a}\" data-b=\"{b}\"><h2>{b} against {a}</h2>\n"
+        "<p class=\"muted small\">{p} pairs over {t} tasks.{lo}</p>\n",
+        fmt::arg("a", Esc(SideName(a))), fmt::arg("b", Esc(SideName(b))), fmt::arg("p", sc.pairs),
+        fmt::arg("t", sc.tasks),
+        fmt::arg("lo", sc.left_out_not_finished + sc.left_out_infra_failed + sc.a_tasks_not_in_b +
+                                   sc.b_tasks_not_in_a >
+                               0
+                           ? fmt::format(" Left out: {} pairs not finished, {} failed for the "
+                                         "infrastructure, {} tasks only in A, {} only in B.",
+                                         sc.left_out_not_finished, sc.left_out_infra_failed,
+                                         sc.a_tasks_not_in_b, sc.b_tasks_not_in_a)
+                           : ""));
+    h += "<div class=\"wide\"><table class=\"metrics sortable\"><thead><tr><th>metric</th>"
+         "<th>A</th><th>B</th><th>B \xE2\x88\x92 A</th><th>95% CI</th><th></th><th>p</th>"
+         "<th>pairs</th><th>detectable</th></tr></thead><tbody>\n";
+    for (const auto& m : sc.metrics) {
+      auto ci = [&](const std::optional<stats::Interval>& i) {
+        return i ? fmt::format(" <span class=\"muted small\">{:.0f}\xE2\x80\x93{:.0f}</span>",
+                               100 * i->low, 100 * i->high)
+                 : std::string();
+      };
+      h += fmt::format(
+          "<tr data-metric=\"{n}\"{hl}><td>{n}</td><td>{a}{aci}</td><td>{b}{bci}</td>"
+          "<td data-v=\"{dv}\">{d}</td><td>{ci}</td><td>{bar}</td><td data-v=\"{pv}\">"
+          "{p}</td><td>{pairs}</td><td>{md}</td></tr>\n",
+          fmt::arg("n", Esc(m.name)),
+          fmt::arg("hl", m.name == sc.headline_metric ? " class=\"headline-metric\"" : ""),
+          fmt::arg("a", MetricValue(m, m.a)), fmt::arg("aci", ci(m.a_ci)),
+          fmt::arg("b", MetricValue(m, m.b)), fmt::arg("bci", ci(m.b_ci)),
+          fmt::arg("dv", m.difference.value),
+          fmt::arg("d", m.pairs > 0 ? MetricDifference(m, m.difference.value) : kDash),
+          fmt::arg("ci", m.pairs > 0 ? MetricDifference(m, m.difference.ci.low) + " to " +
+                                           MetricDifference(m, m.difference.ci.high)
+                                     : kDash),
+          fmt::arg("bar", m.pairs > 0 ? DifferenceBar(m) : ""), fmt::arg("pv", m.p_adjusted),
+          fmt::arg("p", m.pairs == 0 ? "\xE2\x80\x93"
+                                     : PValue(m.p_adjusted) + (c.holm ? " (Holm)" : "") +
+                                           (m.significant ? " *" : "")),
+          fmt::arg("pairs", m.pairs),
+          fmt::arg("md", m.minimum_detectable ? MetricDifference(m, *m.minimum_detectable).substr(1)
+                                              : "\xE2\x80\x93"));
+    }
+    h += "</tbody></table></div>\n<p class=\"muted small\">Differences are B \xE2\x88\x92 A in "
+         "points (hundredths; dollars for cost), with the paired bootstrap 95% interval over "
+         "tasks; p from McNemar's exact test for rates and the sign test for means; * "
+         "significant at 0.05; detectable: the smallest difference the pairs detect at 80% "
+         "power.</p>\n";
+    for (const auto& m : sc.metrics) {
+      if (!m.binary || (m.flips_to_a.empty() && m.flips_to_b.empty())) continue;
+      h += fmt::format(
+          "<div class=\"flips small\" data-metric=\"{}\"><b>{}</b>: only A ({}): {}<br/>only B "
+          "({}): {}</div>\n",
+          Esc(m.name), Esc(m.name), m.flips_to_a.size(), FlipList(m.flips_to_a),
+          m.flips_to_b.size(), FlipList(m.flips_to_b));
+    }
+    h += "</section>\n";
+  }
+  h += "<p class=\"muted small\">Written by <code>crucible compare --html</code>. Each attempt "
+       "id opens in full with <code>crucible show RUN/N</code>.</p>\n";
+  h += PageEnd();
+  return h;
+}
+
+namespace {
+
+// One line chart of a rate per agent over the runs, with Wilson intervals.
+void TrendChart(std::string& h, const Trend& t, const std::string& id, const std::string& title,
+                int TrendPoint::*successes, double TrendPoint::*rate,
+                stats::Interval TrendPoint::*ci) {
+  const double left = 44, top = 12, w = std::max(320.0, 60.0 * static_cast<double>(t.runs.size())),
+               hgt = 200;
+  h += fmt::format(
+      "<h3>{}</h3>\n<svg id=\"{}\" width=\"{:.0f}\" height=\"{:.0f}\" viewBox=\"0 0 "
+      "{:.0f} {:.0f}\" role=\"img\"><title>{} per run, with 95% intervals</title>",
+      title, id, left + w + 20, top + hgt + 50, left + w + 20, top + hgt + 50, title);
+  for (double y : {0.0, 0.25, 0.5, 0.75, 1.0}) {
+    const double py = top + hgt * (1 - y);
+    h += fmt::format(
+        "<line x1=\"{l}\" y1=\"{y:.1f}\" x2=\"{r:.0f}\" y2=\"{y:.1f}\" stroke=\"#eee\"/>"
+        "<text x=\"{tx}\" y=\"{ty:.1f}\" font-size=\"10\" text-anchor=\"end\">{v:.0f}%</text>",
+        fmt::arg("l", left), fmt::arg("y", py), fmt::arg("r", left + w), fmt::arg("tx", left - 4),
+        fmt::arg("ty", py + 3), fmt::arg("v", 100 * y));
+  }
+  const size_t n = t.runs.size();
+  auto x = [&](size_t i) {
+    return n <= 1 ? left + w / 2 : left + 10 + (w - 20) * static_cast<double>(i) / (n - 1);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const auto& run = t.runs[i];
+    h += fmt::format(
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"9\" text-anchor=\"end\" "
+        "transform=\"rotate(-30 {:.1f} {:.1f})\">{}</text>",
+        x(i), top + hgt + 14, x(i), top + hgt + 14,
+        Esc(run.created_at_ms > 0 ? UtcTime(run.created_at_ms).substr(5, 11) : run.run_id));
+  }
+  for (size_t a = 0; a < t.agents.size(); ++a) {
+    const auto& agent = t.agents[a];
+    const auto colour = Colour(a);
+    std::string points, marks;
+    for (size_t i = 0; i < n; ++i) {
+      for (const auto& p : t.runs[i].agents) {
+        if (p.agent != agent || p.attempts == 0) continue;
+        const double px = x(i), py = top + hgt * (1 - p.*rate);
+        points += fmt::format("{}{:.1f},{:.1f}", points.empty() ? "" : " ", px, py);
+        marks += fmt::format(
+            "<g><title>{ag} in {run}: {pct} ({s} of {n}), 95% CI {lo} to {hi}{running}</title>"
+            "<line x1=\"{x:.1f}\" y1=\"{y0:.1f}\" x2=\"{x:.1f}\" y2=\"{y1:.1f}\" stroke=\"{c}\" "
+            "stroke-opacity=\"0.5\" stroke-width=\"3\"/><circle cx=\"{x:.1f}\" cy=\"{y:.1f}\" "
+            "r=\"3.5\" fill=\"{fill}\" stroke=\"{c}\"/></g>",
+            fmt::arg("ag", Esc(agent)), fmt::arg("run", Esc(t.runs[i].run_id)),
+            fmt::arg("pct", Pct(p.*rate)), fmt::arg("s", p.*successes), fmt::arg("n", p.attempts),
+            fmt::arg("lo", Pct((p.*ci).low)), fmt::arg("hi", Pct((p.*ci).high)),
+            fmt::arg("running", t.runs[i].running ? " (running)" : ""), fmt::arg("x", px),
+            fmt::arg("y0", top + hgt * (1 - (p.*ci).low)),
+            fmt::arg("y1", top + hgt * (1 - (p.*ci).high)), fmt::arg("c", colour),
+            fmt::arg("y", py), fmt::arg("fill", t.runs[i].running ? "#fff" : colour));
+      }
+    }
+    h += fmt::format(
+        "<polyline class=\"agent\" data-agent=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" "
+        "stroke-width=\"2\"/>{}",
+        Esc(agent), points, colour, marks);
+  }
+  h += "</svg>\n";
+}
+
+}  // namespace
+
+std::string RenderTrendHtml(const Trend& t) {
+  std::string h = PageStart("Crucible trend: suite " + t.suite);
+  h += fmt::format("<h1>Suite <code>{}</code> over time</h1>\n", Esc(t.suite));
+  int running = 0;
+  for (const auto& r : t.runs) running += r.running ? 1 : 0;
+  h += fmt::format(
+      "<p id=\"headline\">{} runs{} of suite <b>{}</b>, oldest first; {} agents. Each point is "
+      "a run's rate with its Wilson 95% interval{}.</p>\n",
+      t.runs.size(),
+      t.runs_total > static_cast<int>(t.runs.size())
+          ? fmt::format(" (the last of {})", t.runs_total)
+          : "",
+      Esc(t.suite), t.agents.size(),
+      running > 0 ? fmt::format("; {} still running (hollow points: what finished so far)", running)
+                  : "");
+  h += "<p class=\"legend small\">";
+  for (size_t a = 0; a < t.agents.size(); ++a) {
+    h += fmt::format(
+        "<span class=\"key\"><span class=\"box\" style=\"background:{}\"></span>{}</span>",
+        Colour(a), Esc(t.agents[a]));
+  }
+  h += "</p>\n";
+  TrendChart(h, t, "trend-strict", "Strict completion", &TrendPoint::strict_completed,
+             &TrendPoint::strict_rate, &TrendPoint::strict_ci);
+  TrendChart(h, t, "trend-loose", "Loose completion", &TrendPoint::completed,
+             &TrendPoint::loose_rate, &TrendPoint::loose_ci);
+  h += "<h2>Runs</h2>\n<div class=\"wide\"><table id=\"trend\" class=\"sortable\"><thead><tr>"
+       "<th>run</th><th>started</th><th>agent</th><th>attempts</th><th>finished</th>"
+       "<th>strict completion</th><th>loose completion</th><th>regressions</th><th>review "
+       "loops</th><th>cost per strict completion</th></tr></thead><tbody>\n";
+  for (const auto& r : t.runs) {
+    for (size_t a = 0; a < r.agents.size(); ++a) {
+      const auto& p = r.agents[a];
+      size_t colour = 0;
+      for (size_t k = 0; k < t.agents.size(); ++k) {
+        if (t.agents[k] == p.agent) colour = k;
+      }
+      h += fmt::format(
+          "<tr data-run=\"{run}\" data-agent=\"{ag}\"><td>{run}{running}</td><td>{at}</td>"
+          "<td>{ag}</td><td>{n}</td><td>{f}</td>",
+          fmt::arg("run", Esc(r.run_id)),
+          fmt::arg("running", r.running ? " <span class=\"muted\">(running)</span>" : ""),
+          fmt::arg("at", r.created_at_ms > 0 ? UtcTime(r.created_at_ms) : ""),
+          fmt::arg("ag", Esc(p.agent)), fmt::arg("n", p.attempts), fmt::arg("f", p.finished));
+      std::optional<double> strict, loose;
+      if (p.attempts > 0) {
+        strict = p.strict_rate;
+        loose = p.loose_rate;
+      }
+      h += Cell(strict, IntervalBar(p.strict_completed, p.attempts, Colour(colour)));
+      h += Cell(loose, IntervalBar(p.completed, p.attempts, Colour(colour)));
+      h += Cell(p.regression_rate, p.regression_rate ? Pct(*p.regression_rate) : "");
+      h += Cell(p.review_loops_mean,
+                p.review_loops_mean ? fmt::format("{:.2f}", *p.review_loops_mean) : "");
+      h += Cell(p.cost_per_completion_usd,
+                p.cost_per_completion_usd ? Usd(*p.cost_per_completion_usd) : "");
+      h += "</tr>\n";
+    }
+  }
+  h += "</tbody></table></div>\n<p class=\"muted small\">Written by <code>crucible report "
+       "--suite S --trend --html</code>.</p>\n";
+  h += PageEnd();
   return h;
 }
 

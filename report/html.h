@@ -16,6 +16,8 @@
 #include <string>
 
 #include "base/error.h"
+#include "report/compare.h"
+#include "report/trend.h"
 #include "storage/store.h"
 
 namespace crucible::report {
@@ -23,5 +25,20 @@ namespace crucible::report {
 // The page of run `run_id` as stored in `store` (kNotFound for an unknown
 // run; a run still in progress renders what is finished and says so).
 Result<std::string> RenderRunHtml(storage::Store& store, const std::string& run_id);
+
+// The page of a comparison (`crucible compare ... --html FILE`), in the same
+// style: #headline (each comparison's closing sentence), #sides tr[data-side]
+// (one row per side: run, agent, attempts, pass@k), and per comparison a
+// section.comparison[data-a][data-b] holding table.metrics with one
+// tr[data-metric=NAME] per metric (both values, the difference drawn as its
+// 95% interval against zero, p-values) and .flips (the attempts "RUN/N" of
+// each pair that flipped).
+std::string RenderComparisonHtml(const Comparison& comparison);
+
+// The trend page (`crucible report --suite S --trend --html FILE`): #headline,
+// one SVG line chart per headline rate (svg#trend-strict, svg#trend-loose:
+// one polyline.agent[data-agent] per agent, each run a point with its Wilson
+// interval) and #trend with one tr[data-run][data-agent] per run and agent.
+std::string RenderTrendHtml(const Trend& trend);
 
 }  // namespace crucible::report

@@ -15,9 +15,10 @@ Interval Wilson(int successes, int n, double z) {
   const double denom = 1 + z2 / n;
   const double centre = (p + z2 / (2.0 * n)) / denom;
   const double half = z * std::sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / denom;
-  // At p = 0 or 1 one bound is exactly 0 or 1; rounding must not leave it
-  // a hair beyond.
-  return {std::clamp(centre - half, 0.0, 1.0), std::clamp(centre + half, 0.0, 1.0)};
+  // At p = 0 or 1 one bound is exactly 0 or 1; rounding must leave it
+  // neither a hair beyond nor a hair short.
+  return {successes <= 0 ? 0.0 : std::clamp(centre - half, 0.0, 1.0),
+          successes >= n ? 1.0 : std::clamp(centre + half, 0.0, 1.0)};
 }
 
 double McNemarExact(int b, int c) {

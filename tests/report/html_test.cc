@@ -72,6 +72,7 @@ class HtmlReportTest : public ::testing::Test {
     run_.set_suite("s");
     run_.set_samples(samples);
     run_.set_state(v1::Run::RUNNING);
+    run_.set_created_at_ms(1'796'083'200'000);  // 2026-12-01 00:00 UTC
     for (const auto& a : agents) run_.add_agents()->set_name(a);
     attempts_.clear();
     for (const auto& t : tasks) {
@@ -210,6 +211,7 @@ TEST_F(HtmlReportTest, FollowsTheDomContract) {
   EXPECT_EQ(Count(doc, "//*[@id='agents']//tr[@data-agent='alpha']"), 1u);
   EXPECT_EQ(Count(doc, "//*[@id='agents']//tr[@data-agent='beta']"), 1u);
   EXPECT_EQ(Count(doc, "//*[@id='progress']"), 0u);  // finished
+  EXPECT_THAT(html, HasSubstr("started 2026-12-01 00:00 UTC"));
 
   // One cell per attempt, each linking to its section with the parts side by side.
   auto cells = doc.select_nodes(("//*[@id='grid']//a[" + Class("cell") + "]").c_str());
@@ -421,6 +423,102 @@ TEST_F(HtmlReportTest, TheReportCommandWritesThePageAndPrintsItsPath) {
                           " --db " + testing::Quote(db));
   EXPECT_NE(out.status, 0);
   EXPECT_THAT(out.text, HasSubstr("writing the HTML report to"));
+}
+
+TEST_F(HtmlReportTest, TheComparisonPageShowsEachMetricAndTheFlippedAttempts) {
+  const std::string evil = "<script>alert(1)</script>";
+  std::vector<std::string> tasks;
+  for (int i = 0; i < 20; ++i) tasks.push_back(fmt::format("t{:02}", i));
+  Suite(tasks);
+  Run({"a", evil}, tasks);
+  // a: strict on 4 tasks; evil: strict on 16 (the first 4 too).
+  for (int i = 0; i < 20; ++i) {
+    Finish(2 * i, i < 4 ? Out::kStrict : Out::kFailed, "", 0);
+    Finish(2 * i + 1, i < 16 ? Out::kStrict : Out::kFailed, "", 0);
+  }
+  FinishRun();
+  auto c = Compare(*store_, {{"r1", "a"}, {"r1", evil}});
+  ASSERT_TRUE(c) << c.error().ToString();
+  const std::string html = RenderComparisonHtml(*c);
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_buffer(html.data(), html.size()));
+  EXPECT_EQ(Count(doc, "//script"), 1u);
+  EXPECT_THAT(html, Not(HasSubstr(evil)));
+  ASSERT_EQ(c->comparisons.size(), 1u);
+  EXPECT_EQ(Text(doc.select_node("//*[@id='headline']").node()), c->comparisons[0].sentence);
+  EXPECT_EQ(Count(doc, "//*[@id='sides']//tr[@data-side='r1:a']"), 1u);
+  EXPECT_EQ(Count(doc, "//*[@id='sides']//tr[@data-side='r1:" + evil + "']"), 1u);
+  auto section = doc.select_node(
+      ("//section[" + Class("comparison") + "][@data-b='r1:" + evil + "']").c_str());
+  ASSERT_TRUE(section);
+  for (auto metric : kCompareMetrics) {
+    EXPECT_TRUE(section.node().select_node(
+        (".//table[" + Class("metrics") + "]//tr[@data-metric='" + std::string(metric) + "']")
+            .c_str()))
+        << metric;
+  }
+  auto strict = section.node().select_node(".//tr[@data-metric='strict_completion']");
+  EXPECT_THAT(Text(strict.node()), HasSubstr("+60.0"));
+  EXPECT_THAT(Text(strict.node()), HasSubstr("p < 0.001"));
+  // The 12 tasks only the second completed, with both attempt ids.
+  auto flips = section.node().select_node(
+      (".//*[@data-metric='strict_completion'][" + Class("flips") + "]").c_str());
+  ASSERT_TRUE(flips);
+  EXPECT_THAT(Text(flips.node()), HasSubstr("only B (12)"));
+  EXPECT_THAT(Text(flips.node()), HasSubstr("r1/8 / r1/9"));
+}
+
+TEST_F(HtmlReportTest, TheTrendPageDrawsEachAgentPerRun) {
+  Suite({"t1", "t2", "t3", "t4"});
+  for (int night = 0; night < 3; ++night) {
+    Run({"a", "b"}, {"t1", "t2", "t3", "t4"}, 1, fmt::format("night-{}", night));
+    for (uint64_t n = 0; n < attempts_.size(); ++n) {
+      Finish(n, static_cast<int>(n / 2) <= night ? Out::kStrict : Out::kFailed, "", 0);
+    }
+    if (night < 2) FinishRun();  // the last night is still running
+  }
+  auto trend = LoadTrend(*store_, "s");
+  ASSERT_TRUE(trend) << trend.error().ToString();
+  const std::string html = RenderTrendHtml(*trend);
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_buffer(html.data(), html.size()));
+  EXPECT_THAT(Text(doc.select_node("//*[@id='headline']").node()), HasSubstr("3 runs"));
+  EXPECT_THAT(Text(doc.select_node("//*[@id='headline']").node()), HasSubstr("1 still running"));
+  for (auto chart : {"trend-strict", "trend-loose"}) {
+    for (auto agent : {"a", "b"}) {
+      auto line = doc.select_node(
+          fmt::format("//svg[@id='{}']/polyline[@data-agent='{}']", chart, agent).c_str());
+      ASSERT_TRUE(line) << chart << " " << agent;
+      // Three points: one per night.
+      const std::string points = line.node().attribute("points").value();
+      EXPECT_EQ(std::count(points.begin(), points.end(), ','), 3) << points;
+    }
+  }
+  EXPECT_EQ(Count(doc, "//*[@id='trend']//tr[@data-run]"), 6u);
+  auto row = doc.select_node("//*[@id='trend']//tr[@data-run='night-1'][@data-agent='a']");
+  ASSERT_TRUE(row);
+  EXPECT_THAT(Text(row.node()), HasSubstr("50.0%"));  // t1 and t2 of four
+}
+
+TEST_F(HtmlReportTest, CompareAndTrendWriteTheirPagesWithHtml) {
+  Suite({"t1", "t2"});
+  Run({"a", "b"}, {"t1", "t2"});
+  for (uint64_t n = 0; n < 4; ++n) Finish(n, n % 2 ? Out::kStrict : Out::kFailed);
+  FinishRun();
+  store_.reset();  // the commands open the database themselves
+  const std::string db = testing::Quote(tmp_->path() + "/db");
+  for (const auto& [args, file] : std::vector<std::pair<std::string, std::string>>{
+           {"compare r1:a r1:b", tmp_->path() + "/compare.html"},
+           {"report --suite s --trend", tmp_->path() + "/trend.html"}}) {
+    auto out = testing::Crucible(args + " --html " + testing::Quote(file) + " --db " + db);
+    ASSERT_EQ(out.status, 0) << args << ": " << out.text;
+    EXPECT_EQ(out.text, file + "\n");
+    auto html = ReadFile(file);
+    ASSERT_TRUE(html) << html.error().ToString();
+    pugi::xml_document doc;
+    EXPECT_TRUE(doc.load_buffer(html->data(), html->size())) << args;
+    EXPECT_TRUE(doc.select_node("//*[@id='headline']")) << args;
+  }
 }
 
 TEST_F(HtmlReportTest, AnUnknownRunIsNotFound) {
