@@ -4,15 +4,18 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CRUCIBLE := $(BUILD_DIR)/cli/crucible
 
-# Debian packages the build, the tests and the demo need.
+# Debian packages the build, the tests and the demo need (chromium: the
+# browser test of the HTML report, tests/e2e/html_report_test).
 DEB_PACKAGES := build-essential cmake pkg-config git \
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler \
   libseccomp-dev libcap-dev libgit2-dev librocksdb-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev \
   libpugixml-dev libre2-dev libcpp-httplib-dev \
-  python3 python3-pytest iproute2 bubblewrap hyperfine
+  python3 python3-pytest iproute2 bubblewrap hyperfine \
+  chromium
 # Node.js and npm install the pinned Claude Code client the e2e tests run
+# and the browser driver (playwright-core) of the HTML report test
 # (tests/e2e/agents/). Checked by command, not by package: a node from another
 # source (NodeSource bundles npm in its nodejs package) is fine as it is.
 NODE_PACKAGES := nodejs npm
@@ -44,7 +47,7 @@ test: deps
 
 demo: deps
 	$(MAKE) build
-	$(CRUCIBLE) demo
+	$(CRUCIBLE) demo --html $(BUILD_DIR)/demo-report.html
 
 bench: deps
 	$(MAKE) build

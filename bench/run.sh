@@ -30,6 +30,18 @@ echo "== the farm: dispatch, trace ingestion, a fleet of 200 runners (simulated)
 "$BUILD_DIR/bench/farm_bench" "$CRUCIBLE"
 
 echo
+echo "== report generation for 3,000 attempts (5 agents x 200 tasks x 3 samples): JSON, HTML, Chromium's load"
+"$BUILD_DIR/bench/report_bench" "$BUILD_DIR/bench/report-bench.html"
+if command -v node >/dev/null && [ -x /usr/bin/chromium ] && [ -d "$BUILD_DIR/npm/node_modules/playwright-core" ]; then
+  # Time to the load event and from a grid click to its attempt's section.
+  node tests/e2e/html_report.mjs --npm-dir "$BUILD_DIR/npm" --chromium /usr/bin/chromium \
+    --page "$BUILD_DIR/bench/report-bench.html" --agents agent-0,agent-1,agent-2,agent-3,agent-4 \
+    --deadline-s 300 || echo "(the page did not pass every check of html_report.mjs)"
+else
+  echo "Chromium's load time skipped: needs node, /usr/bin/chromium and the build's npm install"
+fi
+
+echo
 if [ "$(id -u)" != 0 ]; then echo "sandbox benchmarks skipped: the sandbox needs root"; exit 0; fi
 echo "== sandbox start to exit of /bin/true, full policy, in-process vs bubblewrap (500 runs each)"
 "$BUILD_DIR/bench/sandbox_start" 500

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "cli/common.h"
 #include "examples/embedded.h"
 #include "golden/miner.h"
+#include "report/html.h"
 #include "report/report.h"
 
 namespace crucible::cli {
@@ -25,7 +27,19 @@ struct DemoArgs {
   int runners = 2;
   bool keep = false;
   std::string db;
+  std::string html = "crucible-demo-report.html";
 };
+
+// Writes the run's HTML report (docs/reports.md) to `path` and returns the
+// path as the user can open it: absolute.
+Result<std::string> WriteHtmlReport(storage::Store& store, const std::string& run_id,
+                                    const std::string& path) {
+  CRUCIBLE_ASSIGN_OR_RETURN(std::string page, report::RenderRunHtml(store, run_id));
+  CRUCIBLE_RETURN_IF_ERROR(WriteFile(path, page));
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(path, ec);
+  return ec ? path : absolute.lexically_normal().string();
+}
 
 int Demo(const DemoArgs& args) {
   auto dir = TempDir::Create("crucible-demo-");
@@ -100,6 +114,9 @@ int Demo(const DemoArgs& args) {
     std::printf("kept %s; `crucible report %s --db %s` shows the run again\n", root.c_str(),
                 run_id->c_str(), db_dir.c_str());
   }
+  auto html = WriteHtmlReport(**store, *run_id, args.html);
+  if (!html) return ReportError(html.error());
+  std::printf("HTML report: %s\n", html->c_str());
   return 0;
 }
 
@@ -110,10 +127,12 @@ void AddDemoCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "demo",
       "Build the sample repository in a temporary directory, mine it, run the oracle, noop and "
-      "example agents on it, and print the report.");
+      "example agents on it, print the report and write it as an HTML page.");
   cmd->add_option("--runners", args->runners, "local runner processes")->capture_default_str();
   cmd->add_flag("--keep", args->keep, "keep the temporary directory (repository, database)");
   cmd->add_option("--db", args->db, "database directory (default: inside the temporary directory)");
+  cmd->add_option("--html", args->html, "where to write the run's HTML report")
+      ->capture_default_str();
   cmd->callback([args, exit_code] { *exit_code = Demo(*args); });
 }
 
