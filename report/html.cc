@@ -175,6 +175,10 @@ OutcomeStyle StyleOf(Outcome o) {
   return {"o-pending", "\xC2\xB7", "not finished"};
 }
 
+// The attempt sections are most of a large run's page (3,000 of them for 5
+// agents x 200 tasks x 3 samples): content-visibility lets the browser skip
+// laying out those off screen, so opening one from the grid does not lay out
+// the whole page again.
 constexpr std::string_view kStyle = R"(
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em auto;max-width:1400px;
 padding:0 1em;color:#222;line-height:1.4}
@@ -202,7 +206,7 @@ a.cell.o-strict,a.cell.o-failed,a.cell.o-infra{color:#fff}
 .legend span.key{display:inline-block;margin-right:1.2em}
 .legend span.box{display:inline-block;width:1em;height:1em;vertical-align:middle;margin-right:.3em;
 border-radius:2px}
-section.attempt{margin:.3em 0}
+section.attempt{margin:.3em 0;content-visibility:auto;contain-intrinsic-size:auto 1.9em}
 section.attempt summary{cursor:pointer;padding:.2em .4em;background:#fafafa;border:1px solid #eee}
 section.attempt:target summary{background:#fff4c0}
 .sbs{display:flex;gap:1em}.sbs>div{flex:1;min-width:0}
