@@ -279,8 +279,8 @@ std::string RateWithInterval(std::optional<double> rate, std::optional<stats::In
 std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows);
 
 // A JSON array, one object per attempt in attempt order: attempt_id (the
-// number), attempt_ref ("RUN/N"), agent, task_id, sample, state, untestable, scored, scoring_version, tests_passed
-// (loose completion), strict_completed, regression (null when not
+// number), attempt_ref ("RUN/N"), agent, task_id, sample, state, untestable, scored,
+// scoring_version, tests_passed (loose completion), strict_completed, regression (null when not
 // measured), reason, violations [{kind, file, line, detail}], findings
 // [{rule, severity, file, line, match}], dimensions {NAME: value or null},
 // failure_modes, blast_radius {files, modules, lines, broken_tests},
