@@ -925,7 +925,8 @@ void AttemptSection(std::string& h, const AttemptView& v, const std::optional<v1
       fmt::arg("s", v.attempt.sample()), fmt::arg("w", style.words));
   h += fmt::format("<p class=\"small\">Attempt <code>{}</code>", Esc(id));
   if (v.score) {
-    h += fmt::format(", {} files touched, {}", v.score->files_touched(),
+    const int files = v.score->files_touched();
+    h += fmt::format(", {} file{} touched, {}", files, files == 1 ? "" : "s",
                      Duration(v.score->wall_ms()));
     if (!v.score->failure_modes().empty()) {
       h += "; failure modes";

@@ -40,21 +40,6 @@ struct MeanSum {
   }
 };
 
-const v1::Dimension& DimensionAt(const v1::Dimensions& d, size_t i) {
-  switch (i) {
-    case 0:
-      return d.replay();
-    case 1:
-      return d.tool_calls();
-    case 2:
-      return d.coherence();
-    case 3:
-      return d.plan();
-    default:
-      return d.rollback();
-  }
-}
-
 // Everything Summarize gathers for one agent before the rates.
 struct Gathered {
   std::vector<int64_t> walls;
@@ -229,6 +214,21 @@ void PassAtK(const std::map<std::string, std::vector<std::pair<bool, bool>>>& ta
 }
 
 }  // namespace
+
+const v1::Dimension& DimensionAt(const v1::Dimensions& d, size_t i) {
+  switch (i) {
+    case 0:
+      return d.replay();
+    case 1:
+      return d.tool_calls();
+    case 2:
+      return d.coherence();
+    case 3:
+      return d.plan();
+    default:
+      return d.rollback();
+  }
+}
 
 std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptView>& attempts,
                                 int contained_files) {

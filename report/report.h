@@ -59,6 +59,10 @@ struct DimensionMean {
 inline constexpr std::array<std::string_view, 5> kDimensionNames = {
     "replay", "tool_calls", "coherence", "plan", "rollback"};
 
+// The dimension of `d` at index `i` of kDimensionNames (rollback for any
+// index past the last).
+const v1::Dimension& DimensionAt(const v1::Dimensions& d, size_t i);
+
 // One row per agent. The metrics of docs/scoring.md are computed
 // over the agent's attempts on testable tasks; rates whose set of attempts is
 // empty are nullopt.

@@ -120,21 +120,6 @@ std::string DimensionCell(const v1::Dimension& d) {
   return d.reason().empty() ? "null" : fmt::format("null ({})", d.reason());
 }
 
-const v1::Dimension& DimensionAt(const v1::Dimensions& d, size_t i) {
-  switch (i) {
-    case 0:
-      return d.replay();
-    case 1:
-      return d.tool_calls();
-    case 2:
-      return d.coherence();
-    case 3:
-      return d.plan();
-    default:
-      return d.rollback();
-  }
-}
-
 std::string CostText(const v1::Usage& u) {
   const std::string cost = u.cost_source().empty()
                                ? "cost unknown"
