@@ -15,6 +15,7 @@
 
 #include "agent-runner/adapters.h"
 #include "agent-runner/agent_sandbox.h"
+#include "agent-runner/mutants.h"
 #include "agent-runner/review_round.h"
 #include "agent-runner/trace.h"
 #include "base/fs.h"
@@ -786,6 +787,18 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
     if (!applied) return Fail(applied.error().Wrap("oracle could not apply the golden patch"));
   } else if (agent.command() == "builtin:noop") {
     ctx.emit(RunnerEvent("noop", json::object()));
+  } else if (std::string_view kind = MutantKind(agent.command()); !kind.empty()) {
+    MutantContext mc{.task = task,
+                     .ws = *ws,
+                     .repo = repo,
+                     .scratch = ctx.workdir + "/mutant",
+                     .quota_bytes = ctx.workspace_quota_bytes,
+                     .rules = ctx.review,
+                     .emit = ctx.emit,
+                     .tick = ctx.tick};
+    CRUCIBLE_ASSIGN_OR_RETURN(v1::Mutation mutation, RunMutant(kind, mc));
+    (void)RemoveAll(mc.scratch);
+    *evidence.mutable_mutation() = std::move(mutation);
   } else if (agent.command().starts_with("builtin:")) {
     return Fail(Code::kInvalidArgument, "unknown builtin agent '" + agent.command() + "'");
   } else {

@@ -45,7 +45,8 @@ struct AttemptContext {
 // Runs `agent` on `task`:
 //  1. checks out the base commit into a fresh workspace (no .git inside);
 //  2. runs the agent: builtin:oracle applies the golden source patch,
-//     builtin:noop changes nothing, any other command runs in the sandbox with
+//     builtin:noop changes nothing, builtin:mutant-KIND applies the golden
+//     patch plus one fault (mutants.h), any other command runs in the sandbox with
 //     /workspace, $CRUCIBLE_TASK and $CRUCIBLE_TRACE, while its trace is read
 //     and forwarded to ctx.emit;
 //     With agent.rounds > 1 (not for builtins), after each round CI and the

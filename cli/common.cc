@@ -17,6 +17,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "agent-runner/mutants.h"
+#include "scoring/calibration.h"
 #include "base/fs.h"
 
 extern char** environ;
@@ -110,10 +112,12 @@ Result<v1::AgentSpec> ParseAgentSpec(const std::string& text) {
     command = text.substr(eq + 1);
   }
   if (command.empty()) return Fail(Code::kInvalidArgument, "--agent '" + text + "': empty command");
-  if (command.starts_with("builtin:") && command != "builtin:oracle" && command != "builtin:noop") {
-    return Fail(
-        Code::kInvalidArgument,
-        fmt::format("--agent '{}': unknown builtin (known: builtin:oracle, builtin:noop)", text));
+  if (command.starts_with("builtin:") && command != "builtin:oracle" && command != "builtin:noop" &&
+      runner::MutantKind(command).empty()) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("--agent '{}': unknown builtin (known: builtin:oracle, builtin:noop, "
+                            "builtin:mutant-KIND with KIND one of {})",
+                            text, fmt::join(scoring::MutantKinds(), ", ")));
   }
   if (!command.starts_with("builtin:") && command[0] != '/') {
     auto space = command.find(' ');

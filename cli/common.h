@@ -82,6 +82,7 @@ struct EmbeddedRunOptions {
   std::string resume = {};  // a stored run to finish instead of a new one
   std::vector<v1::JudgeSpec> judges = {};
   std::vector<v1::ReviewerSpec> reviewers = {};
+  std::vector<std::string> only_tasks = {};  // only these tasks of the split; empty: all
 };
 
 // Starts a coordinator and `runners` runner processes on ipc:// in a private

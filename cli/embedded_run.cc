@@ -87,7 +87,8 @@ Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions&
   if (options.resume.empty()) {
     CRUCIBLE_ASSIGN_OR_RETURN(
         run, coord->SubmitRun(options.suite, options.agents, options.samples, options.held_out,
-                              options.include_untestable, options.judges, options.reviewers));
+                              options.include_untestable, options.judges, options.reviewers,
+                              options.only_tasks));
   } else {
     CRUCIBLE_ASSIGN_OR_RETURN(run, coord->ResumeRun(options.resume));
     if (run.state() != v1::Run::RUNNING) {

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   crucible::cli::AddRunsCommand(app, &exit_code);
   crucible::cli::AddShowCommand(app, &exit_code);
   crucible::cli::AddRescoreCommand(app, &exit_code);
+  crucible::cli::AddCalibrateCommand(app, &exit_code);
   crucible::cli::AddTraceCommand(app, &exit_code);
   crucible::cli::AddReviewCommand(app, &exit_code);
   crucible::cli::AddDemoCommand(app, &exit_code);

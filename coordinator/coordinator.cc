@@ -118,7 +118,8 @@ class ZmqCoordinator : public Coordinator {
   Result<v1::Run> SubmitRun(const std::string& suite, const std::vector<v1::AgentSpec>& agents,
                             int samples, bool held_out, bool include_untestable,
                             const std::vector<v1::JudgeSpec>& judges,
-                            const std::vector<v1::ReviewerSpec>& reviewers) override {
+                            const std::vector<v1::ReviewerSpec>& reviewers,
+                            const std::vector<std::string>& only_tasks) override {
     std::set<std::string> reviewer_names;
     for (const auto& r : reviewers) {
       if (r.name().empty() || r.command().empty()) {
@@ -178,6 +179,15 @@ class ZmqCoordinator : public Coordinator {
                   held_out ? "suite '" + suite +
                                  "' has no held-out tasks (`crucible suite split` makes some)"
                            : "suite '" + suite + "' has no dev tasks (all are held out)");
+    }
+    if (!only_tasks.empty()) {
+      std::set<std::string> wanted(only_tasks.begin(), only_tasks.end());
+      std::erase_if(tasks, [&](const v1::GoldenTask& t) { return wanted.erase(t.id()) == 0; });
+      if (!wanted.empty()) {
+        return Fail(Code::kInvalidArgument,
+                    fmt::format("suite '{}' has no {} task {}", suite,
+                                held_out ? "held-out" : "dev", fmt::join(wanted, ", ")));
+      }
     }
     std::vector<std::string> untestable;
     for (const auto& t : tasks) {
@@ -1266,7 +1276,8 @@ class ZmqCoordinator : public Coordinator {
                               ? SubmitRun(submit.suite(), agents, submit.samples(),
                                           submit.held_out(), submit.include_untestable(),
                                           {submit.judges().begin(), submit.judges().end()},
-                                          {submit.reviewers().begin(), submit.reviewers().end()})
+                                          {submit.reviewers().begin(), submit.reviewers().end()},
+                                          {submit.tasks().begin(), submit.tasks().end()})
                               : ResumeRun(submit.run_id());
     if (!run) {
       ReplyError(peer, run.error().message());

@@ -119,12 +119,15 @@ class Coordinator {
   // and for an agent's rounds above scoring::kMaxReviewRounds. `judges` run after
   // every attempt's tests (v1::JudgeSpec); `reviewers` in stage 2 of every
   // review round (v1::ReviewerSpec). An agent without rounds gets the
-  // suite's (ReviewRules.rounds), else one.
+  // suite's (ReviewRules.rounds), else one. `only_tasks`, when not empty,
+  // keeps only those tasks of the chosen split (kInvalidArgument naming an id
+  // the split does not have).
   virtual Result<v1::Run> SubmitRun(const std::string& suite,
                                     const std::vector<v1::AgentSpec>& agents, int samples,
                                     bool held_out = false, bool include_untestable = false,
                                     const std::vector<v1::JudgeSpec>& judges = {},
-                                    const std::vector<v1::ReviewerSpec>& reviewers = {}) = 0;
+                                    const std::vector<v1::ReviewerSpec>& reviewers = {},
+                                    const std::vector<std::string>& only_tasks = {}) = 0;
 
   // Makes a stored run active again: its unfinished attempts are queued, and
   // attempts left leased by an earlier coordinator keep their lease for one
