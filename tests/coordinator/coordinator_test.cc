@@ -148,6 +148,21 @@ TEST_F(CoordinatorTest, RunsTheDevSplitUnlessAskedForTheHeldOutOne) {
   for (const auto& a : *held_attempts) EXPECT_EQ(a.task_id(), "t1");
 }
 
+TEST_F(CoordinatorTest, OnlyTasksKeepsThoseTasksOfTheSplitAndNamesUnknownOnes) {
+  auto c = Make();
+  auto run = c->SubmitRun("s", Agents(), 1, false, false, {}, {}, {"t1"});
+  ASSERT_TRUE(run) << run.error().ToString();
+  auto attempts = store_->ListAttempts(run->id());
+  ASSERT_TRUE(attempts);
+  ASSERT_EQ(attempts->size(), 2u);
+  for (const auto& a : *attempts) EXPECT_EQ(a.task_id(), "t1");
+  auto unknown = c->SubmitRun("s", Agents(), 1, false, false, {}, {}, {"t0", "t7", "t9"});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code(), Code::kInvalidArgument);
+  EXPECT_NE(unknown.error().message().find("no dev task t7, t9"), std::string::npos)
+      << unknown.error().message();
+}
+
 TEST_F(CoordinatorTest, HeldOutRunOfAnUnsplitSuiteSaysHowToSplit) {
   auto c = Make();
   auto run = c->SubmitRun("s", Agents(), 1, /*held_out=*/true);
