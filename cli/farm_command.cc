@@ -22,6 +22,7 @@
 #include "coordinator/http_status.h"
 #include "protocol/curve.h"
 #include "protocol/framing.h"
+#include "protocol/run_state.h"
 
 namespace crucible::cli {
 
@@ -264,9 +265,8 @@ int Status(const std::string& endpoint, const std::string& run_id, int timeout_m
   std::printf("runs: %d%s\n", s.runs_size(), run_id.empty() ? " active" : "");
   for (const auto& r : s.runs()) {
     std::printf("  %s  suite %s  %s  total %d  done %d  failed %d  running %d  queued %d\n",
-                r.run().id().c_str(), r.run().suite().c_str(),
-                coordinator::RunStateName(r.run().state()).c_str(), r.run().attempt_count(),
-                r.done(), r.failed(), r.leased(), r.queued());
+                r.run().id().c_str(), r.run().suite().c_str(), v1::RunStateName(r.run().state()),
+                r.run().attempt_count(), r.done(), r.failed(), r.leased(), r.queued());
   }
   std::printf("runners: %d\n", s.runners_size());
   for (const auto& r : s.runners()) {
@@ -293,7 +293,7 @@ int Cancel(const std::string& endpoint, const std::string& run_id, int timeout_m
   if (!reply) return ReportError(reply.error());
   const auto& s = reply->run_update().status();
   std::printf("run %s %s: done %d, failed %d, not run %d\n", run_id.c_str(),
-              coordinator::RunStateName(s.run().state()).c_str(), s.done(), s.failed(),
+              v1::RunStateName(s.run().state()), s.done(), s.failed(),
               s.run().attempt_count() - s.done() - s.failed());
   return 0;
 }
@@ -524,7 +524,7 @@ void AddWaitCommand(CLI::App& app, int* exit_code) {
       return;
     }
     std::printf("run %s %s: done %d, infra-failed %d of %d\n", run_id->c_str(),
-                coordinator::RunStateName(s->run().state()).c_str(), s->done(), s->failed(),
+                v1::RunStateName(s->run().state()), s->done(), s->failed(),
                 s->run().attempt_count());
     *exit_code = s->run().state() == v1::Run::FINISHED ? 0 : 1;
   });

@@ -20,6 +20,7 @@
 #include "coordinator/zap.h"
 #include "protocol/framing.h"
 #include "protocol/golden_task.h"
+#include "protocol/run_state.h"
 #include "scoring/score.h"
 #include "vcs/pack.h"
 
@@ -40,10 +41,6 @@ std::string RandomHex(int digits) {
   std::string out;
   for (int i = 0; i < digits; ++i) out += "0123456789abcdef"[rng() % 16];
   return out;
-}
-
-bool Finished(const v1::Attempt& a) {
-  return a.state() == v1::Attempt::DONE || a.state() == v1::Attempt::FAILED;
 }
 
 // (run id, attempt number)
@@ -266,7 +263,7 @@ class ZmqCoordinator : public Coordinator {
     size_t orphaned = 0;
     for (auto& a : attempts) {
       uint64_t n = a.number();
-      if (!Finished(a)) {
+      if (!v1::IsSettled(a)) {
         if (!rs.tasks.count(a.task_id()) || !rs.agents.count(a.agent())) {
           a.set_state(v1::Attempt::FAILED);
           a.set_error(
@@ -615,7 +612,7 @@ class ZmqCoordinator : public Coordinator {
   // reason joins the history of its tries in Attempt.error.
   void Requeue(const Key& key, const std::string& why) {
     v1::Attempt* a = FindAttempt(key);
-    if (a == nullptr || Finished(*a)) return;
+    if (a == nullptr || v1::IsSettled(*a)) return;
     RunState& rs = runs_[key.first];
     a->set_tries(a->tries() + 1);
     std::string history = a->error().empty() ? "" : a->error() + "; ";
@@ -1369,19 +1366,6 @@ std::string NewRunId() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
   return fmt::format("r{}-{}", buf, RandomHex(4));
-}
-
-std::string RunStateName(v1::Run::State state) {
-  switch (state) {
-    case v1::Run::RUNNING:
-      return "running";
-    case v1::Run::FINISHED:
-      return "finished";
-    case v1::Run::CANCELLED:
-      return "cancelled";
-    default:
-      return "unknown";
-  }
 }
 
 bool IsLocalEndpoint(const std::string& endpoint) {

@@ -193,9 +193,6 @@ using CoordinatorPtr = std::unique_ptr<Coordinator>;
 // A new run id: "r<UTC yyyymmdd-hhmmss>-<4 hex digits>".
 std::string NewRunId();
 
-// "running", "finished", "cancelled" or "unknown".
-std::string RunStateName(v1::Run::State state);
-
 // True when `endpoint` can only be reached from this machine: ipc://,
 // inproc://, or tcp:// on 127.0.0.0/8, ::1 or localhost.
 bool IsLocalEndpoint(const std::string& endpoint);

@@ -19,6 +19,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "protocol/run_state.h"
 #include "report/html.h"
 
 namespace crucible::coordinator {
@@ -403,8 +404,8 @@ std::string StatusHtml(const StatusPage& page) {
           "<tr><td><a href=\"/runs/{}/report.html\">{}</a></td><td>{}</td><td>{}</td><td>{}</td>"
           "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
           Html(UrlSegment(r.run().id())), Html(r.run().id()), Html(r.run().suite()),
-          RunStateName(r.run().state()), r.run().attempt_count(), r.done(), r.failed(), r.leased(),
-          r.queued());
+          v1::RunStateName(r.run().state()), r.run().attempt_count(), r.done(), r.failed(),
+          r.leased(), r.queued());
     }
     h += "</table>\n";
   }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "protocol/run_state.h"
 #include "report/csv.h"
 
 namespace crucible::report {
@@ -22,23 +23,6 @@ std::string IsoTime(int64_t ms) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
-}
-
-std::string RunState(const v1::Run& run) {
-  switch (run.state()) {
-    case v1::Run::RUNNING:
-      return "running";
-    case v1::Run::FINISHED:
-      return "finished";
-    case v1::Run::CANCELLED:
-      return "cancelled";
-    default:
-      return "unknown";
-  }
-}
-
-bool Settled(const v1::Attempt& a) {
-  return a.state() == v1::Attempt::DONE || a.state() == v1::Attempt::FAILED;
 }
 
 std::string Num(double v) { return fmt::format("{}", v); }
@@ -72,7 +56,7 @@ Result<std::vector<RunListing>> ListRunListings(storage::Store& store, const std
     RunListing listing;
     listing.rows = Summarize(view.run, view.attempts, view.contained_files);
     listing.attempts = static_cast<int>(view.attempts.size());
-    for (const auto& a : view.attempts) listing.finished += Settled(a.attempt);
+    for (const auto& a : view.attempts) listing.finished += v1::IsSettled(a.attempt);
     listing.run = std::move(view.run);
     out.push_back(std::move(listing));
   }
@@ -101,10 +85,10 @@ std::string RenderRunsTable(const std::vector<RunListing>& runs, const std::stri
   for (const auto& l : runs) {
     bool first = true;
     auto run_cols = [&](const std::string& agent, const std::string& rest) {
-      out += first
-                 ? line(l.run.id(), IsoTime(l.run.created_at_ms()), l.run.suite(), RunState(l.run),
-                        fmt::format("{}/{}", l.finished, l.attempts), agent, rest)
-                 : line("", "", "", "", "", agent, rest);
+      out += first ? line(l.run.id(), IsoTime(l.run.created_at_ms()), l.run.suite(),
+                          v1::RunStateName(l.run.state()),
+                          fmt::format("{}/{}", l.finished, l.attempts), agent, rest)
+                   : line("", "", "", "", "", agent, rest);
       first = false;
     };
     if (l.rows.empty()) run_cols("-", "");
@@ -141,7 +125,7 @@ std::string RenderRunsJson(const std::vector<RunListing>& runs) {
                    {"created", IsoTime(l.run.created_at_ms())},
                    {"created_at_ms", l.run.created_at_ms()},
                    {"suite", l.run.suite()},
-                   {"state", RunState(l.run)},
+                   {"state", v1::RunStateName(l.run.state())},
                    {"attempts", l.attempts},
                    {"finished", l.finished},
                    {"agents", std::move(agents)}});
@@ -157,12 +141,13 @@ std::string RenderRunsCsv(const std::vector<RunListing>& runs) {
   for (const auto& l : runs) {
     for (const auto& r : l.rows) {
       const bool any = r.settled > 0;
-      out += CsvRecord({l.run.id(), IsoTime(l.run.created_at_ms()), l.run.suite(), RunState(l.run),
-                        std::to_string(l.attempts), std::to_string(l.finished), r.agent,
-                        std::to_string(r.attempts), std::to_string(r.settled),
-                        any ? Num(r.strict_completion_rate) : "", Low(r.strict_completion_ci),
-                        High(r.strict_completion_ci), any ? Num(r.completion_rate) : "",
-                        Low(r.completion_ci), High(r.completion_ci)});
+      out += CsvRecord({l.run.id(), IsoTime(l.run.created_at_ms()), l.run.suite(),
+                        v1::RunStateName(l.run.state()), std::to_string(l.attempts),
+                        std::to_string(l.finished), r.agent, std::to_string(r.attempts),
+                        std::to_string(r.settled), any ? Num(r.strict_completion_rate) : "",
+                        Low(r.strict_completion_ci), High(r.strict_completion_ci),
+                        any ? Num(r.completion_rate) : "", Low(r.completion_ci),
+                        High(r.completion_ci)});
     }
   }
   return out;

@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "protocol/run_state.h"
+
 namespace crucible::report {
 
 namespace {
@@ -251,8 +253,7 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
   std::map<std::string, std::map<std::string, std::vector<std::pair<bool, bool>>>> outcomes;
   for (const auto& view : attempts) {
     AgentRow& row = row_for(view.attempt.agent());
-    const bool settled =
-        view.attempt.state() == v1::Attempt::DONE || view.attempt.state() == v1::Attempt::FAILED;
+    const bool settled = v1::IsSettled(view.attempt);
     if (!settled) ++row.unfinished;
     if (untestable.contains(view.attempt.task_id())) {
       ++row.untestable_attempts;

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "protocol/run_state.h"
+
 namespace crucible::report {
 
 namespace {
@@ -15,11 +17,6 @@ using nlohmann::json;
 
 std::string Ref(const AttemptDetail& d) {
   return fmt::format("{}/{}", d.view.attempt.run_id(), d.view.attempt.number());
-}
-
-bool Finished(const AttemptDetail& d) {
-  const auto state = d.view.attempt.state();
-  return state == v1::Attempt::DONE || state == v1::Attempt::FAILED;
 }
 
 std::string StateName(const v1::Attempt& a) { return v1::Attempt::State_Name(a.state()); }
@@ -234,7 +231,7 @@ std::string RenderShow(const v1::Run& run, const AttemptDetail& d, const ShowOpt
                        std::max(d.view.score->rounds_allowed(), d.view.score->rounds()));
   }
   out += fmt::format("\nrun {}  suite {}\n", run.id(), run.suite());
-  if (!Finished(d)) {
+  if (!v1::IsSettled(d.view.attempt)) {
     out += fmt::format(
         "this attempt is still running ({}): what is stored so far is shown below; scores, tests "
         "and the diff come when it finishes\n",
@@ -369,7 +366,7 @@ std::string RenderShowJson(const v1::Run& run, const AttemptDetail& d) {
               {"suite", run.suite()},
               {"number", a.number()},
               {"state", StateName(a)},
-              {"finished", Finished(d)},
+              {"finished", v1::IsSettled(d.view.attempt)},
               {"agent", a.agent()},
               {"task", a.task_id()},
               {"sample", a.sample()},
