@@ -50,28 +50,7 @@ std::string LabelValue(std::string_view v) {
   return out;
 }
 
-std::string Html(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+std::string Html(std::string_view v) { return report::HtmlEscape(v); }
 
 // A path segment: every byte but the unreserved characters percent-encoded.
 std::string UrlSegment(std::string_view v) {

@@ -16,28 +16,7 @@
 
 namespace crucible::report {
 
-namespace {
-
-// What the page shows of one attempt at most; the rest is one
-// `crucible show RUN/N` away.
-constexpr int kMaxDiffLines = 120;
-constexpr size_t kMaxDiffBytes = 12'000;
-constexpr size_t kMaxEvents = 25;
-constexpr int kMaxTests = 40;
-constexpr int kMaxFindings = 30;
-
-// Agent colours, in the order the agents appear in the run (then again).
-constexpr std::array<std::string_view, 8> kPalette = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
-                                                      "#9467bd", "#8c564b", "#e377c2", "#17becf"};
-
-std::string_view Colour(size_t agent_index) { return kPalette[agent_index % kPalette.size()]; }
-
-// Text from the store as HTML (and XML) text or attribute value: markup
-// characters escaped, control characters other than tab and line feed and
-// bytes that are not UTF-8 shown as U+FFFD, so that nothing stored can
-// become markup and the page stays well-formed. Quotes may stay as they are
-// in text (`quotes` false), never in an attribute value.
-std::string Esc(std::string_view in, bool quotes = true) {
+std::string HtmlEscape(std::string_view in, bool quotes) {
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
   std::string out;
   out.reserve(in.size() + in.size() / 8);
@@ -109,6 +88,24 @@ std::string Esc(std::string_view in, bool quotes = true) {
   }
   return out;
 }
+
+namespace {
+
+// What the page shows of one attempt at most; the rest is one
+// `crucible show RUN/N` away.
+constexpr int kMaxDiffLines = 120;
+constexpr size_t kMaxDiffBytes = 12'000;
+constexpr size_t kMaxEvents = 25;
+constexpr int kMaxTests = 40;
+constexpr int kMaxFindings = 30;
+
+// Agent colours, in the order the agents appear in the run (then again).
+constexpr std::array<std::string_view, 8> kPalette = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                                      "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+
+std::string_view Colour(size_t agent_index) { return kPalette[agent_index % kPalette.size()]; }
+
+std::string Esc(std::string_view in, bool quotes = true) { return HtmlEscape(in, quotes); }
 
 std::string Pct(double rate) { return fmt::format("{:.1f}%", 100.0 * rate); }
 

@@ -22,6 +22,13 @@
 
 namespace crucible::report {
 
+// Text as HTML (and XML) text or attribute value: markup characters escaped,
+// control characters other than tab and line feed and bytes that are not
+// UTF-8 shown as U+FFFD, so that nothing stored can become markup and a page
+// stays well-formed. Quotes may stay as they are in text (`quotes` false),
+// never in an attribute value. Every page Crucible serves uses it.
+std::string HtmlEscape(std::string_view in, bool quotes = true);
+
 // The page of run `run_id` as stored in `store` (kNotFound for an unknown
 // run; a run still in progress renders what is finished and says so).
 Result<std::string> RenderRunHtml(storage::Store& store, const std::string& run_id);

@@ -268,6 +268,17 @@ TEST(StatusFormatTest, LabelValuesAndHtmlAreEscaped) {
   EXPECT_NE(html.find("&lt;b&gt;"), std::string::npos);
 }
 
+TEST(StatusFormatTest, ControlBytesAndBadUtf8BecomeReplacementCharacters) {
+  // A runner names itself; the page must stay well-formed XHTML whatever the
+  // name holds, as the run reports do.
+  StatusPage page;
+  page.status.add_runners()->set_name(std::string("r\x01x\xff\xfey"));
+  std::string html = StatusHtml(page);
+  EXPECT_NE(html.find("r\xEF\xBF\xBDx\xEF\xBF\xBD\xEF\xBF\xBDy"), std::string::npos) << html;
+  EXPECT_EQ(html.find('\x01'), std::string::npos);
+  EXPECT_EQ(html.find('\xff'), std::string::npos);
+}
+
 TEST(StatusServerTest, BadAddressesAreClearErrors) {
   auto s = StatusServer::Start("7401");
   ASSERT_FALSE(s);
