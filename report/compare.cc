@@ -95,6 +95,9 @@ Result<ComparedSide> Describe(const SideAttempts& g, const std::string& agent) {
   side.suite = g.view->run.suite();
   side.run_running = g.view->run.state() == v1::Run::RUNNING;
   side.samples = std::max(1, g.view->run.samples());
+  for (const auto& a : g.view->run.agents()) {
+    if (a.name() == agent) side.rounds = std::max(1, a.rounds());
+  }
   std::map<std::string, std::pair<int, int>> per_task;  // task -> finished, completed
   std::map<std::string, std::vector<double>> outcomes;
   for (const auto& [key, a] : g.by_key) {
@@ -344,6 +347,15 @@ Result<Comparison> CompareViews(const std::vector<const RunView*>& views,
           side.run_id, SideName(side), side.finished, side.attempts,
           side.attempts - side.finished - side.infra_failed));
     }
+    if (!c.sides.empty() && side.rounds != c.sides.front().rounds) {
+      // Strict completion needs merge-ready in round 1 with review rounds
+      // (docs/scoring.md), so it means something else at another setting.
+      c.notes.push_back(fmt::format(
+          "{} had {} review round{} and the baseline {} had {}: strict completion and review "
+          "loops are not comparable across rounds settings (docs/review-loop.md)",
+          SideName(side), side.rounds, side.rounds == 1 ? "" : "s", SideName(c.sides.front()),
+          c.sides.front().rounds));
+    }
     c.sides.push_back(std::move(side));
   }
   c.holm = c.sides.size() > 2;
@@ -592,6 +604,7 @@ std::string RenderComparisonJson(const Comparison& c) {
                      {"infra_failed", s.infra_failed},
                      {"tasks", s.tasks},
                      {"samples", s.samples},
+                     {"rounds", s.rounds},
                      {"pass_k", pass_k},
                      {"completion_variance", Optional(s.completion_variance)}});
   }

@@ -47,6 +47,7 @@ struct ComparedSide {
   int infra_failed = 0;
   int tasks = 0;    // testable tasks it has attempts on
   int samples = 1;  // the run's samples per task
+  int rounds = 1;   // review rounds the agent had in its run (AgentSpec.rounds)
   // With samples > 1: pass@k and pass^k for k = 1 .. samples, and the mean
   // over tasks of the sample variance of loose completion.
   std::vector<PassK> pass_k;
@@ -122,8 +123,10 @@ struct SideComparison {
 struct Comparison {
   std::vector<ComparedSide> sides;  // sides[0] is the baseline A
   std::vector<SideComparison> comparisons;
-  bool holm = false;               // more than one comparison: p-values Holm-adjusted
-  std::vector<std::string> notes;  // runs still running, and what that means
+  bool holm = false;  // more than one comparison: p-values Holm-adjusted
+  // Runs still running, sides with other review rounds than the baseline,
+  // and what that means.
+  std::vector<std::string> notes;
 };
 
 // Compares `views[0]`'s agent `agents[0]` and so on: the pure part of

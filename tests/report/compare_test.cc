@@ -196,6 +196,24 @@ TEST(CompareViewsTest, UnfinishedAndInfraFailedPairsAreLeftOutAndCounted) {
   EXPECT_THAT(table, HasSubstr("run r1 is still running"));
 }
 
+TEST(CompareViewsTest, SidesWithOtherReviewRoundsSayStrictCompletionIsNotComparable) {
+  RunBuilder one = NineFlipsToB();
+  RunBuilder three = NineFlipsToB();
+  three.view.run.set_id("r3");
+  three.view.run.mutable_agents(1)->set_rounds(3);
+  auto c = CompareViews({&one.view, &three.view}, {"a", "b"});
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->sides[0].rounds, 1);
+  EXPECT_EQ(c->sides[1].rounds, 3);
+  ASSERT_EQ(c->notes.size(), 1u);
+  EXPECT_THAT(c->notes[0], HasSubstr("r3:b had 3 review rounds and the baseline r1:a had 1"));
+  EXPECT_THAT(RenderComparisonTable(*c), HasSubstr("not comparable across rounds settings"));
+  // The same setting on both sides says nothing.
+  auto same = CompareViews({&one.view, &one.view}, {"a", "b"});
+  ASSERT_TRUE(same);
+  EXPECT_TRUE(same->notes.empty());
+}
+
 TEST(CompareViewsTest, AnAgentWithNoFinishedAttemptIsAnError) {
   RunBuilder r("r1", "s", {"a", "b"});
   r.Add("a", Task(0), true);
