@@ -9,6 +9,7 @@
 
 #include "base/fs.h"
 #include "storage/store.h"
+#include "tests/report/store_fixture.h"
 #include "tests/support/run_command.h"
 
 namespace crucible::report {
@@ -328,16 +329,11 @@ TEST(WorseGateTest, FailsOnlyWhenTheWholeIntervalIsBeyondTheAllowance) {
 
 // The binary on a real store: runs, attempts and scores written through
 // storage::Store.
-class CompareCliTest : public ::testing::Test {
+class CompareCliTest : public fixture::StoreTest {
  protected:
   void SetUp() override {
-    auto tmp = TempDir::Create("crucible-compare-test-");
-    ASSERT_TRUE(tmp);
-    tmp_ = std::make_unique<TempDir>(std::move(*tmp));
-    db_ = tmp_->path() + "/db";
-    auto store = storage::Store::Open(db_);
-    ASSERT_TRUE(store) << store.error().ToString();
-    store_ = std::move(*store);
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
     v1::Suite suite;
     suite.set_name("s");
     std::vector<v1::GoldenTask> tasks;
@@ -390,10 +386,6 @@ class CompareCliTest : public ::testing::Test {
   testing::CommandOutput Run(const std::string& args) {
     return testing::Crucible("compare " + args + " --db " + Quote(db_), std::chrono::seconds(60));
   }
-
-  std::unique_ptr<TempDir> tmp_;
-  std::string db_;
-  storage::StorePtr store_;
 };
 
 // Last night: "model" completes 11 of 12; tonight 2 of 12.

@@ -10,22 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fs.h"
+#include "tests/report/store_fixture.h"
 
 namespace crucible::report {
 namespace {
 
+using fixture::Scored;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-v1::Score Scored(bool loose, bool strict) {
-  v1::Score s;
-  s.set_scoring_version(2);
-  s.set_completed(loose);
-  s.set_strict_completed(strict);
-  s.set_merge_ready_round(strict ? 1 : 0);
-  s.set_wall_ms(1000);
-  return s;
-}
 
 std::vector<std::string> Lines(const std::string& text, const char* end = "\n") {
   std::vector<std::string> out;
@@ -148,15 +140,11 @@ TEST_F(MatrixTest, AgentsCsvHasAHeaderAndARowPerAgentWithIntervals) {
   EXPECT_THAT(lines[2], StartsWith("r1,s,b,4,"));
 }
 
-class RunsListingTest : public ::testing::Test {
+class RunsListingTest : public fixture::StoreTest {
  protected:
   void SetUp() override {
-    auto tmp = TempDir::Create("crucible-runs-listing-test-");
-    ASSERT_TRUE(tmp);
-    tmp_ = std::make_unique<TempDir>(std::move(*tmp));
-    auto store = storage::Store::Open(tmp_->path() + "/db");
-    ASSERT_TRUE(store) << store.error().ToString();
-    store_ = std::move(*store);
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
     for (const char* suite : {"s", "s2"}) {
       v1::Suite s;
       s.set_name(suite);
@@ -195,9 +183,6 @@ class RunsListingTest : public ::testing::Test {
       ASSERT_TRUE(store_->FinishAttempt(attempts[i], v1::Evidence(), Scored(true, true)));
     }
   }
-
-  std::unique_ptr<TempDir> tmp_;
-  storage::StorePtr store_;
 };
 
 TEST_F(RunsListingTest, EmptyDatabaseSaysSo) {

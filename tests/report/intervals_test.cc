@@ -10,23 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "report/report.h"
+#include "tests/report/store_fixture.h"
 
 namespace crucible::report {
 namespace {
 
+using fixture::Scored;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-v1::Score Scored(bool loose, bool strict) {
-  v1::Score s;
-  s.set_scoring_version(2);
-  s.set_completed(loose);
-  s.set_strict_completed(strict);
-  s.set_rounds(1);
-  s.set_merge_ready_round(strict ? 1 : 0);
-  s.set_wall_ms(1000);
-  return s;
-}
 
 class IntervalsTest : public ::testing::Test {
  protected:

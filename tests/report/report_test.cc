@@ -1,6 +1,7 @@
 // The per-agent metrics and the per-attempt view of docs/scoring.md,
 // from constructed scores.
 #include "report/report.h"
+#include "tests/report/store_fixture.h"
 
 #include <sstream>
 
@@ -11,6 +12,7 @@
 namespace crucible::report {
 namespace {
 
+using fixture::Scored;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -25,19 +27,6 @@ v1::Dimension Null(const char* why) {
   v1::Dimension d;
   d.set_reason(why);
   return d;
-}
-
-// A scoring-version-2 score: the tests pass (`loose`), strict when loose and
-// without violation.
-v1::Score Scored(bool loose, bool strict) {
-  v1::Score s;
-  s.set_scoring_version(2);
-  s.set_completed(loose);
-  s.set_strict_completed(strict);
-  s.set_rounds(1);
-  s.set_merge_ready_round(strict ? 1 : 0);
-  s.set_wall_ms(1000);
-  return s;
 }
 
 void AddViolation(v1::Score& s, const char* kind, const char* file, int line) {

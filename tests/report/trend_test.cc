@@ -8,6 +8,7 @@
 
 #include "base/fs.h"
 #include "storage/store.h"
+#include "tests/report/store_fixture.h"
 #include "tests/support/run_command.h"
 
 namespace crucible::report {
@@ -16,16 +17,11 @@ namespace {
 using ::testing::HasSubstr;
 using testing::Quote;
 
-class TrendTest : public ::testing::Test {
+class TrendTest : public fixture::StoreTest {
  protected:
   void SetUp() override {
-    auto tmp = TempDir::Create("crucible-trend-test-");
-    ASSERT_TRUE(tmp);
-    tmp_ = std::make_unique<TempDir>(std::move(*tmp));
-    db_ = tmp_->path() + "/db";
-    auto store = storage::Store::Open(db_);
-    ASSERT_TRUE(store) << store.error().ToString();
-    store_ = std::move(*store);
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
     for (const char* name : {"nightly", "empty"}) {
       v1::Suite suite;
       suite.set_name(name);
@@ -84,10 +80,6 @@ class TrendTest : public ::testing::Test {
     StoreRun("night1", 1000, {{"a", 4}, {"b", 5}});
     StoreRun("night2", 2000, {{"a", 7}});
   }
-
-  std::unique_ptr<TempDir> tmp_;
-  std::string db_;
-  storage::StorePtr store_;
 };
 
 TEST_F(TrendTest, EachAgentPerRunOldestFirstWithIntervals) {

@@ -7,6 +7,7 @@
 #include "base/fs.h"
 #include "report/report.h"
 #include "storage/store.h"
+#include "tests/report/store_fixture.h"
 #include "tests/support/run_command.h"
 
 namespace crucible::report {
@@ -28,16 +29,11 @@ v1::Usage MakeUsage(uint64_t in, uint64_t out, uint64_t cached, double cost, con
   return u;
 }
 
-class UsageReportTest : public ::testing::Test {
+class UsageReportTest : public fixture::StoreTest {
  protected:
   void SetUp() override {
-    auto tmp = TempDir::Create("crucible-usage-report-test-");
-    ASSERT_TRUE(tmp);
-    tmp_ = std::make_unique<TempDir>(std::move(*tmp));
-    db_ = tmp_->path() + "/db";
-    auto store = storage::Store::Open(db_);
-    ASSERT_TRUE(store) << store.error().ToString();
-    store_ = std::move(*store);
+    StoreTest::SetUp();
+    if (HasFatalFailure()) return;
     v1::Suite suite;
     suite.set_name("s");
     v1::GoldenTask task;
@@ -80,9 +76,6 @@ class UsageReportTest : public ::testing::Test {
     }
   }
 
-  std::unique_ptr<TempDir> tmp_;
-  std::string db_;
-  storage::StorePtr store_;
   v1::Run run_;
   struct Finished {
     v1::Attempt attempt;
