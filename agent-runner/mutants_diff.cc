@@ -513,7 +513,8 @@ v1::Mutation StaleRename(const FaultInput& in) {
         const std::string_view trimmed =
             lines[i].substr(std::min(lines[i].size(), lines[i].find_first_not_of(" \t")));
         const bool is_def = trimmed.starts_with("def ") || trimmed.starts_with("async def ") ||
-                            trimmed.starts_with("class ") || lang == Lang::kC;
+                            trimmed.starts_with("class ") || lang == Lang::kC ||
+                            trimmed.size() == lines[i].size();  // a module-level name
         if (!names.empty() && is_def) last_def = n;
         if (g != golden.end() && g->second.changed.contains(n) && last_def > 0) {
           enclosing.insert(last_def);

@@ -279,6 +279,34 @@ TEST_F(MutantsTest, StaleRenameLeavesTheOtherModulesReferencesStale) {
   EXPECT_EQ(out.evidence.mutation().line(), 1);
 }
 
+TEST_F(MutantsTest, StaleRenameRenamesAModuleLevelConstant) {
+  // A config task: the golden patch changes a constant that another module
+  // imports, and the file has no def or class.
+  repo_.Write("pkg/__init__.py", "");
+  repo_.Write("pkg/config.py", "# Settings.\nLIMIT = 1\n");
+  repo_.Write("pkg/core.py", "from pkg.config import LIMIT\n\n\ndef value():\n    return LIMIT\n");
+  repo_.Write("tests/run.py", kRunner);
+  task_.set_suite("s");
+  task_.set_id("py-config");
+  task_.set_repo_path(repo_.path());
+  task_.set_base_commit(repo_.Commit("base"));
+  task_.set_intent("Raise the limit to 2.");
+  task_.set_source_patch(
+      "diff --git a/pkg/config.py b/pkg/config.py\n--- a/pkg/config.py\n+++ b/pkg/config.py\n"
+      "@@ -1,2 +1,2 @@\n # Settings.\n-LIMIT = 1\n+LIMIT = 2\n");
+  task_.set_test_patch(
+      "diff --git a/tests/expected.txt b/tests/expected.txt\nnew file mode 100644\n"
+      "--- /dev/null\n+++ b/tests/expected.txt\n@@ -0,0 +1 @@\n+2\n");
+  task_.add_fail_to_pass("tests.run::test_value");
+  task_.set_test_cmd("PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 tests/run.py {junit}");
+  task_.set_test_timeout_s(60);
+  auto out = ExpectCaught("stale-rename");
+  const auto& facts = out.evidence.static_facts();
+  ASSERT_GT(facts.stale_references_size(), 0);
+  EXPECT_EQ(facts.stale_references(0).symbol(), "LIMIT");
+  EXPECT_EQ(facts.stale_references(0).file(), "pkg/core.py");
+}
+
 TEST_F(MutantsTest, SecretAddsAnAwsKeyTheScannersFlag) {
   PythonTask(true);
   auto out = ExpectCaught("secret");
