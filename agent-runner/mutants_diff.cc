@@ -293,8 +293,14 @@ v1::Mutation Reformat(const FaultInput& in) {
   constexpr const char* kKind = "reformat";
   const auto tree = scoring::DirectoryTree(in.root);
   const auto golden = GoldenByFile(in.task);
+  // Files the lexer reads first: in them a line inside a string literal is
+  // known; elsewhere only a line without quotes is taken.
+  std::vector<std::string> files = in.golden_sources;
+  std::stable_partition(files.begin(), files.end(), [](const std::string& f) {
+    return scoring::internal::LangOf(f) != Lang::kNone;
+  });
   bool any_source = false;
-  for (const auto& f : in.golden_sources) {
+  for (const auto& f : files) {
     if (CommentPrefix(f).empty()) continue;
     auto text = ReadText(tree, f);
     if (!text) continue;

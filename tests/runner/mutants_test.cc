@@ -243,6 +243,21 @@ TEST_F(MutantsTest, ReformatChurnsWhitespaceInItsOwnHunk) {
   EXPECT_TRUE(out.score.completed()) << out.score.reason();
 }
 
+TEST_F(MutantsTest, ReformatPrefersAFileTheLexerReads) {
+  // build.sh sorts first, but without a lexer a line of it might be inside
+  // a string: the Python file is taken.
+  std::string script;
+  for (int i = 1; i <= 12; ++i) script += "echo step" + std::to_string(i) + "\n";
+  repo_.Write("build.sh", script);
+  PythonTask(true);
+  task_.set_source_patch(
+      "diff --git a/build.sh b/build.sh\n--- a/build.sh\n+++ b/build.sh\n"
+      "@@ -1,4 +1,4 @@\n-echo step1\n+echo first\n echo step2\n echo step3\n echo step4\n" +
+      task_.source_patch());
+  auto out = ExpectCaught("reformat");
+  EXPECT_EQ(out.evidence.mutation().file(), "pkg/core.py");
+}
+
 TEST_F(MutantsTest, OversizedAppendsEnoughCommentLines) {
   PythonTask(true);
   auto out = ExpectCaught("oversized");
@@ -327,24 +342,81 @@ TEST_F(MutantsTest, ScopeCreepDoesNotApplyWithoutAnotherSourceFile) {
   ExpectNotApplicable("scope-creep", "no other source file");
 }
 
-TEST_F(MutantsTest, AGoldenPatchOfTextFilesOffersNoPlace) {
-  // value.txt and README.md: no source file with a comment syntax, so every
-  // file fault but scope-creep (the repository has run_tests.sh) is not
-  // applicable.
+TEST_F(MutantsTest, AGoldenPatchOfTextAndBinaryFilesOffersNoPlace) {
+  // value.txt, README.md and a binary logo: no source file with a comment
+  // syntax, so every file fault but scope-creep (the repository has
+  // run_tests.sh) is not applicable.
   task_ = ValueTask(repo_);
   repo_.Write("README.md", "# Demo\n");
-  task_.set_base_commit(repo_.Commit("docs"));
-  task_.set_source_patch(
-      "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n"
-      "@@ -1 +1,2 @@\n # Demo\n+Set to 2.\n"
-      "diff --git a/value.txt b/value.txt\n--- a/value.txt\n+++ b/value.txt\n"
-      "@@ -1 +1 @@\n-1\n+2\n");
-  golden_files_ = {"README.md", "value.txt"};
+  repo_.Write("logo.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\x01", 12));
+  const std::string base = repo_.Commit("docs");
+  repo_.Write("README.md", "# Demo\nSet to 2.\n");
+  repo_.Write("logo.png", std::string("\x89PNG\r\n\x1a\n\0\0\0\x02", 12));
+  repo_.Write("value.txt", "2\n");
+  const std::string golden = repo_.Commit("golden");
+  task_.set_base_commit(base);
+  task_.set_source_patch(repo_.Git("diff --binary " + base + " " + golden));
+  ASSERT_NE(task_.source_patch().find("GIT binary patch"), std::string::npos);
+  golden_files_ = {"README.md", "logo.png", "value.txt"};
   ExpectNotApplicable("reformat", "comment syntax");
   ExpectNotApplicable("oversized", "comment syntax");
   ExpectNotApplicable("secret", "comment syntax");
   ExpectNotApplicable("hallucinated-api", "no Python or C/C++ source file");
   ExpectNotApplicable("stale-rename", "no Python or C/C++ source file");
+}
+
+// A C task: the golden patch changes src/calc.c (and value.txt, which the
+// tests check); nothing compiles the C code, the static checks read it.
+class CMutantsTest : public MutantsTest {
+ protected:
+  void CTask() {
+    task_ = ValueTask(repo_);
+    repo_.Write("src/calc.h", "#ifndef CALC_H\n#define CALC_H\nint scale(int x);\n#endif\n");
+    repo_.Write("src/calc.c",
+                "#include \"calc.h\"\n\nstatic int twice(int x) { return 2 * x; }\n\n"
+                "int scale(int x) {\n  return twice(x) * 1;\n}\n");
+    repo_.Write("src/main.c", "#include \"calc.h\"\n\nint main(void) { return scale(2); }\n");
+    const std::string base = repo_.Commit("c sources");
+    repo_.Write("src/calc.c",
+                "#include \"calc.h\"\n\nstatic int twice(int x) { return 2 * x; }\n\n"
+                "int scale(int x) {\n  return twice(x) * 2;\n}\n");
+    repo_.Write("value.txt", "2\n");
+    const std::string golden = repo_.Commit("golden");
+    task_.set_base_commit(base);
+    task_.set_source_patch(repo_.Git("diff " + base + " " + golden));
+  }
+};
+
+TEST_F(CMutantsTest, HallucinatedApiAddsAGuardedMissingInclude) {
+  CTask();
+  auto out = ExpectCaught("hallucinated-api");
+  ASSERT_EQ(out.evidence.static_facts().broken_imports_size(), 1);
+  EXPECT_EQ(out.evidence.static_facts().broken_imports(0).file(), "src/calc.c");
+  EXPECT_NE(out.evidence.final_diff().find("+#if 0\n+#include \"calibration_missing_api.h\"\n"),
+            std::string::npos)
+      << out.evidence.final_diff();
+}
+
+TEST_F(CMutantsTest, StaleRenameLeavesTheLastCallInTheFileStale) {
+  // scale() is also declared in calc.h, which is not the golden patch's, so
+  // its rename would be out of scope: the static function is renamed and
+  // its one call left stale.
+  CTask();
+  auto out = ExpectCaught("stale-rename");
+  const auto& facts = out.evidence.static_facts();
+  ASSERT_EQ(facts.stale_references_size(), 1);
+  EXPECT_EQ(facts.stale_references(0).symbol(), "twice");
+  EXPECT_EQ(facts.stale_references(0).file(), "src/calc.c");
+  EXPECT_EQ(facts.stale_references(0).line(), 6);
+  EXPECT_EQ(out.evidence.mutation().line(), 3);
+}
+
+TEST_F(CMutantsTest, SecretAndOversizedUseTheCComment) {
+  CTask();
+  auto secret = ExpectCaught("secret");
+  EXPECT_NE(secret.evidence.final_diff().find("+// deploy key AKIA"), std::string::npos);
+  auto oversized = ExpectCaught("oversized");
+  EXPECT_NE(oversized.evidence.final_diff().find("+// Note 1 of "), std::string::npos);
 }
 
 }  // namespace
