@@ -216,5 +216,36 @@ TEST_F(MutantRegressionTest, PassToPassTestsThatCoverNothingMutableMakeItNotAppl
   EXPECT_FALSE(s.regression());
 }
 
+TEST_F(MutantRegressionTest, ABinaryOnlyGoldenPatchIsNotApplicable) {
+  GitRepo repo;
+  v1::GoldenTask task = MakeTask(repo, kAddTest);
+  repo.Write("data.bin", std::string("\x01\x00\x02", 3));
+  const std::string base = repo.Commit("data");
+  repo.Write("data.bin", std::string("\x03\x00\x04", 3));
+  const std::string golden = repo.Commit("golden");
+  task.set_base_commit(base);
+  task.set_source_patch(repo.Git("diff --binary " + base + " " + golden));
+  ASSERT_NE(task.source_patch().find("GIT binary patch"), std::string::npos);
+  task.add_pass_to_pass("tests.test_calc::test_add");
+  auto e = Perform(task);
+  ASSERT_TRUE(e) << e.error().ToString();
+  EXPECT_FALSE(e->mutation().applicable());
+  EXPECT_EQ(e->mutation().reason(), "the golden patch changes binary files only");
+  std::vector<std::string> touched(e->files_touched().begin(), e->files_touched().end());
+  EXPECT_EQ(touched, std::vector<std::string>{"data.bin"});
+}
+
+TEST_F(MutantRegressionTest, ATestRunThatCannotStartIsAnInfrastructureErrorNotNotApplicable) {
+  GitRepo repo;
+  v1::GoldenTask task = MakeTask(repo, kAddTest);
+  task.add_pass_to_pass("tests.test_calc::test_add");
+  task.set_test_cmd("crucible-no-such-test-command {junit}");
+  auto e = Perform(task);
+  ASSERT_FALSE(e) << "mutation: " << e->mutation().reason();
+  EXPECT_NE(e.error().message().find("silent-regression"), std::string::npos)
+      << e.error().ToString();
+  EXPECT_NE(e.error().message().find("not found"), std::string::npos) << e.error().ToString();
+}
+
 }  // namespace
 }  // namespace crucible::runner
