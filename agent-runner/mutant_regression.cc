@@ -14,6 +14,7 @@
 #include <cctype>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -230,18 +231,26 @@ std::optional<LineMutation> MutateLine(std::string_view line) {
   return std::nullopt;
 }
 
+// One line of a file, changed.
 struct Candidate {
   std::string file;
-  int line = 0;          // 1-based
-  std::string mutated;   // the whole file with the one line changed
-  std::string forward;   // the change as a patch that Workspace::Apply takes
-  std::string backward;  // and its reverse
-  std::string before, after;
+  int line = 0;  // 1-based
+  // The file as it is (shared by its candidates), and where the line's text
+  // is in it (without its line ending), and its new text.
+  std::shared_ptr<const std::string> content;
+  size_t offset = 0, length = 0;
+  std::string text;
+  std::string before, after;  // for the description
+
+  std::string Mutated() const {
+    return content->substr(0, offset) + text + content->substr(offset + length);
+  }
 };
 
-// A patch of `path` whose one hunk is the whole file, `from` -> `to` (the
-// same lines but one).
-std::string WholeFilePatch(const std::string& path, std::string_view from, std::string_view to) {
+// A patch of `path`, `from` -> `to` (the same lines but line `line`), with
+// up to three lines of context.
+std::string LinePatch(const std::string& path, std::string_view from, std::string_view to,
+                      int line) {
   auto lines = [](std::string_view text) {
     std::vector<std::string_view> out;
     size_t start = 0;
@@ -254,16 +263,18 @@ std::string WholeFilePatch(const std::string& path, std::string_view from, std::
     return out;
   };
   const auto a = lines(from), b = lines(to);
+  const size_t at = static_cast<size_t>(line - 1);
+  const size_t first = at >= 3 ? at - 3 : 0, last = std::min(a.size(), at + 4);
   std::string out =
-      fmt::format("diff --git a/{0} b/{0}\n--- a/{0}\n+++ b/{0}\n@@ -1,{1} +1,{2} @@\n", path,
-                  a.size(), b.size());
-  auto add = [&out](char origin, std::string_view line) {
+      fmt::format("diff --git a/{0} b/{0}\n--- a/{0}\n+++ b/{0}\n@@ -{1},{2} +{1},{2} @@\n", path,
+                  first + 1, last - first);
+  auto add = [&out](char origin, std::string_view text) {
     out += origin;
-    out += line;
-    if (!line.ends_with('\n')) out += "\n\\ No newline at end of file\n";
+    out += text;
+    if (!text.ends_with('\n')) out += "\n\\ No newline at end of file\n";
   };
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    if (a[i] == b[i]) {
+  for (size_t i = first; i < last; ++i) {
+    if (i != at) {
       add(' ', a[i]);
     } else {
       add('-', a[i]);
@@ -275,8 +286,9 @@ std::string WholeFilePatch(const std::string& path, std::string_view from, std::
 
 // Appends to `out` the candidates of `content` (the file `path`), skipping
 // the lines in `skip`, until `out` holds kMaxCandidates.
-void CollectCandidates(const std::string& path, const std::string& content,
+void CollectCandidates(const std::string& path, std::shared_ptr<const std::string> file,
                        const std::set<int>& skip, std::vector<Candidate>& out) {
+  const std::string& content = *file;
   if (content.find('\0') != std::string::npos) return;  // binary
   bool in_docstring = false, in_block_comment = false;
   size_t start = 0;
@@ -307,9 +319,10 @@ void CollectCandidates(const std::string& path, const std::string& content,
     Candidate c;
     c.file = path;
     c.line = number;
-    c.mutated = content.substr(0, line_start) + m->text + content.substr(line_start + line.size());
-    c.forward = WholeFilePatch(path, content, c.mutated);
-    c.backward = WholeFilePatch(path, c.mutated, content);
+    c.content = file;
+    c.offset = line_start;
+    c.length = line.size();
+    c.text = std::move(m->text);
     c.before = std::move(m->before);
     c.after = std::move(m->after);
     out.push_back(std::move(c));
@@ -361,7 +374,8 @@ std::vector<Candidate> Candidates(const FaultInput& in) {
     auto content = tree.read(f);
     if (!content) return;
     auto it = golden_lines.find(f);
-    CollectCandidates(f, *content, it == golden_lines.end() ? std::set<int>() : it->second, out);
+    CollectCandidates(f, std::make_shared<const std::string>(std::move(*content)),
+                      it == golden_lines.end() ? std::set<int>() : it->second, out);
   };
   for (const auto& f : in.golden_sources) scan(f);
   const std::set<std::string> golden(in.golden_sources.begin(), in.golden_sources.end());
@@ -552,8 +566,8 @@ Result<v1::Mutation> SilentRegression(const FaultInput& in, const RegressionSear
 
   // The mutation goes into a scratch tree and out again as patches: the
   // tests ran in it, so its paths are not trusted (Apply refuses links).
-  auto undo = [&](vcs::Workspace& ws, const Candidate& c) -> Status {
-    if (auto undone = ws.Apply(c.backward); !undone) {
+  auto undo = [&](vcs::Workspace& ws, const Candidate& c, const std::string& backward) -> Status {
+    if (auto undone = ws.Apply(backward); !undone) {
       return Fail(Code::kFailedPrecondition,
                   fmt::format("silent-regression: {} cannot be put back in the scratch tree after "
                               "a test run changed it: {}",
@@ -568,18 +582,21 @@ Result<v1::Mutation> SilentRegression(const FaultInput& in, const RegressionSear
     // A run may not outlast the search's budget.
     const auto left = std::chrono::ceil<std::chrono::seconds>(kMaxSearch - elapsed);
     cmd.timeout = std::min(golden::TestCommandFor(task).timeout, left);
-    if (!tree.ws->Apply(c.forward)) continue;  // the tests changed the file
+    const std::string mutated = c.Mutated();
+    const std::string forward = LinePatch(c.file, *c.content, mutated, c.line);
+    const std::string backward = LinePatch(c.file, mutated, *c.content, c.line);
+    if (!tree.ws->Apply(forward)) continue;  // the tests changed the file
     ++tried;
     auto run = run_tests(*tree.ws);
-    CRUCIBLE_RETURN_IF_ERROR(undo(*tree.ws, c));
+    CRUCIBLE_RETURN_IF_ERROR(undo(*tree.ws, c, backward));
     if (!run) return Fail(run.error().Wrap("silent-regression: a test run"));
     if (!Usable(*run) || !golden::AllPassed(*run, f2p)) continue;
     auto [broken, how] = Broken(task.pass_to_pass(), p2p_baseline, *run);
     std::string which = "PASS_TO_PASS";
     if (broken.empty() && !regression_baseline.empty()) {
-      if (!regression_tree->ws->Apply(c.forward)) continue;
+      if (!regression_tree->ws->Apply(forward)) continue;
       auto rrun = run_tests(*regression_tree->ws);
-      CRUCIBLE_RETURN_IF_ERROR(undo(*regression_tree->ws, c));
+      CRUCIBLE_RETURN_IF_ERROR(undo(*regression_tree->ws, c, backward));
       if (!rrun) return Fail(rrun.error().Wrap("silent-regression: a regression test run"));
       if (!Usable(*rrun)) continue;
       std::tie(broken, how) = Broken(task.regression_tests(), regression_baseline, *rrun);
@@ -590,7 +607,7 @@ Result<v1::Mutation> SilentRegression(const FaultInput& in, const RegressionSear
     const std::string path = in.root + "/" + c.file;
     struct stat st {};
     const mode_t mode = ::stat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0644;
-    CRUCIBLE_RETURN_IF_ERROR(WriteFile(path, c.mutated, mode));
+    CRUCIBLE_RETURN_IF_ERROR(WriteFile(path, mutated, mode));
     v1::Mutation m = NotApplicable("", tried, start);
     m.set_applicable(true);
     m.clear_reason();
