@@ -43,6 +43,10 @@ fi
 
 echo
 if [ "$(id -u)" != 0 ]; then echo "sandbox benchmarks skipped: the sandbox needs root"; exit 0; fi
+echo "== crucible calibrate on the sample suite (12 agents x 10 tasks) against a run of oracle and noop"
+bash bench/calibrate_bench.sh "$CRUCIBLE" 3
+
+echo
 echo "== sandbox start to exit of /bin/true, full policy, in-process vs bubblewrap (500 runs each)"
 "$BUILD_DIR/bench/sandbox_start" 500
 

@@ -250,6 +250,21 @@ std::string RenderShow(const v1::Run& run, const AttemptDetail& d, const ShowOpt
     out += fmt::format("  unknown: task {} is gone from suite {}\n", a.task_id(), run.suite());
   }
 
+  if (d.evidence && d.evidence->has_mutation()) {
+    // A calibration mutant (docs/scoring.md "Calibration"): what it planted.
+    const v1::Mutation& m = d.evidence->mutation();
+    out += fmt::format("\nmutation {}\n", m.kind());
+    if (m.applicable()) {
+      out += fmt::format("  {}\n", m.description());
+      if (!m.file().empty()) {
+        out += m.line() > 0 ? fmt::format("  at {}:{}\n", m.file(), m.line())
+                            : fmt::format("  in {}\n", m.file());
+      }
+    } else {
+      out += fmt::format("  not applicable: {}\n", m.reason());
+    }
+  }
+
   out += "\nscores\n";
   if (const auto& score = d.view.score) {
     const v1::Score& s = *score;
@@ -448,6 +463,19 @@ std::string RenderShowJson(const v1::Run& run, const AttemptDetail& d) {
     tests.push_back({{"group", t.group}, {"id", t.id}, {"status", t.status}});
   }
   out["tests"] = tests;
+  if (d.evidence && d.evidence->has_mutation()) {
+    const v1::Mutation& m = d.evidence->mutation();
+    out["mutation"] = {{"kind", m.kind()},
+                       {"applicable", m.applicable()},
+                       {"reason", m.reason()},
+                       {"file", m.file()},
+                       {"line", m.line()},
+                       {"description", m.description()},
+                       {"candidates_tried", m.candidates_tried()},
+                       {"search_ms", m.search_ms()}};
+  } else {
+    out["mutation"] = nullptr;
+  }
   json files = json::array();
   for (const auto& p : PairDiffs(d)) {
     files.push_back({{"path", p.path}, {"agent", !p.agent.empty()}, {"golden", !p.golden.empty()}});

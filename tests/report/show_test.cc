@@ -137,6 +137,27 @@ TEST_F(ShowTest, HeadingIntentScoresTestsViolations) {
   EXPECT_LT(fail, pass);
 }
 
+TEST_F(ShowTest, AMutantSaysWhatItPlantedOrWhyItDidNot) {
+  EXPECT_THAT(RenderShow(run_, d_, {.columns = 100}), Not(HasSubstr("mutation")));
+  v1::Mutation* m = d_.evidence->mutable_mutation();
+  m->set_kind("reformat");
+  m->set_applicable(true);
+  m->set_file("pkg/util.py");
+  m->set_line(9);
+  m->set_description("adds two trailing spaces to pkg/util.py:9");
+  std::string text = RenderShow(run_, d_, {.columns = 100});
+  EXPECT_THAT(text, HasSubstr("mutation reformat\n  adds two trailing spaces to pkg/util.py:9\n"
+                              "  at pkg/util.py:9\n"));
+  auto j = nlohmann::json::parse(RenderShowJson(run_, d_));
+  EXPECT_EQ(j["mutation"]["kind"], "reformat");
+  EXPECT_EQ(j["mutation"]["line"], 9);
+  m->set_applicable(false);
+  m->set_reason("the golden patch changes no readable source file");
+  text = RenderShow(run_, d_, {.columns = 100});
+  EXPECT_THAT(text, HasSubstr("mutation reformat\n  not applicable: the golden patch changes no "
+                              "readable source file\n"));
+}
+
 TEST_F(ShowTest, ManyPassingPassToPassTestsAreCountedInOneLine) {
   for (int i = 0; i < 30; ++i) {
     const std::string id = "tests.test_more::test_" + std::to_string(i);
