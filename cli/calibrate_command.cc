@@ -1,6 +1,9 @@
 // crucible calibrate: the oracle, the noop and every mutant on a suite, and
 // the matrix of which score caught which (report/calibrate.h).
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 
 #include <fmt/format.h>
@@ -45,6 +48,29 @@ Result<std::vector<std::string>> PickTasks(storage::Store& store, const Calibrat
   if (args.tasks > 0 && static_cast<size_t>(args.tasks) < ids.size()) ids.resize(args.tasks);
   return ids;
 }
+
+// With --format json stdout is the JSON alone: while the agents run, what
+// `crucible run` prints on stdout goes to stderr.
+class StdoutToStderr {
+ public:
+  explicit StdoutToStderr(bool on) {
+    if (!on) return;
+    std::fflush(stdout);
+    saved_ = ::dup(STDOUT_FILENO);
+    if (saved_ >= 0) ::dup2(STDERR_FILENO, STDOUT_FILENO);
+  }
+  ~StdoutToStderr() {
+    if (saved_ < 0) return;
+    std::fflush(stdout);
+    ::dup2(saved_, STDOUT_FILENO);
+    ::close(saved_);
+  }
+  StdoutToStderr(const StdoutToStderr&) = delete;
+  StdoutToStderr& operator=(const StdoutToStderr&) = delete;
+
+ private:
+  int saved_ = -1;
+};
 
 // Reads the run's matrix, prints it, and stores each task's status when
 // `store_status` (never for a --switch-off what-if). 0 passed, 3 failed.
@@ -101,7 +127,10 @@ int Calibrate(const CalibrateArgs& args) {
       if (!ids) return ReportError(ids.error());
       for (const auto& id : *ids) submit.add_tasks(id);
     }
-    auto remote = SubmitAndFollow(args.coordinator, submit, /*follow=*/true);
+    Result<RemoteRun> remote = [&] {
+      StdoutToStderr quiet_stdout(args.format == "json");
+      return SubmitAndFollow(args.coordinator, submit, /*follow=*/true);
+    }();
     if (!remote) return ReportError(remote.error());
     const std::string& run_id = remote->run.id();
     if (remote->status.run().state() != v1::Run::FINISHED) {
@@ -116,7 +145,7 @@ int Calibrate(const CalibrateArgs& args) {
           run_id.c_str(), run_id.c_str());
       return 0;
     }
-    std::printf("\n");
+    if (args.format != "json") std::printf("\n");
     return Show(**store, run_id, args, /*store_status=*/false);
   }
   auto store = OpenDb(args.db, /*create=*/false);
@@ -131,9 +160,12 @@ int Calibrate(const CalibrateArgs& args) {
                              .include_untestable = false,
                              .quiet = false};
   options.only_tasks = *ids;
-  auto run_id = RunEmbedded(**store, options);
+  Result<std::string> run_id = [&] {
+    StdoutToStderr quiet_stdout(args.format == "json");
+    return RunEmbedded(**store, options);
+  }();
   if (!run_id) return ReportError(run_id.error());
-  std::printf("\n");
+  if (args.format != "json") std::printf("\n");
   return Show(**store, *run_id, args, /*store_status=*/true);
 }
 

@@ -92,7 +92,12 @@ v1::Score SwitchOff(v1::Score score, const v1::Evidence& evidence,
   }
   for (const auto& name : DimensionNames()) {
     if (!Contains(switch_off, name)) continue;
-    auto* d = const_cast<v1::Dimension*>(DimensionOf(score, name));
+    auto* dims = score.mutable_dimensions();
+    v1::Dimension* d = name == "replay"       ? dims->mutable_replay()
+                       : name == "tool_calls" ? dims->mutable_tool_calls()
+                       : name == "coherence"  ? dims->mutable_coherence()
+                       : name == "plan"       ? dims->mutable_plan()
+                                              : dims->mutable_rollback();
     d->set_measured(false);
     d->set_value(0);
     d->set_reason("switched off (--switch-off " + name + ")");
@@ -421,36 +426,56 @@ std::string RenderCalibrationTable(const Calibration& cal) {
   const auto& columns = CalibrationColumns();
   size_t label = 5;
   for (const auto& row : cal.rows) label = std::max(label, row.agent.size());
-  size_t width = 6;
-  for (const auto& row : cal.rows) {
-    for (const auto& cell : row.cells) width = std::max(width, CellText(cell).size() + 1);
+  // Each column as wide as its header or its widest cell.
+  std::vector<size_t> width(columns.size());
+  for (size_t c = 0; c < columns.size(); ++c) {
+    width[c] = std::string_view(ShortHeader(columns[c])).size();
+    for (const auto& row : cal.rows) {
+      const size_t mark = Contains(row.meant, columns[c]) ? 1 : 0;
+      width[c] = std::max(width[c], CellText(row.cells[c]).size() + mark);
+    }
   }
   std::string out = fmt::format("calibration of run {} (suite {}, {} tasks)\n\n", cal.run_id,
                                 cal.suite, cal.tasks.size());
   out += fmt::format("{:<{}}", "agent", label);
-  for (const auto& c : columns) out += fmt::format(" {:>{}}", ShortHeader(c), width);
+  for (size_t c = 0; c < columns.size(); ++c) {
+    out += fmt::format(" {:>{}}", ShortHeader(columns[c]), width[c]);
+  }
   out += "\n";
   for (const auto& row : cal.rows) {
     out += fmt::format("{:<{}}", row.agent, label);
     for (size_t c = 0; c < columns.size(); ++c) {
       std::string text = CellText(row.cells[c]);
       if (Contains(row.meant, columns[c])) text += "*";
-      out += fmt::format(" {:>{}}", text, width);
+      out += fmt::format(" {:>{}}", text, width[c]);
     }
     out += "\n";
   }
   out +=
-      "\ncells: caught on k of n tasks (n: where the agent's fault applies and the score was "
-      "measured);\n* a score meant for the agent, which must catch it on every such task (the "
-      "noop: completion must)\n";
-  bool any_na = false;
+      "\nk/n: caught on k of the n tasks where the fault applies and the score was measured;\n"
+      "*: a score meant for the agent, which must catch it on every such task\n";
+  // Not applicable: per agent, the tasks sharing a reason on one line.
+  std::string na;
   for (const auto& row : cal.rows) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> by_reason;
     for (const auto& [task, reason] : row.not_applicable) {
-      if (!any_na) out += "\nnot applicable:\n";
-      any_na = true;
-      out += fmt::format("  {} on {}: {}\n", row.agent, task, reason);
+      auto it = std::find_if(by_reason.begin(), by_reason.end(),
+                             [&](const auto& r) { return r.first == reason; });
+      if (it == by_reason.end()) {
+        by_reason.push_back({reason, {task}});
+      } else {
+        it->second.push_back(task);
+      }
+    }
+    for (const auto& [reason, tasks] : by_reason) {
+      na += fmt::format("  {} on {}: {}\n", row.agent, JoinTasks(tasks), reason);
+    }
+    if (row.applicable == 0 && !row.not_applicable.empty()) {
+      na += fmt::format("  ({} applies to no task: its scores are not calibrated by this run)\n",
+                        row.agent);
     }
   }
+  if (!na.empty()) out += "\nnot applicable:\n" + na;
   if (!cal.incomplete.empty()) {
     out += "\nattempts that did not finish:\n";
     for (const auto& i : cal.incomplete) out += "  " + i + "\n";
@@ -464,10 +489,9 @@ std::string RenderCalibrationTable(const Calibration& cal) {
     for (const auto& c : cal.crossed) out += "  " + c.what + "\n";
   }
   if (cal.ok()) {
-    out += fmt::format(
-        "\ncalibration passed: the oracle was flagged by nothing, the noop completed no task, "
-        "and every mutant was caught by each score meant for it on every task where it "
-        "applies\n");
+    out +=
+        "\ncalibration passed: nothing flagged the oracle, the noop completed no task, and "
+        "every mutant\nwas caught by each score meant for it wherever it applies\n";
   } else {
     std::vector<std::string> why;
     if (!cal.failures.empty()) why.push_back(fmt::format("{} failure(s)", cal.failures.size()));
