@@ -92,20 +92,32 @@ int Show(storage::Store& store, const std::string& run_id, const CalibrateArgs& 
   return cal->ok() ? 0 : 3;
 }
 
-int Calibrate(const CalibrateArgs& args) {
-  if (!args.run.empty()) {
-    // Only the stored run: its status is stored unless another process
-    // (a coordinator daemon) holds the database.
-    auto store = OpenDb(args.db, /*create=*/false);
-    if (store) return Show(**store, args.run, args, /*store_status=*/true);
-    if (store.error().code() != Code::kUnavailable) return ReportError(store.error());
-    auto reading = OpenDbForReading(args.db);
-    if (!reading) return ReportError(reading.error());
+// Shows stored run `run_id` of --db, storing the tasks' status unless another
+// process (a coordinator daemon) holds the database. With `absent_ok`, a run
+// not in it is a pointer to the coordinator's database instead of an error.
+int ShowStored(const CalibrateArgs& args, const std::string& run_id, bool absent_ok) {
+  auto store = OpenDb(args.db, /*create=*/false);
+  const bool writable = static_cast<bool>(store);
+  if (!store && store.error().code() == Code::kUnavailable) store = OpenDbForReading(args.db);
+  if (!store || (absent_ok && !(*store)->GetRun(run_id))) {
+    if (!absent_ok) return ReportError(store.error());
+    std::printf(
+        "\nrun %s finished; `crucible calibrate --run %s` on the coordinator's database shows "
+        "the matrix\n",
+        run_id.c_str(), run_id.c_str());
+    return 0;
+  }
+  if (!writable && args.switch_off.empty()) {
     std::fprintf(stderr,
                  "crucible: note: the database is held by another process; the tasks' "
                  "calibration status is not stored\n");
-    return Show(**reading, args.run, args, /*store_status=*/false);
   }
+  if (absent_ok && args.format != "json") std::printf("\n");
+  return Show(**store, run_id, args, /*store_status=*/writable);
+}
+
+int Calibrate(const CalibrateArgs& args) {
+  if (!args.run.empty()) return ShowStored(args, args.run, /*absent_ok=*/false);
   if (args.suite.empty()) {
     return ReportError(Error(Code::kInvalidArgument, "--suite (or --run RUN) is required"));
   }
@@ -137,16 +149,7 @@ int Calibrate(const CalibrateArgs& args) {
       return ReportError(
           Error(Code::kFailedPrecondition, fmt::format("run {} was cancelled", run_id)));
     }
-    auto store = OpenDbForReading(args.db);
-    if (!store || !(*store)->GetRun(run_id)) {
-      std::printf(
-          "\nrun %s finished; `crucible calibrate --run %s` on the coordinator's database shows "
-          "the matrix\n",
-          run_id.c_str(), run_id.c_str());
-      return 0;
-    }
-    if (args.format != "json") std::printf("\n");
-    return Show(**store, run_id, args, /*store_status=*/false);
+    return ShowStored(args, run_id, /*absent_ok=*/true);
   }
   auto store = OpenDb(args.db, /*create=*/false);
   if (!store) return ReportError(store.error());

@@ -2,6 +2,9 @@
 // `crucible calibrate` running the oracle, the noop and every mutant through
 // the embedded coordinator and runners, the matrix, the tasks' status in
 // `suite show`, and a switched-off check named by the mutant that escapes it.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -12,6 +15,7 @@
 
 #include "base/fs.h"
 #include "tests/support/run_command.h"
+#include "tests/support/timed_wait.h"
 
 namespace crucible {
 namespace {
@@ -26,6 +30,40 @@ constexpr char kTestCmd[] = "python3 -m pytest -q -p no:cacheprovider --junitxml
 // Tasks calibrated: enough for every mutant to find a place on some task.
 constexpr int kTasks = 3;
 constexpr std::chrono::seconds kCalibrateLimit{780};
+
+// A crucible daemon (coordinator or runner) with its output in `log`; stopped
+// with SIGTERM, and killed when it does not end within the test wait limit.
+class Daemon {
+ public:
+  Daemon(const std::vector<std::string>& args, const std::string& log) {
+    std::vector<std::string> argv = {CRUCIBLE_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> c;
+    for (auto& a : argv) c.push_back(a.data());
+    c.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    ::posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                       0644);
+    ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    if (::posix_spawn(&pid_, argv[0].c_str(), &actions, nullptr, c.data(), environ) != 0) {
+      pid_ = -1;
+    }
+    ::posix_spawn_file_actions_destroy(&actions);
+  }
+  ~Daemon() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    testing::WaitPid(pid_, nullptr);
+  }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+  bool started() const { return pid_ > 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
 
 class CalibrateEndToEnd : public ::testing::Test {
  protected:
@@ -69,6 +107,11 @@ class CalibrateEndToEnd : public ::testing::Test {
   static void SuiteShowPrintsTheTasksStatus();
   static void ASwitchedOffCheckFailsCalibrationNamingTheEscapedMutant();
   static void BadInputIsAClearError();
+  static void ThroughACoordinatorDaemon();
+  static std::string ReadLog(const std::string& path) {
+    auto text = ReadFile(path);
+    return text ? "\n" + *text : "";
+  }
 
   static inline TempDir* dir_ = nullptr;
   static inline std::string db_;
@@ -146,6 +189,27 @@ void CalibrateEndToEnd::BadInputIsAClearError() {
   EXPECT_THAT(off.text, HasSubstr("'spelling'"));
 }
 
+// `--coordinator`: the same agents submitted to a coordinator daemon (on the
+// test's database, after the parts above: the daemon holds it) and followed;
+// the matrix is read from the database the daemon writes.
+void CalibrateEndToEnd::ThroughACoordinatorDaemon() {
+  const std::string endpoint = "ipc://" + dir_->path() + "/coordinator.sock";
+  const std::string log = dir_->path() + "/daemons.log";
+  Daemon coordinator({"coordinator", "--listen", endpoint, "--db", db_}, log);
+  ASSERT_TRUE(coordinator.started());
+  Daemon runner(
+      {"runner", "--coordinator", endpoint, "--slots", "2", "--workdir", dir_->path() + "/runner"},
+      log);
+  ASSERT_TRUE(runner.started());
+  auto out = Crucible(
+      "calibrate --coordinator " + Quote(endpoint) + " --suite sample --tasks 1 --db " + Quote(db_),
+      kCalibrateLimit);
+  EXPECT_EQ(out.status, 0) << out.text << ReadLog(log);
+  EXPECT_THAT(out.text, HasSubstr("12 attempts (suite sample, 12 agents"));
+  EXPECT_THAT(out.text, HasSubstr("calibration of run"));
+  EXPECT_THAT(out.text, HasSubstr("calibration passed"));
+}
+
 // One test: the calibration run is made once (SetUpTestSuite runs per test
 // process under ctest).
 TEST_F(CalibrateEndToEnd, OnTheSampleSuite) {
@@ -164,6 +228,10 @@ TEST_F(CalibrateEndToEnd, OnTheSampleSuite) {
   {
     SCOPED_TRACE("BadInputIsAClearError");
     BadInputIsAClearError();
+  }
+  {
+    SCOPED_TRACE("ThroughACoordinatorDaemon");
+    ThroughACoordinatorDaemon();
   }
 }
 
