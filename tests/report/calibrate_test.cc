@@ -13,6 +13,7 @@
 
 #include "base/fs.h"
 #include "scoring/calibration.h"
+#include "tests/support/run_command.h"
 
 namespace crucible::report {
 namespace {
@@ -432,6 +433,20 @@ TEST_F(CalibrateTest, StoredStatusIsOnTheTasks) {
   // Not in the run: untouched, and the task's other fields survive.
   EXPECT_EQ(by_id["t9"].calibration().run_id(), "older");
   EXPECT_EQ(by_id["t1"].fail_to_pass_size(), 1);
+}
+
+TEST_F(CalibrateTest, SuiteShowPrintsEachTasksStatus) {
+  for (const char* t : {"t1", "t3"}) scores_[{t, "mutant-reformat"}].clear_violations();
+  StoreRun();
+  ASSERT_TRUE(StoreTaskCalibration(*store_, Run()));
+  store_.reset();  // the binary opens the database
+  auto out = testing::Crucible("suite show s --db " + testing::Quote(tmp_->path() + "/db"));
+  ASSERT_EQ(out.status, 0) << out.text;
+  EXPECT_THAT(out.text, HasSubstr("    calibration: escapes (run cal): mutant-reformat escaped "
+                                  "reformat: no reformat violation\n"));
+  EXPECT_THAT(out.text, HasSubstr("    calibration: calibrated (run cal); n/a: silent-regression "
+                                  "(no out-of-scope mutation broke a test in 40 candidates)\n"));
+  EXPECT_THAT(out.text, HasSubstr("    calibration: calibrated (run older)\n"));
 }
 
 }  // namespace
