@@ -122,4 +122,15 @@ Result<v1::Envelope> AskCoordinator(const std::string& endpoint, const v1::Envel
 // Returns its final counts.
 Result<v1::RunStatus> FollowRun(const std::string& endpoint, const std::string& run_id, bool quiet);
 
+struct RemoteRun {
+  v1::Run run;           // as the coordinator accepted it
+  v1::RunStatus status;  // its final counts (when followed)
+};
+
+// Submits a run to the coordinator at `coordinator` and, with `follow`, prints
+// "run R: N attempts ..." and follows it as `crucible run --coordinator` does
+// (cli/run_command.cc).
+Result<RemoteRun> SubmitAndFollow(const std::string& coordinator, const v1::SubmitRun& submit,
+                                  bool follow);
+
 }  // namespace crucible::cli

@@ -115,42 +115,29 @@ Result<std::vector<v1::AgentSpec>> CollectAgents(const RunArgs& args) {
 int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents,
               const std::vector<v1::JudgeSpec>& judges,
               const std::vector<v1::ReviewerSpec>& reviewers) {
-  v1::Envelope req;
-  auto* submit = req.mutable_submit_run();
-  submit->set_suite(args.suite);
-  for (const auto& a : agents) *submit->add_agents() = a;
-  submit->set_samples(args.samples);
-  submit->set_held_out(args.held_out);
-  submit->set_include_untestable(args.include_untestable);
-  submit->set_run_id(args.resume);
-  for (const auto& r : args.require) submit->add_require(r);
-  for (const auto& j : judges) *submit->add_judges() = j;
-  for (const auto& r : reviewers) *submit->add_reviewers() = r;
-  auto reply = AskCoordinator(args.coordinator, req);
-  if (!reply) return ReportError(reply.error());
-  if (!reply->has_run_accepted()) {
-    return ReportError(Error(Code::kCorruption, "unexpected answer to SubmitRun"));
-  }
-  const v1::Run& run = reply->run_accepted().run();
+  v1::SubmitRun submit;
+  submit.set_suite(args.suite);
+  for (const auto& a : agents) *submit.add_agents() = a;
+  submit.set_samples(args.samples);
+  submit.set_held_out(args.held_out);
+  submit.set_include_untestable(args.include_untestable);
+  submit.set_run_id(args.resume);
+  for (const auto& r : args.require) submit.add_require(r);
+  for (const auto& j : judges) *submit.add_judges() = j;
+  for (const auto& r : reviewers) *submit.add_reviewers() = r;
+  auto remote = SubmitAndFollow(args.coordinator, submit, /*follow=*/!args.detach);
+  if (!remote) return ReportError(remote.error());
+  const v1::Run& run = remote->run;
   if (args.detach) {
     std::printf("%s\n", run.id().c_str());
     return 0;
   }
-  std::printf("run %s: %d attempts (suite %s, %d agents, %d samples) on coordinator %s\n",
-              run.id().c_str(), run.attempt_count(), run.suite().c_str(), run.agents_size(),
-              run.samples(), args.coordinator.c_str());
-  if (std::string note = report::DescribeUntestable(run); !note.empty()) {
-    std::printf("%s\n", note.c_str());
-  }
-  std::fflush(stdout);
-  auto status = FollowRun(args.coordinator, run.id(), /*quiet=*/false);
-  if (!status) return ReportError(status.error());
-  bool finished = status->run().state() == v1::Run::FINISHED;
+  bool finished = remote->status.run().state() == v1::Run::FINISHED;
   std::printf(
       "\nrun %s %s: done %d, infra-failed %d of %d; `crucible report %s` on the "
       "coordinator's database shows it\n",
-      run.id().c_str(), finished ? "finished" : "was cancelled", status->done(), status->failed(),
-      run.attempt_count(), run.id().c_str());
+      run.id().c_str(), finished ? "finished" : "was cancelled", remote->status.done(),
+      remote->status.failed(), run.attempt_count(), run.id().c_str());
   return finished ? 0 : 1;
 }
 
@@ -233,6 +220,29 @@ struct RunnerArgs {
 };
 
 }  // namespace
+
+Result<RemoteRun> SubmitAndFollow(const std::string& coordinator, const v1::SubmitRun& submit,
+                                  bool follow) {
+  v1::Envelope req;
+  *req.mutable_submit_run() = submit;
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::Envelope reply, AskCoordinator(coordinator, req));
+  if (!reply.has_run_accepted()) {
+    return Fail(Code::kCorruption, "unexpected answer to SubmitRun");
+  }
+  RemoteRun remote;
+  remote.run = reply.run_accepted().run();
+  if (!follow) return remote;
+  const v1::Run& run = remote.run;
+  std::printf("run %s: %d attempts (suite %s, %d agents, %d samples) on coordinator %s\n",
+              run.id().c_str(), run.attempt_count(), run.suite().c_str(), run.agents_size(),
+              run.samples(), coordinator.c_str());
+  if (std::string note = report::DescribeUntestable(run); !note.empty()) {
+    std::printf("%s\n", note.c_str());
+  }
+  std::fflush(stdout);
+  CRUCIBLE_ASSIGN_OR_RETURN(remote.status, FollowRun(coordinator, run.id(), /*quiet=*/false));
+  return remote;
+}
 
 void AddRunCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<RunArgs>();

@@ -33,6 +33,29 @@ int List(const std::string& db) {
   return 0;
 }
 
+// "calibration: STATUS (run R)": the task's last `crucible calibrate`, with
+// what escaped or was flagged and the mutants that do not apply; nothing
+// when it was never calibrated.
+std::string CalibrationLine(const v1::GoldenTask& t) {
+  if (!t.has_calibration() || t.calibration().status().empty()) return "";
+  const auto& c = t.calibration();
+  std::vector<std::string> problems, not_applicable;
+  for (const auto& e : c.entries()) {
+    if (e.outcome() == "escaped" || e.outcome() == "flagged" || e.outcome() == "failed") {
+      problems.push_back(e.detail().empty() ? e.agent() + " " + e.outcome() : e.detail());
+    } else if (e.outcome() == "n/a") {
+      std::string kind = e.agent().starts_with("mutant-") ? e.agent().substr(7) : e.agent();
+      not_applicable.push_back(fmt::format("{} ({})", kind, e.detail()));
+    }
+  }
+  std::string line = fmt::format("    calibration: {} (run {})", c.status(), c.run_id());
+  if (!problems.empty()) line += fmt::format(": {}", fmt::join(problems, "; "));
+  if (!not_applicable.empty()) {
+    line += fmt::format("; n/a: {}", fmt::join(not_applicable, "; "));
+  }
+  return line + "\n";
+}
+
 int Show(const std::string& db, const std::string& name) {
   auto store = OpenDbForReading(db);
   if (!store) return ReportError(store.error());
@@ -93,6 +116,7 @@ int Show(const std::string& db, const std::string& name) {
                   t.regression_commit().c_str(),
                   fmt::format("{}", fmt::join(t.regression_tests(), ", ")).c_str());
     }
+    std::printf("%s", CalibrationLine(t).c_str());
     if (v1::IsUntestable(t)) {
       std::printf(
           "    untestable: no FAIL_TO_PASS test (doing nothing completes it); runs leave it out "

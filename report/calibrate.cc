@@ -1,5 +1,13 @@
 #include "report/calibrate.h"
 
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "scoring/calibration.h"
 
 namespace crucible::report {
@@ -23,12 +31,529 @@ const std::vector<std::string>& CalibrationColumns() {
   return columns;
 }
 
-Result<Calibration> Calibrate(storage::Store&, const std::string&, const CalibrateOptions&) {
-  return Fail(Code::kInternal, "calibration is not implemented yet");
+namespace {
+
+const std::vector<std::string>& DimensionNames() {
+  static const std::vector<std::string> names = {"replay", "tool_calls", "coherence", "plan",
+                                                 "rollback"};
+  return names;
 }
 
-std::string RenderCalibrationTable(const Calibration&) { return {}; }
-std::string RenderCalibrationJson(const Calibration&) { return "{}"; }
-Status StoreTaskCalibration(storage::Store&, const Calibration&) { return {}; }
+const std::vector<std::string>& ViolationKinds() {
+  static const std::vector<std::string> kinds = {
+      "out_of_scope", "reformat", "oversized", "scanner", "stale_reference", "broken_import"};
+  return kinds;
+}
+
+bool Contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string JoinTasks(const std::vector<std::string>& tasks) {
+  return fmt::format("{}", fmt::join(tasks, ", "));
+}
+
+const v1::Dimension* DimensionOf(const v1::Score& s, std::string_view name) {
+  const auto& d = s.dimensions();
+  if (name == "replay") return &d.replay();
+  if (name == "tool_calls") return &d.tool_calls();
+  if (name == "coherence") return &d.coherence();
+  if (name == "plan") return &d.plan();
+  if (name == "rollback") return &d.rollback();
+  return nullptr;
+}
+
+// The score as it would be with the checks of `switch_off` off: their
+// violations dropped and strict completion recomputed as scoring/score.cc
+// computes it (Rounds()), or their dimension unmeasured.
+v1::Score SwitchOff(v1::Score score, const v1::Evidence& evidence,
+                    const std::vector<std::string>& switch_off) {
+  if (switch_off.empty()) return score;
+  auto* violations = score.mutable_violations();
+  const int before = violations->size();
+  violations->erase(
+      std::remove_if(violations->begin(), violations->end(),
+                     [&](const v1::Violation& v) { return Contains(switch_off, v.kind()); }),
+      violations->end());
+  if (violations->size() != before) {
+    const bool clean = score.completed() && score.violations().empty();
+    int merge_ready = 0;
+    if (evidence.rounds_size() == 0) {
+      merge_ready = clean ? 1 : 0;
+    } else {
+      const auto& last = evidence.rounds(evidence.rounds_size() - 1);
+      if (clean && last.merge_ready()) merge_ready = last.number();
+    }
+    score.set_merge_ready_round(merge_ready);
+    score.set_strict_completed(clean && merge_ready == 1);
+    score.set_out_of_scope(
+        std::any_of(score.violations().begin(), score.violations().end(),
+                    [](const v1::Violation& v) { return v.kind() == "out_of_scope"; }));
+  }
+  for (const auto& name : DimensionNames()) {
+    if (!Contains(switch_off, name)) continue;
+    auto* dims = score.mutable_dimensions();
+    v1::Dimension* d = name == "replay"       ? dims->mutable_replay()
+                       : name == "tool_calls" ? dims->mutable_tool_calls()
+                       : name == "coherence"  ? dims->mutable_coherence()
+                       : name == "plan"       ? dims->mutable_plan()
+                                              : dims->mutable_rollback();
+    d->set_measured(false);
+    d->set_value(0);
+    d->set_reason("switched off (--switch-off " + name + ")");
+  }
+  return score;
+}
+
+// Why a violation column could not be measured on this score ("" when it
+// could): the notes of scoring/score.cc that say the diff, the golden patch
+// or the scanners were not read.
+std::string ViolationUnmeasured(const v1::Score& s, std::string_view kind) {
+  for (const auto& n : s.not_measurable()) {
+    const bool diff_unread = n.starts_with("diff: not stored") ||
+                             n.starts_with("diff: the agent's diff does not parse") ||
+                             n.starts_with("diff: the evidence holds only");
+    if (diff_unread && kind != "scanner") return n;
+    if (n.starts_with("golden patch:") && (kind == "out_of_scope" || kind == "oversized")) {
+      return n;
+    }
+    if (n.starts_with("scanners:") && kind == "scanner") return n;
+  }
+  return "";
+}
+
+// One column on one score: measured or why not, and caught or why not.
+struct Reading {
+  bool measured = false;
+  bool caught = false;
+  std::string why;  // not measured: why; measured and not caught: what the score says
+};
+
+Reading Read(const v1::Score& s, const std::string& column,
+             const std::vector<std::string>& switch_off) {
+  Reading r;
+  if (column == "completion") {
+    r.measured = true;
+    r.caught = !s.completed();
+    r.why = "the tests pass";
+  } else if (column == "strict") {
+    r.measured = true;
+    r.caught = !s.strict_completed();
+    r.why = "strictly completed";
+  } else if (column == "regression") {
+    r.measured = s.regression_measured();
+    r.caught = r.measured && s.regression();
+    r.why = r.measured
+                ? fmt::format(
+                      "no PASS_TO_PASS or regression test broke ({} of {} "
+                      "PASS_TO_PASS, {} of {} regression tests pass)",
+                      s.p2p_passed(), s.p2p_total(), s.regression_passed(), s.regression_total())
+                : "not measured (the FAIL_TO_PASS tests did not all pass, or the tests "
+                  "did not run)";
+  } else if (const v1::Dimension* d = DimensionOf(s, column)) {
+    r.measured = d->measured();
+    r.caught = r.measured && d->value() < 1.0;
+    r.why = r.measured
+                ? fmt::format("{:.2f}", d->value())
+                : "not measured (" + (d->reason().empty() ? "no reason stored" : d->reason()) + ")";
+  } else {
+    std::string unmeasured = ViolationUnmeasured(s, column);
+    r.measured = unmeasured.empty();
+    r.caught =
+        r.measured && std::any_of(s.violations().begin(), s.violations().end(),
+                                  [&](const v1::Violation& v) { return v.kind() == column; });
+    r.why = !r.measured                    ? "not measured (" + unmeasured + ")"
+            : Contains(switch_off, column) ? "no " + column + " violation (switched off)"
+                                           : "no " + column + " violation";
+  }
+  return r;
+}
+
+const char* StateName(v1::Attempt::State s) {
+  switch (s) {
+    case v1::Attempt::QUEUED:
+      return "queued";
+    case v1::Attempt::LEASED:
+      return "leased";
+    case v1::Attempt::RUNNING:
+      return "running";
+    case v1::Attempt::DONE:
+      return "done";
+    case v1::Attempt::FAILED:
+      return "infra-failed";
+    default:
+      return "unknown state";
+  }
+}
+
+// Columns with the tasks where something happened, in column order.
+using ColumnTasks = std::map<std::string, std::vector<std::string>>;
+
+void AddProblems(const ColumnTasks& by_column, const std::string& agent,
+                 const std::function<std::string(const std::string&, const std::string&)>& what,
+                 std::vector<CalibrationProblem>& out) {
+  for (const auto& column : CalibrationColumns()) {
+    auto it = by_column.find(column);
+    if (it == by_column.end() || it->second.empty()) continue;
+    out.push_back({agent, column, it->second, what(column, JoinTasks(it->second))});
+  }
+}
+
+}  // namespace
+
+Result<Calibration> Calibrate(storage::Store& store, const std::string& run_id,
+                              const CalibrateOptions& options) {
+  for (const auto& name : options.switch_off) {
+    if (!Contains(ViolationKinds(), name) && !Contains(DimensionNames(), name)) {
+      std::vector<std::string> valid = ViolationKinds();
+      valid.insert(valid.end(), DimensionNames().begin(), DimensionNames().end());
+      return Fail(Code::kInvalidArgument, fmt::format("--switch-off '{}': not a check; one of {}",
+                                                      name, fmt::join(valid, ", ")));
+    }
+  }
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store.GetRun(run_id));
+  std::vector<std::string> missing;
+  for (const auto& a : CalibrationAgents()) {
+    if (std::none_of(run.agents().begin(), run.agents().end(),
+                     [&](const v1::AgentSpec& r) { return r.name() == a.name(); })) {
+      missing.push_back(a.name());
+    }
+  }
+  if (!missing.empty()) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("run {} is not a calibration run: it has no agent {} (`crucible "
+                            "calibrate --suite S` makes one)",
+                            run_id, fmt::join(missing, ", ")));
+  }
+  CRUCIBLE_ASSIGN_OR_RETURN(auto attempts, store.ListAttempts(run_id));
+
+  Calibration cal;
+  cal.run_id = run_id;
+  cal.suite = run.suite();
+  // The first attempt of each (task, agent), tasks in attempt order.
+  std::map<std::pair<std::string, std::string>, const v1::Attempt*> first;
+  for (const auto& a : attempts) {
+    if (!Contains(cal.tasks, a.task_id())) cal.tasks.push_back(a.task_id());
+    first.emplace(std::make_pair(a.task_id(), a.agent()), &a);
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  for (const auto& task : cal.tasks) {
+    auto& tc = cal.per_task[task];
+    tc.set_run_id(run_id);
+    tc.set_at_ms(now_ms);
+  }
+
+  const auto& columns = CalibrationColumns();
+  for (const auto& e : scoring::Expectations()) {
+    CalibrationRow row;
+    row.agent = e.agent;
+    row.meant = e.meant;
+    row.allowed = e.allowed;
+    row.cells.resize(columns.size());
+    const bool oracle = e.agent == "oracle";
+    const bool noop = e.agent == "noop";
+    ColumnTasks flagged, escaped, crossed;
+    for (const auto& task : cal.tasks) {
+      v1::TaskCalibration::Entry entry;
+      entry.set_agent(e.agent);
+      auto it = first.find({task, e.agent});
+      const v1::Attempt* attempt = it == first.end() ? nullptr : it->second;
+      std::string incomplete;
+      v1::Score score;
+      v1::Evidence evidence;
+      if (attempt == nullptr) {
+        incomplete = fmt::format("{} {} {}: no attempt", run_id, task, e.agent);
+      } else if (attempt->state() != v1::Attempt::DONE) {
+        incomplete =
+            fmt::format("{}/{} {} {}: {}", run_id, attempt->number(), task, e.agent,
+                        attempt->error().empty() ? StateName(attempt->state()) : attempt->error());
+      } else {
+        auto s = store.GetScore(run_id, attempt->number());
+        auto ev = store.GetEvidence(run_id, attempt->number());
+        if (!s || !ev) {
+          incomplete = fmt::format("{}/{} {} {}: {}", run_id, attempt->number(), task, e.agent,
+                                   !s ? s.error().message() : ev.error().message());
+        } else {
+          evidence = std::move(*ev);
+          score = SwitchOff(std::move(*s), evidence, options.switch_off);
+        }
+      }
+      if (!incomplete.empty()) {
+        cal.incomplete.push_back(incomplete);
+        entry.set_outcome("failed");
+        entry.set_detail(incomplete);
+        *cal.per_task[task].add_entries() = std::move(entry);
+        continue;
+      }
+      if (evidence.has_mutation() && !evidence.mutation().applicable()) {
+        row.not_applicable.emplace_back(task, evidence.mutation().reason());
+        entry.set_outcome("n/a");
+        entry.set_detail(evidence.mutation().reason());
+        *cal.per_task[task].add_entries() = std::move(entry);
+        continue;
+      }
+      ++row.applicable;
+      std::vector<std::string> caught_by, escapes;
+      for (size_t c = 0; c < columns.size(); ++c) {
+        const std::string& column = columns[c];
+        Reading r = Read(score, column, options.switch_off);
+        auto& cell = row.cells[c];
+        if (r.measured) ++cell.measured;
+        if (r.caught) {
+          ++cell.caught;
+          cell.caught_tasks.push_back(task);
+          caught_by.push_back(column);
+        }
+        const bool meant = Contains(e.meant, column);
+        if (oracle && r.caught) {
+          flagged[column].push_back(task);
+          escapes.push_back(column + ": " + r.why);
+        } else if (noop && meant && !r.caught) {
+          flagged[column].push_back(task);
+        } else if (!oracle && !noop && meant && !r.caught) {
+          escaped[column].push_back(task);
+          escapes.push_back(column + ": " + r.why);
+        } else if (r.caught && !meant && !Contains(e.allowed, column) && !oracle) {
+          crossed[column].push_back(task);
+          entry.add_crossed(column);
+        }
+      }
+      if (oracle) {
+        entry.set_outcome(caught_by.empty() ? "ok" : "flagged");
+        if (!caught_by.empty()) {
+          std::vector<std::string> detail;
+          for (const auto& c : caught_by) {
+            Reading r = Read(score, c, options.switch_off);
+            detail.push_back(c == "completion" ? "not completed (" + score.reason() + ")"
+                             : c == "strict"   ? "not strictly completed"
+                                               : c + (r.why.empty() ? "" : " " + r.why));
+          }
+          entry.set_detail("the oracle was flagged: " + fmt::format("{}", fmt::join(detail, "; ")));
+        }
+      } else if (noop) {
+        const bool completes = !Contains(caught_by, "completion");
+        entry.set_outcome(completes ? "flagged" : "ok");
+        if (completes) {
+          entry.set_detail(
+              "the noop completes the task: its FAIL_TO_PASS tests pass with no change");
+        }
+      } else {
+        entry.set_outcome(escapes.empty() ? "caught" : "escaped");
+        if (!escapes.empty()) {
+          entry.set_detail(fmt::format("{} escaped {}", e.agent, fmt::join(escapes, "; ")));
+        }
+      }
+      *cal.per_task[task].add_entries() = std::move(entry);
+    }
+    if (oracle) {
+      AddProblems(
+          flagged, e.agent,
+          [](const std::string& column, const std::string& tasks) {
+            return fmt::format("the oracle was flagged by {} on tasks {}", column, tasks);
+          },
+          cal.failures);
+    } else if (noop) {
+      AddProblems(
+          flagged, e.agent,
+          [](const std::string&, const std::string& tasks) {
+            return fmt::format("the noop completes tasks {}", tasks);
+          },
+          cal.failures);
+    } else {
+      AddProblems(
+          escaped, e.agent,
+          [&](const std::string& column, const std::string& tasks) {
+            // Where the column could not be measured, say so.
+            const size_t c = std::find(columns.begin(), columns.end(), column) - columns.begin();
+            const int unmeasured = row.applicable - row.cells[c].measured;
+            return fmt::format(
+                "{} escaped {} on tasks {}{}", e.agent, column, tasks,
+                unmeasured > 0 ? fmt::format(" ({} not measured on {} of them)", column, unmeasured)
+                               : "");
+          },
+          cal.failures);
+    }
+    AddProblems(
+        crossed, e.agent,
+        [&](const std::string& column, const std::string& tasks) {
+          return fmt::format("{} was caught by {}, a score not meant for it, on tasks {}", e.agent,
+                             column, tasks);
+        },
+        cal.crossed);
+    cal.rows.push_back(std::move(row));
+  }
+  for (auto& [task, tc] : cal.per_task) {
+    bool failed = false, escapes = false;
+    for (const auto& entry : tc.entries()) {
+      failed |= entry.outcome() == "failed";
+      escapes |= entry.outcome() == "escaped" || entry.outcome() == "flagged";
+    }
+    tc.set_status(failed ? "incomplete" : escapes ? "escapes" : "calibrated");
+  }
+  return cal;
+}
+
+namespace {
+
+const char* ShortHeader(std::string_view column) {
+  static const std::map<std::string_view, const char*> headers = {{"completion", "compl"},
+                                                                  {"strict", "strict"},
+                                                                  {"regression", "regr"},
+                                                                  {"replay", "replay"},
+                                                                  {"tool_calls", "tools"},
+                                                                  {"coherence", "coher"},
+                                                                  {"plan", "plan"},
+                                                                  {"rollback", "rollb"},
+                                                                  {"out_of_scope", "scope"},
+                                                                  {"reformat", "reform"},
+                                                                  {"oversized", "oversz"},
+                                                                  {"scanner", "scan"},
+                                                                  {"stale_reference", "stale"},
+                                                                  {"broken_import", "import"}};
+  auto it = headers.find(column);
+  return it == headers.end() ? "?" : it->second;
+}
+
+std::string CellText(const CalibrationCell& cell) {
+  return cell.measured == 0 ? "n/a" : fmt::format("{}/{}", cell.caught, cell.measured);
+}
+
+}  // namespace
+
+std::string RenderCalibrationTable(const Calibration& cal) {
+  const auto& columns = CalibrationColumns();
+  size_t label = 5;
+  for (const auto& row : cal.rows) label = std::max(label, row.agent.size());
+  // Each column as wide as its header or its widest cell.
+  std::vector<size_t> width(columns.size());
+  for (size_t c = 0; c < columns.size(); ++c) {
+    width[c] = std::string_view(ShortHeader(columns[c])).size();
+    for (const auto& row : cal.rows) {
+      const size_t mark = Contains(row.meant, columns[c]) ? 1 : 0;
+      width[c] = std::max(width[c], CellText(row.cells[c]).size() + mark);
+    }
+  }
+  std::string out = fmt::format("calibration of run {} (suite {}, {} tasks)\n\n", cal.run_id,
+                                cal.suite, cal.tasks.size());
+  out += fmt::format("{:<{}}", "agent", label);
+  for (size_t c = 0; c < columns.size(); ++c) {
+    out += fmt::format(" {:>{}}", ShortHeader(columns[c]), width[c]);
+  }
+  out += "\n";
+  for (const auto& row : cal.rows) {
+    out += fmt::format("{:<{}}", row.agent, label);
+    for (size_t c = 0; c < columns.size(); ++c) {
+      std::string text = CellText(row.cells[c]);
+      if (Contains(row.meant, columns[c])) text += "*";
+      out += fmt::format(" {:>{}}", text, width[c]);
+    }
+    out += "\n";
+  }
+  out +=
+      "\nk/n: caught on k of the n tasks where the fault applies and the score was measured;\n"
+      "*: a score meant for the agent, which must catch it on every such task\n";
+  // Not applicable: per agent, the tasks sharing a reason on one line.
+  std::string na;
+  for (const auto& row : cal.rows) {
+    std::vector<std::pair<std::string, std::vector<std::string>>> by_reason;
+    for (const auto& [task, reason] : row.not_applicable) {
+      auto it = std::find_if(by_reason.begin(), by_reason.end(),
+                             [&](const auto& r) { return r.first == reason; });
+      if (it == by_reason.end()) {
+        by_reason.push_back({reason, {task}});
+      } else {
+        it->second.push_back(task);
+      }
+    }
+    for (const auto& [reason, tasks] : by_reason) {
+      na += fmt::format("  {} on {}: {}\n", row.agent, JoinTasks(tasks), reason);
+    }
+    if (row.applicable == 0 && !row.not_applicable.empty()) {
+      na += fmt::format("  ({} applies to no task: its scores are not calibrated by this run)\n",
+                        row.agent);
+    }
+  }
+  if (!na.empty()) out += "\nnot applicable:\n" + na;
+  if (!cal.incomplete.empty()) {
+    out += "\nattempts that did not finish:\n";
+    for (const auto& i : cal.incomplete) out += "  " + i + "\n";
+  }
+  if (!cal.failures.empty()) {
+    out += "\nfailures:\n";
+    for (const auto& f : cal.failures) out += "  " + f.what + "\n";
+  }
+  if (!cal.crossed.empty()) {
+    out += "\nwarnings (crossed wires):\n";
+    for (const auto& c : cal.crossed) out += "  " + c.what + "\n";
+  }
+  if (cal.ok()) {
+    out +=
+        "\ncalibration passed: nothing flagged the oracle, the noop completed no task, and "
+        "every mutant\nwas caught by each score meant for it wherever it applies\n";
+  } else {
+    std::vector<std::string> why;
+    if (!cal.failures.empty()) why.push_back(fmt::format("{} failure(s)", cal.failures.size()));
+    if (!cal.incomplete.empty()) {
+      why.push_back(fmt::format("{} attempt(s) did not finish", cal.incomplete.size()));
+    }
+    out += fmt::format("\ncalibration FAILED: {}\n", fmt::join(why, ", "));
+  }
+  return out;
+}
+
+std::string RenderCalibrationJson(const Calibration& cal) {
+  nlohmann::json j;
+  j["run"] = cal.run_id;
+  j["suite"] = cal.suite;
+  j["tasks"] = cal.tasks;
+  j["columns"] = CalibrationColumns();
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& row : cal.rows) {
+    nlohmann::json r;
+    r["agent"] = row.agent;
+    r["meant"] = row.meant;
+    r["allowed"] = row.allowed;
+    r["applicable"] = row.applicable;
+    nlohmann::json na = nlohmann::json::array();
+    for (const auto& [task, reason] : row.not_applicable) {
+      na.push_back({{"task", task}, {"reason", reason}});
+    }
+    r["not_applicable"] = std::move(na);
+    nlohmann::json cells = nlohmann::json::object();
+    for (size_t c = 0; c < row.cells.size() && c < CalibrationColumns().size(); ++c) {
+      cells[CalibrationColumns()[c]] = {{"caught", row.cells[c].caught},
+                                        {"measured", row.cells[c].measured},
+                                        {"tasks", row.cells[c].caught_tasks}};
+    }
+    r["cells"] = std::move(cells);
+    rows.push_back(std::move(r));
+  }
+  j["rows"] = std::move(rows);
+  auto problems = [](const std::vector<CalibrationProblem>& list) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : list) {
+      out.push_back(
+          {{"agent", p.agent}, {"column", p.column}, {"tasks", p.tasks}, {"what", p.what}});
+    }
+    return out;
+  };
+  j["failures"] = problems(cal.failures);
+  j["crossed"] = problems(cal.crossed);
+  j["incomplete"] = cal.incomplete;
+  j["ok"] = cal.ok();
+  return j.dump(2) + "\n";
+}
+
+Status StoreTaskCalibration(storage::Store& store, const Calibration& cal) {
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::Suite suite, store.GetSuite(cal.suite));
+  CRUCIBLE_ASSIGN_OR_RETURN(auto tasks, store.ListTasks(cal.suite));
+  for (auto& t : tasks) {
+    auto it = cal.per_task.find(t.id());
+    if (it != cal.per_task.end()) *t.mutable_calibration() = it->second;
+  }
+  return store.PutSuite(suite, tasks);
+}
 
 }  // namespace crucible::report
