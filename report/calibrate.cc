@@ -278,6 +278,12 @@ Result<Calibration> Calibrate(storage::Store& store, const std::string& run_id,
         } else {
           evidence = std::move(*ev);
           score = SwitchOff(std::move(*s), evidence, options.switch_off);
+          ++cal.timing.attempts;
+          cal.timing.attempt_ms += evidence.wall_ms();
+          cal.timing.test_run_ms += evidence.tests().wall_ms() +
+                                    evidence.regression_tests().wall_ms() +
+                                    evidence.mutation().search_ms();
+          cal.timing.search_ms += evidence.mutation().search_ms();
         }
       }
       if (!incomplete.empty()) {
@@ -488,6 +494,15 @@ std::string RenderCalibrationTable(const Calibration& cal) {
     out += "\nwarnings (crossed wires):\n";
     for (const auto& c : cal.crossed) out += "  " + c.what + "\n";
   }
+  if (cal.timing.attempt_ms > 0) {
+    const auto& t = cal.timing;
+    out += fmt::format(
+        "\nrunner time: {:.1f} s in {} attempts, {:.1f} s ({:.0f}%) of it in test runs "
+        "(silent-regression's search {:.1f} s)\n",
+        t.attempt_ms / 1000.0, t.attempts, t.test_run_ms / 1000.0,
+        100.0 * static_cast<double>(t.test_run_ms) / static_cast<double>(t.attempt_ms),
+        t.search_ms / 1000.0);
+  }
   if (cal.ok()) {
     out +=
         "\ncalibration passed: nothing flagged the oracle, the noop completed no task, and "
@@ -542,6 +557,10 @@ std::string RenderCalibrationJson(const Calibration& cal) {
   j["failures"] = problems(cal.failures);
   j["crossed"] = problems(cal.crossed);
   j["incomplete"] = cal.incomplete;
+  j["timing"] = {{"attempts", cal.timing.attempts},
+                 {"attempt_ms", cal.timing.attempt_ms},
+                 {"test_run_ms", cal.timing.test_run_ms},
+                 {"search_ms", cal.timing.search_ms}};
   j["ok"] = cal.ok();
   return j.dump(2) + "\n";
 }

@@ -4,6 +4,7 @@
 // its fault is a guess; this is where it is seen.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -70,6 +71,16 @@ struct Calibration {
   std::vector<std::string> incomplete;
   // Each task's status, as StoreTaskCalibration stores it.
   std::map<std::string, v1::TaskCalibration> per_task;
+  // Where the runners' time went, over the finished attempts read:
+  // Evidence.wall_ms (whole attempts), the test runs in them (the hidden
+  // tests, the regression tests and silent-regression's search, which is
+  // test runs), and that search alone.
+  struct Timing {
+    int attempts = 0;
+    int64_t attempt_ms = 0;
+    int64_t test_run_ms = 0;
+    int64_t search_ms = 0;
+  } timing;
   bool ok() const { return failures.empty() && incomplete.empty(); }
 };
 

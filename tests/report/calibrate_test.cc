@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -406,6 +407,26 @@ TEST_F(CalibrateTest, JsonHasTheMatrix) {
   EXPECT_THAT(j["failures"][0]["what"].get<std::string>(), HasSubstr("escaped reformat"));
   EXPECT_TRUE(j["crossed"].is_array());
   EXPECT_TRUE(j["incomplete"].is_array());
+}
+
+TEST_F(CalibrateTest, TimingSaysWhatShareOfTheRunnersTimeWentToTestRuns) {
+  for (auto& [key, ev] : evidence_) {
+    ev.set_wall_ms(1000);
+    ev.mutable_tests()->set_wall_ms(300);
+    if (key.second == "mutant-silent-regression") ev.mutable_mutation()->set_search_ms(2000);
+  }
+  evidence_[{"t1", "oracle"}].mutable_regression_tests()->set_wall_ms(100);
+  StoreRun();
+  Calibration cal = Run();
+  const int attempts = 3 * static_cast<int>(CalibrationAgents().size());
+  EXPECT_EQ(cal.timing.attempts, attempts);
+  EXPECT_EQ(cal.timing.attempt_ms, attempts * 1000);
+  EXPECT_EQ(cal.timing.search_ms, 3 * 2000);
+  EXPECT_EQ(cal.timing.test_run_ms, attempts * 300 + 100 + 3 * 2000);
+  auto j = nlohmann::json::parse(RenderCalibrationJson(cal));
+  EXPECT_EQ(j["timing"]["test_run_ms"], cal.timing.test_run_ms);
+  EXPECT_THAT(RenderCalibrationTable(cal),
+              HasSubstr(fmt::format("runner time: {}.0 s in {} attempts", attempts, attempts)));
 }
 
 TEST_F(CalibrateTest, StoredStatusIsOnTheTasks) {
