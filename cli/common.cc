@@ -18,8 +18,8 @@
 #include <spdlog/spdlog.h>
 
 #include "agent-runner/mutants.h"
-#include "scoring/calibration.h"
 #include "base/fs.h"
+#include "scoring/calibration.h"
 
 extern char** environ;
 
