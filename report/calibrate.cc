@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "scoring/calibration.h"
+#include "scoring/score.h"
 
 namespace crucible::report {
 
@@ -75,21 +76,7 @@ v1::Score SwitchOff(v1::Score score, const v1::Evidence& evidence,
       std::remove_if(violations->begin(), violations->end(),
                      [&](const v1::Violation& v) { return Contains(switch_off, v.kind()); }),
       violations->end());
-  if (violations->size() != before) {
-    const bool clean = score.completed() && score.violations().empty();
-    int merge_ready = 0;
-    if (evidence.rounds_size() == 0) {
-      merge_ready = clean ? 1 : 0;
-    } else {
-      const auto& last = evidence.rounds(evidence.rounds_size() - 1);
-      if (clean && last.merge_ready()) merge_ready = last.number();
-    }
-    score.set_merge_ready_round(merge_ready);
-    score.set_strict_completed(clean && merge_ready == 1);
-    score.set_out_of_scope(
-        std::any_of(score.violations().begin(), score.violations().end(),
-                    [](const v1::Violation& v) { return v.kind() == "out_of_scope"; }));
-  }
+  if (violations->size() != before) scoring::DeriveMergeReadiness(score, evidence);
   for (const auto& name : DimensionNames()) {
     if (!Contains(switch_off, name)) continue;
     auto* dims = score.mutable_dimensions();

@@ -414,9 +414,6 @@ class Scorer {
                 fmt::format("The import of {} does not resolve{}.", i.name(),
                             i.detail().empty() ? "" : ": " + i.detail()));
     }
-    for (const auto& v : score_.violations()) {
-      if (v.kind() == "out_of_scope") score_.set_out_of_scope(true);
-    }
   }
 
   void Regression() {
@@ -453,19 +450,10 @@ class Scorer {
   // nothing to say; that round is the merge-ready one if the final change
   // (that round's) also completes with no violation; otherwise never.
   void Rounds() {
-    const bool clean = score_.completed() && score_.violations().empty();
-    score_.set_merge_ready_round(0);
-    if (ev_.rounds_size() == 0) {
-      score_.set_rounds(1);
-      score_.set_rounds_allowed(1);
-      if (clean) score_.set_merge_ready_round(1);
-    } else {
-      score_.set_rounds(ev_.rounds_size());
-      score_.set_rounds_allowed(std::max(ev_.rounds_allowed(), ev_.rounds_size()));
-      const auto& last = ev_.rounds(ev_.rounds_size() - 1);
-      if (clean && last.merge_ready()) score_.set_merge_ready_round(last.number());
-    }
-    score_.set_strict_completed(clean && score_.merge_ready_round() == 1);
+    score_.set_rounds(std::max(1, ev_.rounds_size()));
+    score_.set_rounds_allowed(
+        ev_.rounds_size() == 0 ? 1 : std::max(ev_.rounds_allowed(), ev_.rounds_size()));
+    DeriveMergeReadiness(score_, ev_);
   }
 
   v1::Dimension Replay() const {
@@ -619,5 +607,20 @@ class Scorer {
 }  // namespace
 
 v1::Score ScoreAttempt(const AttemptInput& input) { return Scorer(input).Run(); }
+
+void DeriveMergeReadiness(v1::Score& score, const v1::Evidence& evidence) {
+  score.set_out_of_scope(
+      std::any_of(score.violations().begin(), score.violations().end(),
+                  [](const v1::Violation& v) { return v.kind() == "out_of_scope"; }));
+  const bool clean = score.completed() && score.violations().empty();
+  score.set_merge_ready_round(0);
+  if (evidence.rounds_size() == 0) {
+    if (clean) score.set_merge_ready_round(1);
+  } else {
+    const auto& last = evidence.rounds(evidence.rounds_size() - 1);
+    if (clean && last.merge_ready()) score.set_merge_ready_round(last.number());
+  }
+  score.set_strict_completed(clean && score.merge_ready_round() == 1);
+}
 
 }  // namespace crucible::scoring

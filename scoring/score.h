@@ -55,6 +55,13 @@ v1::Score ScoreAttempt(const AttemptInput& input);
 // The same with no trace and the default review bar.
 v1::Score ScoreAttempt(const v1::GoldenTask& task, const v1::Evidence& evidence);
 
+// What follows from a score's completion and violations, exactly as
+// ScoreAttempt derives it: out_of_scope, the merge-ready round (from the
+// review rounds of `evidence`, docs/review-loop.md) and strict completion.
+// For reading a stored score with some violations dropped (`crucible
+// calibrate --switch-off`).
+void DeriveMergeReadiness(v1::Score& score, const v1::Evidence& evidence);
+
 // The per-file summary of a unified diff (Evidence.changes), hunks with
 // their counts and whether they only change whitespace. Paths that are not
 // UTF-8 are escaped (golden/utf8.h). Sets `*error` (and returns what parsed,
