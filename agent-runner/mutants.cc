@@ -92,24 +92,13 @@ std::string OtherFile(const std::string& root, const std::vector<std::string>& d
   return fallback;
 }
 
-json Describe(const v1::Mutation& m) {
-  return {{"kind", m.kind()},
-          {"applicable", m.applicable()},
-          {"reason", m.reason()},
-          {"file", m.file()},
-          {"line", m.line()},
-          {"description", m.description()},
-          {"candidates_tried", m.candidates_tried()},
-          {"search_ms", m.search_ms()}};
-}
-
 v1::TraceEvent RunnerMutantEvent(const v1::Mutation& m) {
   v1::TraceEvent ev;
   ev.set_ts_ns(NowNs());
   ev.set_kind("RUNNER");
   ev.set_name("mutant");
   ev.set_source("runner");
-  ev.set_attrs_json(Describe(m).dump(-1, ' ', false, json::error_handler_t::replace));
+  ev.set_attrs_json(scoring::MutationJson(m));
   return ev;
 }
 

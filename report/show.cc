@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "protocol/run_state.h"
+#include "scoring/calibration.h"
 
 namespace crucible::report {
 
@@ -464,15 +465,7 @@ std::string RenderShowJson(const v1::Run& run, const AttemptDetail& d) {
   }
   out["tests"] = tests;
   if (d.evidence && d.evidence->has_mutation()) {
-    const v1::Mutation& m = d.evidence->mutation();
-    out["mutation"] = {{"kind", m.kind()},
-                       {"applicable", m.applicable()},
-                       {"reason", m.reason()},
-                       {"file", m.file()},
-                       {"line", m.line()},
-                       {"description", m.description()},
-                       {"candidates_tried", m.candidates_tried()},
-                       {"search_ms", m.search_ms()}};
+    out["mutation"] = json::parse(scoring::MutationJson(d.evidence->mutation()));
   } else {
     out["mutation"] = nullptr;
   }

@@ -1,5 +1,7 @@
 #include "scoring/calibration.h"
 
+#include <nlohmann/json.hpp>
+
 namespace crucible::scoring {
 
 const std::vector<std::string>& MutantKinds() {
@@ -62,6 +64,18 @@ const std::vector<Expectation>& Expectations() {
        {"tool_calls"}},
   };
   return table;
+}
+
+std::string MutationJson(const v1::Mutation& m) {
+  const nlohmann::json j = {{"kind", m.kind()},
+                            {"applicable", m.applicable()},
+                            {"reason", m.reason()},
+                            {"file", m.file()},
+                            {"line", m.line()},
+                            {"description", m.description()},
+                            {"candidates_tried", m.candidates_tried()},
+                            {"search_ms", m.search_ms()}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace crucible::scoring

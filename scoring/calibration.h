@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol/crucible.pb.h"
+
 namespace crucible::scoring {
 
 // "scope-creep", "reformat", "oversized", "silent-regression",
@@ -31,5 +33,10 @@ struct Expectation {
 // One per calibration agent: oracle, noop, then the mutants in
 // MutantKinds() order.
 const std::vector<Expectation>& Expectations();
+
+// A mutant's record (Evidence.mutation) as one JSON object with its proto
+// field names, invalid UTF-8 replaced: the runner's "mutant" event and
+// `crucible show --format json` both print it.
+std::string MutationJson(const v1::Mutation& m);
 
 }  // namespace crucible::scoring
