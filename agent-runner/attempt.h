@@ -40,6 +40,9 @@ struct AttemptContext {
   // review bar for stage 2, and the run's reviewers (v1::ReviewerSpec).
   v1::ReviewRules review;
   std::vector<v1::ReviewerSpec> reviewers;
+  // A predictions agent's (v1::IsPredictionsAgent) patch for this task
+  // (Lease.prediction); empty: no submission.
+  std::string prediction;
 };
 
 // Runs `agent` on `task`:

@@ -229,6 +229,7 @@ void Worker(const RunnerOptions& options, zmq::context_t& context, WorkQueue& wo
     ctx.judges.assign(lease->judges().begin(), lease->judges().end());
     ctx.review = lease->review();
     ctx.reviewers.assign(lease->reviewers().begin(), lease->reviewers().end());
+    ctx.prediction = lease->prediction();
     auto ask = [&](const v1::ObjectsRequest& req) -> Result<v1::ObjectsPack> {
       mailbox.Forget(req.repo_id());
       v1::Envelope env;

@@ -83,6 +83,7 @@ struct EmbeddedRunOptions {
   std::vector<v1::JudgeSpec> judges = {};
   std::vector<v1::ReviewerSpec> reviewers = {};
   std::vector<std::string> only_tasks = {};  // only these tasks of the split; empty: all
+  bool include_mismatched = false;           // run the tasks whose environment check failed too
 };
 
 // Starts a coordinator and `runners` runner processes on ipc:// in a private

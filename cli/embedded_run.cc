@@ -88,7 +88,7 @@ Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions&
     CRUCIBLE_ASSIGN_OR_RETURN(
         run, coord->SubmitRun(options.suite, options.agents, options.samples, options.held_out,
                               options.include_untestable, options.judges, options.reviewers,
-                              options.only_tasks));
+                              options.only_tasks, options.include_mismatched));
   } else {
     CRUCIBLE_ASSIGN_OR_RETURN(run, coord->ResumeRun(options.resume));
     if (run.state() != v1::Run::RUNNING) {

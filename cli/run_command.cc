@@ -39,6 +39,7 @@ struct RunArgs {
   bool detach = false;
   bool held_out = false;
   bool include_untestable = false;
+  bool include_mismatched = false;
   std::string resume;
   std::vector<std::string> require;        // --require KEY=VALUE
   std::vector<std::string> judges;         // --judge NAME=COMMAND
@@ -121,6 +122,7 @@ int RunRemote(const RunArgs& args, const std::vector<v1::AgentSpec>& agents,
   submit.set_samples(args.samples);
   submit.set_held_out(args.held_out);
   submit.set_include_untestable(args.include_untestable);
+  submit.set_include_mismatched(args.include_mismatched);
   submit.set_run_id(args.resume);
   for (const auto& r : args.require) submit.add_require(r);
   for (const auto& j : judges) *submit.add_judges() = j;
@@ -158,6 +160,7 @@ int Run(const RunArgs& args) {
   auto agents = CollectAgents(args);
   if (!agents) return ReportError(agents.error());
   options.agents = std::move(*agents);
+  options.include_mismatched = args.include_mismatched;
   if (auto ok = ApplyEgressFlags(args.egress, options.agents); !ok) {
     return ReportError(ok.error());
   }
@@ -298,6 +301,10 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--include-untestable", args->include_untestable,
                 "also run the tasks without a FAIL_TO_PASS test (doing nothing completes "
                 "them); they are reported apart, never in the completion rate");
+  cmd->add_flag("--include-mismatched", args->include_mismatched,
+                "also run the tasks whose environment check failed (the gold patch does not "
+                "resolve them, or their FAIL_TO_PASS tests pass without it; see `crucible "
+                "calibrate --environment`)");
   cmd->add_option("--require", args->require,
                   "KEY=VALUE: lease the run's attempts only to runners with this --label "
                   "(repeat for several; needs --coordinator)");

@@ -116,7 +116,8 @@ class ZmqCoordinator : public Coordinator {
                             int samples, bool held_out, bool include_untestable,
                             const std::vector<v1::JudgeSpec>& judges,
                             const std::vector<v1::ReviewerSpec>& reviewers,
-                            const std::vector<std::string>& only_tasks) override {
+                            const std::vector<std::string>& only_tasks,
+                            bool include_mismatched) override {
     std::set<std::string> reviewer_names;
     for (const auto& r : reviewers) {
       if (r.name().empty() || r.command().empty()) {
@@ -167,6 +168,23 @@ class ZmqCoordinator : public Coordinator {
     CRUCIBLE_ASSIGN_OR_RETURN(auto all_tasks, store_.ListTasks(suite));
     if (all_tasks.empty())
       return Fail(Code::kInvalidArgument, "suite '" + suite + "' has no tasks");
+    // A prediction for a task the suite lacks is named and dropped; the run
+    // goes on with the others.
+    std::set<std::string> known;
+    for (const auto& t : all_tasks) known.insert(t.id());
+    for (auto& a : with_rounds) {
+      for (auto p = a.mutable_predictions()->begin(); p != a.mutable_predictions()->end();) {
+        if (known.contains(p->first)) {
+          ++p;
+          continue;
+        }
+        a.add_prediction_warnings(fmt::format(
+            "{}:{}: instance {}: unknown instance_id (suite '{}' has no such task); left out",
+            a.command().substr(std::string_view(v1::kPredictionsPrefix).size()), p->second.line(),
+            p->first, suite));
+        p = a.mutable_predictions()->erase(p);
+      }
+    }
     std::vector<v1::GoldenTask> tasks;
     for (auto& t : all_tasks) {
       if (t.held_out() == held_out) tasks.push_back(std::move(t));
@@ -184,6 +202,21 @@ class ZmqCoordinator : public Coordinator {
         return Fail(Code::kInvalidArgument,
                     fmt::format("suite '{}' has no {} task {}", suite,
                                 held_out ? "held-out" : "dev", fmt::join(wanted, ", ")));
+      }
+    }
+    std::vector<std::string> mismatched;
+    for (const auto& t : tasks) {
+      if (v1::IsEnvironmentMismatch(t)) mismatched.push_back(t.id());
+    }
+    if (!include_mismatched && !mismatched.empty()) {
+      std::erase_if(tasks, [](const v1::GoldenTask& t) { return v1::IsEnvironmentMismatch(t); });
+      if (tasks.empty()) {
+        return Fail(Code::kInvalidArgument,
+                    fmt::format("every one of the {} chosen tasks of suite '{}' failed its "
+                                "environment check (the gold patch does not resolve it, or its "
+                                "FAIL_TO_PASS tests pass without it), so none is left to run; "
+                                "--include-mismatched runs them",
+                                mismatched.size(), suite));
       }
     }
     std::vector<std::string> untestable;
@@ -211,6 +244,8 @@ class ZmqCoordinator : public Coordinator {
     for (const auto& j : judges) *run.add_judges() = j;
     for (const auto& r : reviewers) *run.add_reviewers() = r;
     for (const auto& id : untestable) run.add_untestable_tasks(id);
+    run.set_include_mismatched(include_mismatched);
+    for (const auto& id : mismatched) run.add_mismatched_tasks(id);
     run.set_created_at_ms(NowMs());
     run.set_state(v1::Run::RUNNING);
     std::vector<v1::Attempt> attempts;
@@ -243,13 +278,13 @@ class ZmqCoordinator : public Coordinator {
     Recount(rs);
     ++counters_.runs_submitted;
     spdlog::info("run {} submitted: {} attempts", run.id(), run.attempt_count());
-    return run;
+    return ForClients(run);
   }
 
   Result<v1::Run> ResumeRun(const std::string& run_id) override {
-    if (auto it = runs_.find(run_id); it != runs_.end()) return it->second.run;
+    if (auto it = runs_.find(run_id); it != runs_.end()) return ForClients(it->second.run);
     CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store_.GetRun(run_id));
-    if (run.state() != v1::Run::RUNNING) return run;
+    if (run.state() != v1::Run::RUNNING) return ForClients(run);
     RunState rs;
     rs.run = run;
     if (auto suite = store_.GetSuite(run.suite())) rs.rules = scoring::RulesFor(*suite);
@@ -289,7 +324,7 @@ class ZmqCoordinator : public Coordinator {
                  run.attempt_count() - runs_[run_id].status.done() - runs_[run_id].status.failed(),
                  orphaned);
     CheckFinished(run_id);
-    return run;
+    return ForClients(run);
   }
 
   Result<size_t> ResumeAllRuns() override {
@@ -417,7 +452,7 @@ class ZmqCoordinator : public Coordinator {
     CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store_.GetRun(run_id));
     CRUCIBLE_ASSIGN_OR_RETURN(auto attempts, store_.ListAttempts(run_id));
     v1::RunStatus s;
-    *s.mutable_run() = run;
+    *s.mutable_run() = ForClients(run);
     for (const auto& a : attempts) Count(s, a);
     return s;
   }
@@ -539,7 +574,7 @@ class ZmqCoordinator : public Coordinator {
   void Recount(RunState& rs) {
     v1::RunStatus s;
     for (const auto& [n, a] : rs.attempts) Count(s, a);
-    *s.mutable_run() = rs.run;
+    *s.mutable_run() = ForClients(rs.run);
     rs.status = std::move(s);
     rs.dirty = true;
   }
@@ -704,6 +739,18 @@ class ZmqCoordinator : public Coordinator {
     for (const auto& name : gone) DropRunner(name, "unreachable");
   }
 
+  // `run` as clients see it, without predictions: a predictions file can be
+  // large, and a client following the run is sent it again on every change.
+  static v1::Run ForClients(const v1::Run& run) {
+    if (std::none_of(run.agents().begin(), run.agents().end(),
+                     [](const v1::AgentSpec& a) { return !a.predictions().empty(); })) {
+      return run;
+    }
+    v1::Run out = run;
+    for (auto& a : *out.mutable_agents()) a.clear_predictions();
+    return out;
+  }
+
   // Task id -> repository id for the tasks of `rs`, and repository id ->
   // path for answering ObjectsRequests.
   void IndexRepos(RunState& rs) {
@@ -759,7 +806,17 @@ class ZmqCoordinator : public Coordinator {
     lease->set_lease_id(lease_id);
     lease->set_deadline_ms(NowMs() + options_.lease_ms);
     *lease->mutable_task() = rs.tasks.at(a->task_id());
-    *lease->mutable_agent() = rs.agents.at(a->agent());
+    const v1::AgentSpec& agent = rs.agents.at(a->agent());
+    if (agent.predictions().empty()) {
+      *lease->mutable_agent() = agent;
+    } else {
+      // The runner gets this task's patch alone, not the whole file.
+      *lease->mutable_agent() = agent;
+      lease->mutable_agent()->clear_predictions();
+      if (auto p = agent.predictions().find(a->task_id()); p != agent.predictions().end()) {
+        lease->set_prediction(p->second.patch());
+      }
+    }
     *lease->mutable_judges() = rs.run.judges();
     *lease->mutable_reviewers() = rs.run.reviewers();
     *lease->mutable_review() = rs.rules;
@@ -1269,13 +1326,14 @@ class ZmqCoordinator : public Coordinator {
     for (auto& a : agents) {
       for (const auto& r : submit.require()) a.add_require(r);
     }
-    Result<v1::Run> run = submit.run_id().empty()
-                              ? SubmitRun(submit.suite(), agents, submit.samples(),
-                                          submit.held_out(), submit.include_untestable(),
-                                          {submit.judges().begin(), submit.judges().end()},
-                                          {submit.reviewers().begin(), submit.reviewers().end()},
-                                          {submit.tasks().begin(), submit.tasks().end()})
-                              : ResumeRun(submit.run_id());
+    Result<v1::Run> run =
+        submit.run_id().empty()
+            ? SubmitRun(submit.suite(), agents, submit.samples(), submit.held_out(),
+                        submit.include_untestable(),
+                        {submit.judges().begin(), submit.judges().end()},
+                        {submit.reviewers().begin(), submit.reviewers().end()},
+                        {submit.tasks().begin(), submit.tasks().end()}, submit.include_mismatched())
+            : ResumeRun(submit.run_id());
     if (!run) {
       ReplyError(peer, run.error().message());
       return;

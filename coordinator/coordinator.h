@@ -121,13 +121,20 @@ class Coordinator {
   // review round (v1::ReviewerSpec). An agent without rounds gets the
   // suite's (ReviewRules.rounds), else one. `only_tasks`, when not empty,
   // keeps only those tasks of the chosen split (kInvalidArgument naming an id
-  // the split does not have).
+  // the split does not have). Tasks whose environment check found a
+  // mismatch (v1::IsEnvironmentMismatch) are left out like untestable ones
+  // unless `include_mismatched`, and recorded in run.mismatched_tasks.
+  // A predictions agent's (v1::IsPredictionsAgent) patches for ids the
+  // suite does not have are dropped, each with a warning in its
+  // prediction_warnings. The run stored keeps the predictions; the Run
+  // returned here and sent to clients (RunAccepted, RunStatus) does not.
   virtual Result<v1::Run> SubmitRun(const std::string& suite,
                                     const std::vector<v1::AgentSpec>& agents, int samples,
                                     bool held_out = false, bool include_untestable = false,
                                     const std::vector<v1::JudgeSpec>& judges = {},
                                     const std::vector<v1::ReviewerSpec>& reviewers = {},
-                                    const std::vector<std::string>& only_tasks = {}) = 0;
+                                    const std::vector<std::string>& only_tasks = {},
+                                    bool include_mismatched = false) = 0;
 
   // Makes a stored run active again: its unfinished attempts are queued, and
   // attempts left leased by an earlier coordinator keep their lease for one

@@ -14,4 +14,18 @@ inline bool IsUntestable(const GoldenTask& task) {
   return task.untestable() || task.fail_to_pass().empty();
 }
 
+// True when the environment check (docs/swebench.md "Environment check")
+// found that the gold patch does not resolve `task`, or that its
+// FAIL_TO_PASS tests pass without it: runs leave such tasks out unless asked.
+inline bool IsEnvironmentMismatch(const GoldenTask& task) {
+  return task.environment().status() == "mismatch";
+}
+
+// The command of an agent whose patches come from a predictions file
+// (AgentSpec.predictions): "predictions:FILE".
+inline constexpr const char* kPredictionsPrefix = "predictions:";
+inline bool IsPredictionsAgent(const AgentSpec& agent) {
+  return agent.command().starts_with(kPredictionsPrefix);
+}
+
 }  // namespace crucible::v1
