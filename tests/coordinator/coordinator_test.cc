@@ -163,6 +163,90 @@ TEST_F(CoordinatorTest, OnlyTasksKeepsThoseTasksOfTheSplitAndNamesUnknownOnes) {
       << unknown.error().message();
 }
 
+TEST_F(CoordinatorTest, EachLeaseCarriesItsOwnPredictionAndClientsNeverSeeTheFile) {
+  auto c = Make();
+  v1::AgentSpec preds;
+  preds.set_name("p");
+  preds.set_command("predictions:/data/preds.jsonl");
+  (*preds.mutable_predictions())["t0"].set_patch("diff --git a/x b/x\n-zero\n");
+  (*preds.mutable_predictions())["t0"].set_line(1);
+  (*preds.mutable_predictions())["t9"].set_patch("diff --git a/y b/y\n");
+  (*preds.mutable_predictions())["t9"].set_line(4);
+  // t1 has none: its lease carries no prediction (no submission).
+  auto run = c->SubmitRun("s", {preds}, 1);
+  ASSERT_TRUE(run) << run.error().ToString();
+  // What a client is given holds the warning, not the patches.
+  ASSERT_EQ(run->agents_size(), 1);
+  EXPECT_EQ(run->agents(0).predictions_size(), 0);
+  ASSERT_EQ(run->agents(0).prediction_warnings_size(), 1);
+  EXPECT_EQ(run->agents(0).prediction_warnings(0),
+            "/data/preds.jsonl:4: instance t9: unknown instance_id (suite 's' has no such task); "
+            "left out");
+  auto status = c->GetRunStatus(run->id());
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->run().agents(0).predictions_size(), 0);
+  // The stored run keeps the known ones, so a resumed run still has them.
+  auto stored = store_->GetRun(run->id());
+  ASSERT_TRUE(stored);
+  ASSERT_EQ(stored->agents(0).predictions_size(), 1);
+  EXPECT_TRUE(stored->agents(0).predictions().contains("t0"));
+
+  std::thread server([&] {
+    auto st = c->ServeUntilFinished(run->id(), {}, testing::GiveUpAfter());
+    EXPECT_TRUE(st) << st.error().ToString();
+  });
+  FakeRunner r(ctx_, endpoint_, "r1");
+  r.Hello(1);
+  std::map<std::string, std::string> got;
+  for (int i = 0; i < 2; ++i) {
+    auto lease = r.Expect(v1::Envelope::kLease).lease();
+    EXPECT_EQ(lease.agent().predictions_size(), 0);
+    EXPECT_EQ(lease.agent().command(), "predictions:/data/preds.jsonl");
+    got[lease.task().id()] = lease.prediction();
+    r.Finish(lease, true);
+  }
+  server.join();
+  EXPECT_EQ(got["t0"], "diff --git a/x b/x\n-zero\n");
+  EXPECT_EQ(got["t1"], "");
+}
+
+TEST_F(CoordinatorTest, TasksWithAnEnvironmentMismatchAreLeftOutUnlessAsked) {
+  auto tasks = store_->ListTasks("s");
+  ASSERT_TRUE(tasks);
+  (*tasks)[1].mutable_environment()->set_status("mismatch");
+  (*tasks)[1].mutable_environment()->add_failing(
+      "FAIL_TO_PASS tests.x::test_1 failed with the gold patch");
+  (*tasks)[0].mutable_environment()->set_status("ok");
+  auto suite = store_->GetSuite("s");
+  ASSERT_TRUE(suite);
+  ASSERT_TRUE(store_->PutSuite(*suite, *tasks));
+  auto c = Make();
+  auto run = c->SubmitRun("s", Agents(), 1);
+  ASSERT_TRUE(run) << run.error().ToString();
+  EXPECT_FALSE(run->include_mismatched());
+  ASSERT_EQ(run->mismatched_tasks_size(), 1);
+  EXPECT_EQ(run->mismatched_tasks(0), "t1");
+  auto attempts = store_->ListAttempts(run->id());
+  ASSERT_TRUE(attempts);
+  ASSERT_EQ(attempts->size(), 2u);
+  for (const auto& a : *attempts) EXPECT_EQ(a.task_id(), "t0");
+
+  auto all = c->SubmitRun("s", Agents(), 1, false, false, {}, {}, {}, /*include_mismatched=*/true);
+  ASSERT_TRUE(all) << all.error().ToString();
+  EXPECT_TRUE(all->include_mismatched());
+  EXPECT_EQ(all->mismatched_tasks_size(), 1);
+  auto all_attempts = store_->ListAttempts(all->id());
+  ASSERT_TRUE(all_attempts);
+  EXPECT_EQ(all_attempts->size(), 4u);
+
+  // Nothing left to run: the error says why and how to run them anyway.
+  auto none = c->SubmitRun("s", Agents(), 1, false, false, {}, {}, {"t1"});
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message().find("environment check"), std::string::npos)
+      << none.error().message();
+  EXPECT_NE(none.error().message().find("--include-mismatched"), std::string::npos);
+}
+
 TEST_F(CoordinatorTest, HeldOutRunOfAnUnsplitSuiteSaysHowToSplit) {
   auto c = Make();
   auto run = c->SubmitRun("s", Agents(), 1, /*held_out=*/true);
