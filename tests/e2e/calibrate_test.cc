@@ -74,10 +74,7 @@ class CalibrateEndToEnd : public ::testing::Test {
     dir_ = new TempDir(std::move(*dir));
     const std::string repo = dir_->path() + "/sample-repo";
     db_ = dir_->path() + "/db";
-    auto made =
-        Sh("/usr/bin/python3 " +
-           Quote(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/sample-repo/make_sample_repo.py") +
-           " " + Quote(repo));
+    auto made = testing::MakeSampleRepo(repo);
     ASSERT_EQ(made.status, 0) << made.text;
     auto mined = Crucible("mine --repo " + Quote(repo) + " --suite sample --test-cmd " +
                           Quote(kTestCmd) + " --db " + Quote(db_));

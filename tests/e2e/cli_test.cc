@@ -36,10 +36,7 @@ class SampleRepoEndToEnd : public ::testing::Test {
     dir_ = new TempDir(std::move(*dir));
     repo_ = dir_->path() + "/sample-repo";
     db_ = dir_->path() + "/db";
-    auto made =
-        Sh("/usr/bin/python3 " +
-           Quote(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/sample-repo/make_sample_repo.py") +
-           " " + Quote(repo_));
+    auto made = testing::MakeSampleRepo(repo_);
     ASSERT_EQ(made.status, 0) << made.text;
     mine_ = new Output(Crucible("mine --repo " + Quote(repo_) + " --suite sample --test-cmd " +
                                 Quote(kTestCmd) + " --db " + Quote(db_)));
@@ -310,10 +307,7 @@ TEST(CliErrors, TestCommandThatDoesNotExist) {
   auto dir = TempDir::Create("crucible-cli-");
   ASSERT_TRUE(dir);
   std::string repo = dir->path() + "/repo";
-  auto made =
-      Sh("/usr/bin/python3 " +
-         Quote(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/sample-repo/make_sample_repo.py") +
-         " " + Quote(repo));
+  auto made = testing::MakeSampleRepo(repo);
   ASSERT_EQ(made.status, 0) << made.text;
   auto out = Crucible("mine --repo " + Quote(repo) + " --suite s --last 2 --test-cmd " +
                       Quote("no-such-test-runner --junit {junit}") + " --db " +

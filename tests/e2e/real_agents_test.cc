@@ -93,10 +93,7 @@ class RealAgents : public ::testing::Test {
     ASSERT_TRUE(dir);
     dir_ = new TempDir(std::move(*dir));
     repo_ = dir_->path() + "/sample-repo";
-    auto made =
-        Sh("/usr/bin/python3 " +
-           Quote(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/sample-repo/make_sample_repo.py") +
-           " " + Quote(repo_));
+    auto made = testing::MakeSampleRepo(repo_);
     ASSERT_EQ(made.status, 0) << made.text;
     auto pr4 = Sh("git -C " + Quote(repo_) +
                   " log --first-parent --format=%H --grep='Merge pull request #4 ' main");

@@ -37,10 +37,7 @@ class FaultAgents : public ::testing::Test {
     dir_ = new TempDir(std::move(*dir));
     const std::string repo = dir_->path() + "/sample-repo";
     db_ = dir_->path() + "/db";
-    auto made =
-        Sh("/usr/bin/python3 " +
-           Quote(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/sample-repo/make_sample_repo.py") +
-           " " + Quote(repo));
+    auto made = testing::MakeSampleRepo(repo);
     ASSERT_EQ(made.status, 0) << made.text;
     // The history up to PR #5: its two newest changes are PR #5 and PR #4.
     auto pr5 = Sh("git -C " + Quote(repo) +

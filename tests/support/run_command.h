@@ -105,4 +105,13 @@ inline CommandOutput Crucible(const std::string& args,
 }
 #endif
 
+#ifdef CRUCIBLE_SOURCE_DIR
+// Builds the sample repository (examples/sample-repo) in `dir`.
+inline CommandOutput MakeSampleRepo(const std::string& dir) {
+  return Sh("/usr/bin/python3 " +
+            Quote(std::string(CRUCIBLE_SOURCE_DIR) + "/examples/sample-repo/make_sample_repo.py") +
+            " " + Quote(dir));
+}
+#endif
+
 }  // namespace crucible::testing
