@@ -47,6 +47,10 @@ echo "== crucible calibrate on the sample suite (12 agents x 10 tasks) against a
 bash bench/calibrate_bench.sh "$CRUCIBLE" 3
 
 echo
+echo "== grading SWE-bench predictions (the sample suite's gold patches) against git apply + pytest"
+bash bench/swebench_bench.sh "$CRUCIBLE" 3
+
+echo
 echo "== sandbox start to exit of /bin/true, full policy, in-process vs bubblewrap (500 runs each)"
 "$BUILD_DIR/bench/sandbox_start" 500
 
