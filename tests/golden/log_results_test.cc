@@ -366,6 +366,36 @@ TEST_F(RegexRun, ReadsTheWholeOutputNotItsTail) {
   EXPECT_TRUE(AllPassed(run, {"a"}));
 }
 
+TEST_F(RegexRun, ThePytestPresetReadsARealPytestRun) {
+  ASSERT_TRUE(WriteFile(dir_.path() + "/test_live.py",
+                        "import pytest\n"
+                        "def test_ok():\n    assert True\n"
+                        "def test_bad():\n    assert 1 == 2\n"
+                        "@pytest.mark.xfail(reason='known')\n"
+                        "def test_known():\n    assert False\n"
+                        "@pytest.mark.skip(reason='later')\n"
+                        "def test_later():\n    pass\n"));
+  TestCommand cmd{.command = "python3 -m pytest -rA -p no:cacheprovider test_live.py",
+                  .timeout = std::chrono::seconds(120),
+                  .format = ResultFormat::kRegex};
+  cmd.log_results = *LogPreset("pytest");
+  cmd.expected = {"test_live.py::test_ok", "test_live.py::test_bad", "test_live.py::test_known",
+                  "test_live.py::test_later"};
+  auto run = RunTests(dir_.path(), cmd);
+  ASSERT_TRUE(run) << run.error().ToString();
+  EXPECT_EQ(run->exit_code(), 1) << run->output_tail();
+  EXPECT_EQ(run->infra_error(), "");
+  // pytest's own summary names no skipped test: absent, failed, as SWE-bench
+  // counts it.
+  EXPECT_THAT(ByStatus({run->tests().begin(), run->tests().end()}),
+              UnorderedElementsAre(Pair("test_live.py::test_ok", "PASSED"),
+                                   Pair("test_live.py::test_bad", "FAILED"),
+                                   Pair("test_live.py::test_known", "PASSED"),
+                                   Pair("test_live.py::test_later", "FAILED")))
+      << run->output_tail();
+  EXPECT_TRUE(AllPassed(*run, {"test_live.py::test_ok", "test_live.py::test_known"}));
+}
+
 TEST(TestCommandFor, ExpectsTheTasksTestsAndCarriesItsLogResults) {
   v1::GoldenTask task;
   task.set_test_cmd("pytest -rA");
