@@ -609,8 +609,9 @@ Status RunRegressionTests(const v1::GoldenTask& task, vcs::Workspace& tree,
     return fail("the regression patch does not apply: " + applied.error().message());
   }
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(report_dir));
-  CRUCIBLE_ASSIGN_OR_RETURN(
-      v1::TestRun run, golden::RunTests(tree.workdir(), golden::TestCommandFor(task), report_dir));
+  golden::TestCommand cmd = golden::TestCommandFor(task);
+  cmd.expected.assign(task.regression_tests().begin(), task.regression_tests().end());
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun run, golden::RunTests(tree.workdir(), cmd, report_dir));
   if (!run.infra_error().empty()) return fail("test run failed: " + run.infra_error());
   if (run.timed_out()) return fail("the regression test run timed out");
   std::map<std::string, v1::TestOutcome> by_id;

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "golden/interchange.h"
+#include "golden/log_results.h"
 #include "golden/miner.h"
 #include "golden/suite_config.h"
 
@@ -78,9 +79,15 @@ Result<golden::MineOptions> Resolve(const MineArgs& args) {
   o.setup_cmd = flag("--setup-cmd") ? args.setup_cmd : config.setup_cmd.value_or("");
   o.setup_timeout = std::chrono::seconds(
       flag("--setup-timeout") ? args.setup_timeout_s : config.setup_timeout_s.value_or(600));
-  CRUCIBLE_ASSIGN_OR_RETURN(
-      o.results, golden::ParseResultFormat(flag("--results") ? args.results
-                                                             : config.results.value_or("junit")));
+  if (flag("--results")) {
+    CRUCIBLE_ASSIGN_OR_RETURN(golden::NamedResults named, golden::ResultsByName(args.results));
+    o.results = named.format;
+    o.log_results = std::move(named.log);
+  } else {
+    CRUCIBLE_ASSIGN_OR_RETURN(o.results,
+                              golden::ParseResultFormat(config.results.value_or("junit")));
+    if (config.log_results) o.log_results = *config.log_results;
+  }
   o.test_patterns = flag("--test-pattern") ? args.test_patterns
                                            : config.test_files.value_or(std::vector<std::string>{});
   if (!config.skip_defaults.value_or(true)) {
@@ -226,8 +233,9 @@ void AddMineCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--setup-timeout", args->setup_timeout_s, "seconds for the setup command")
       ->capture_default_str();
   cmd->add_option("--results", args->results,
-                  "how the tests report: junit, tap (TAP on stdout or in {junit}) or exit-code "
-                  "(the whole suite is one test)")
+                  "how the tests report: junit, tap (TAP on stdout or in {junit}), exit-code "
+                  "(the whole suite is one test) or a log preset read from the output (cargo, "
+                  "django, go, jest, pytest, sympy)")
       ->capture_default_str();
   cmd->add_option("--test-pattern", args->test_patterns,
                   "test-file pattern (repeatable; replaces the per-language defaults)");

@@ -73,7 +73,10 @@ int Show(const std::string& db, const std::string& name) {
   if (!suite->setup_cmd().empty()) {
     std::printf("  setup command  %s\n", suite->setup_cmd().c_str());
   }
-  if (!suite->results().empty() && suite->results() != "junit") {
+  if (!suite->log_results().preset().empty()) {
+    std::printf("  results  %s (log preset %s)\n", suite->results().c_str(),
+                suite->log_results().preset().c_str());
+  } else if (!suite->results().empty() && suite->results() != "junit") {
     std::printf("  results  %s\n", suite->results().c_str());
   }
   if (suite->repeat() > 0) std::printf("  repetitions  %d\n", suite->repeat());
@@ -257,6 +260,7 @@ int Refresh(const std::string& db, const std::string& name, const RefreshArgs& a
   auto format = golden::ParseResultFormat(suite->results());
   if (!format) return ReportError(format.error());
   o.results = *format;
+  o.log_results = suite->log_results();
   o.setup_cmd = suite->setup_cmd();
   o.setup_timeout =
       std::chrono::seconds(suite->setup_timeout_s() > 0 ? suite->setup_timeout_s() : 600);
@@ -493,6 +497,9 @@ void AddSuiteCommand(CLI::App& app, int* exit_code) {
                   "suite name (default: the file's name without extension)");
   imp->add_option("--test-cmd", import_options->test_cmd,
                   "test command for lines without crucible.test_cmd");
+  imp->add_option("--results", import_options->results,
+                  "how the test command reports, for every line: junit, tap, exit-code or a log "
+                  "preset read from its output (cargo, django, go, jest, pytest, sympy)");
   imp->add_option("--db", *db, kDbHelp);
   imp->callback([db, file, import_options, exit_code] {
     golden::ImportOptions o = *import_options;

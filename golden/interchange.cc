@@ -11,6 +11,7 @@
 #include <set>
 
 #include "base/fs.h"
+#include "golden/log_results.h"
 #include "golden/rules.h"
 #include "golden/utf8.h"
 #include "sandbox/policy.h"
@@ -98,6 +99,35 @@ std::string MergeCommit(const json& pr) {
 
 std::vector<std::string> Strings(const google::protobuf::RepeatedPtrField<std::string>& r) {
   return {r.begin(), r.end()};
+}
+
+// The "crucible"."log_results" object of an exported line, validated.
+Result<v1::LogResults> LogResultsFromJson(const json& j) {
+  auto bad = [](const std::string& key, const std::string& what) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("field \"crucible.log_results{}\"{}", key, what));
+  };
+  if (!j.is_object()) return bad("", " is not an object");
+  v1::LogResults log;
+  for (auto [key, field] : {std::pair{"preset", log.mutable_preset()},
+                            {"pattern", log.mutable_pattern()},
+                            {"absent", log.mutable_absent()}}) {
+    if (!j.contains(key)) continue;
+    if (!j[key].is_string()) return bad(std::string(".") + key, " is not a string");
+    *field = j[key].get<std::string>();
+  }
+  if (j.contains("status")) {
+    if (!j["status"].is_object()) return bad(".status", " is not an object");
+    for (const auto& [word, target] : j["status"].items()) {
+      if (!target.is_string())
+        return bad(".status", fmt::format(" maps '{}' to a non-string", word));
+      (*log.mutable_status())[word] = target.get<std::string>();
+    }
+  }
+  if (auto problem = internal::LogResultsProblem(log)) {
+    return bad("." + problem->first, ": " + problem->second);
+  }
+  return log;
 }
 
 }  // namespace
@@ -237,6 +267,16 @@ std::string ExportJsonl(const v1::Suite& suite, const std::vector<v1::GoldenTask
     c["setup_cmd"] = t.setup_cmd();
     c["setup_timeout_s"] = t.setup_timeout_s();
     c["results"] = t.results();
+    if (t.has_log_results()) {
+      const v1::LogResults& log = t.log_results();
+      nlohmann::ordered_json l;
+      if (!log.preset().empty()) l["preset"] = log.preset();
+      l["pattern"] = log.pattern();
+      // Sorted, so that an export is the same text each time.
+      l["status"] = std::map<std::string, std::string>(log.status().begin(), log.status().end());
+      if (!log.absent().empty()) l["absent"] = log.absent();
+      c["log_results"] = std::move(l);
+    }
     if (!t.sandbox_policy().empty()) c["sandbox_policy"] = t.sandbox_policy();
     j["crucible"] = std::move(c);
     out += Dump(j);
@@ -253,6 +293,12 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
   if (!ec) abs = std::filesystem::weakly_canonical(abs, ec);
   const std::string repo = ec ? options.repo_path : abs.string();
 
+  std::optional<NamedResults> results;
+  if (!options.results.empty()) {
+    auto named = ResultsByName(options.results);
+    if (!named) return Fail(named.error());
+    results = std::move(*named);
+  }
   Imported result;
   std::set<std::string> ids;
   JsonlLines lines(text);
@@ -375,6 +421,17 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
       t.set_setup_cmd(cs("setup_cmd"));
       t.set_setup_timeout_s(ci("setup_timeout_s"));
       t.set_results(cs("results"));
+      if (auto format = ParseResultFormat(t.results()); !format) {
+        return bad("field \"crucible.results\": " + format.error().message());
+      }
+      if (c.contains("log_results")) {
+        auto log = LogResultsFromJson(c["log_results"]);
+        if (!log) return bad(log.error().message());
+        *t.mutable_log_results() = std::move(*log);
+      }
+      if (t.results() == "regex" && !t.has_log_results()) {
+        return bad("field \"crucible.results\" is regex but there is no crucible.log_results");
+      }
       if (!cs("sandbox_policy").empty()) {
         auto policy = sandbox::ParsePolicy(cs("sandbox_policy"), "crucible.sandbox_policy");
         if (!policy) {
@@ -383,6 +440,11 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
         }
         t.set_sandbox_policy(cs("sandbox_policy"));
       }
+    }
+    if (results) {  // --results: for every line, with its test command
+      t.set_results(results->format == ResultFormat::kRegex ? "regex" : options.results);
+      t.clear_log_results();
+      if (results->format == ResultFormat::kRegex) *t.mutable_log_results() = results->log;
     }
     if (t.test_cmd().empty()) {
       return bad("no test command (the line has no crucible.test_cmd; pass --test-cmd)");
@@ -399,6 +461,9 @@ Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
   s.set_test_cmd(result.tasks.front().test_cmd());
   s.set_test_timeout_s(result.tasks.front().test_timeout_s());
   s.set_results(result.tasks.front().results());
+  if (result.tasks.front().has_log_results()) {
+    *s.mutable_log_results() = result.tasks.front().log_results();
+  }
   s.set_setup_cmd(result.tasks.front().setup_cmd());
   s.set_task_count(static_cast<int32_t>(result.tasks.size()));
   s.set_created_at_ms(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -39,13 +39,18 @@ Result<std::map<std::string, std::string>> LoadPullRequests(const std::string& p
 // intent), FAIL_TO_PASS and PASS_TO_PASS (JSON arrays), created_at (the merge
 // time, RFC 3339), and "crucible": an object with the fields SWE-bench lacks
 // (merged_commit, kind, flaky, failure_modes, held_out, test_cmd, test_timeout_s, setup_cmd,
-// results), so an export imports back unchanged. Tasks in the given order.
+// results, log_results: {preset, pattern, status, absent} with results
+// "regex"), so an export imports back unchanged. Tasks in the given order.
 std::string ExportJsonl(const v1::Suite& suite, const std::vector<v1::GoldenTask>& tasks);
 
 struct ImportOptions {
   std::string repo_path;  // local clone holding every base_commit
   std::string suite;      // suite name
   std::string test_cmd;   // for lines without crucible.test_cmd; may be empty
+  // How every line's test command reports (golden/log_results.h
+  // ResultsByName: junit, tap, exit-code or a log preset), over
+  // crucible.results; empty: each line's own (junit without one).
+  std::string results = {};
 };
 
 struct Imported {
@@ -58,8 +63,10 @@ struct Imported {
 // created_at is optional. kInvalidArgument "FILE:LINE: ..." for a line that
 // is not a JSON object, a missing or mistyped field (named), an instance_id
 // given twice, a base_commit the repository does not have, a line without a
-// test command (neither crucible.test_cmd nor options.test_cmd), and a file
-// without any task.
+// test command (neither crucible.test_cmd nor options.test_cmd), a
+// crucible.results that is not a result format, results "regex" without a
+// valid crucible.log_results (the key named), an options.results that
+// ResultsByName refuses, and a file without any task.
 Result<Imported> ImportJsonl(std::string_view text, const std::string& file,
                              const ImportOptions& options);
 

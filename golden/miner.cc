@@ -15,6 +15,7 @@
 
 #include "base/fs.h"
 #include "golden/commit_diff.h"
+#include "golden/log_results.h"
 #include "golden/test_run.h"
 #include "golden/utf8.h"
 #include "sandbox/policy.h"
@@ -132,7 +133,8 @@ Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(const MineOpt
                   .format = options.results,
                   .setup = options.setup_cmd,
                   .setup_timeout = options.setup_timeout,
-                  .sandbox_policy = options.sandbox_policy};
+                  .sandbox_policy = options.sandbox_policy,
+                  .log_results = options.log_results};
   return TestAt(cmd, options.repeat, repo, commit, patch,
                 "test patch does not apply at the base commit");
 }
@@ -341,6 +343,14 @@ std::string TaskId(const std::string& commit, const std::set<std::string>& taken
   return "t-" + commit;
 }
 
+// The task's command for finding the tests a run shows: none is expected
+// (with results from logs, no test is made up as absent).
+TestCommand DiscoveryCommand(const v1::GoldenTask& task) {
+  TestCommand cmd = TestCommandFor(task);
+  cmd.expected.clear();
+  return cmd;
+}
+
 Status Validate(const MineOptions& o, bool scan_only = false) {
   if (o.repo_path.empty()) return Fail(Code::kInvalidArgument, "repo_path is empty");
   if (o.suite.empty()) return Fail(Code::kInvalidArgument, "suite name is empty");
@@ -350,6 +360,11 @@ Status Validate(const MineOptions& o, bool scan_only = false) {
   if (o.results == ResultFormat::kJunit && o.test_cmd.find("{junit}") == std::string::npos) {
     return Fail(Code::kInvalidArgument,
                 "test_cmd has no {junit} placeholder for its JUnit report: " + o.test_cmd);
+  }
+  if (o.results == ResultFormat::kRegex) {
+    if (auto st = ValidateLogResults(o.log_results); !st) {
+      return Fail(st.error().Wrap("results regex"));
+    }
   }
   if (o.test_timeout.count() <= 0) {
     return Fail(Code::kInvalidArgument,
@@ -377,6 +392,8 @@ const char* ResultFormatName(ResultFormat f) {
       return "tap";
     case ResultFormat::kExitCode:
       return "exit-code";
+    case ResultFormat::kRegex:
+      return "regex";
     case ResultFormat::kJunit:
       break;
   }
@@ -450,6 +467,7 @@ void DescribeSuite(const MineOptions& options, const std::string& repo, const st
     suite.set_setup_timeout_s(static_cast<int32_t>(options.setup_timeout.count()));
   }
   suite.set_results(ResultFormatName(options.results));
+  if (options.results == ResultFormat::kRegex) *suite.mutable_log_results() = options.log_results;
   suite.set_repeat(options.repeat);
   for (const auto& p : options.banned_patterns) suite.add_banned_patterns(p);
   suite.set_sandbox_policy(options.sandbox_policy);
@@ -491,6 +509,7 @@ void Assemble(const MineOptions& options, const std::string& repo,
       task.set_test_cmd(options.test_cmd);
       task.set_test_timeout_s(suite.test_timeout_s());
       task.set_results(suite.results());
+      if (suite.has_log_results()) *task.mutable_log_results() = suite.log_results();
       task.set_setup_cmd(options.setup_cmd);
       task.set_setup_timeout_s(suite.setup_timeout_s());
       task.set_sandbox_policy(options.sandbox_policy);
@@ -746,7 +765,7 @@ Result<RegressionSummary> ComputeRegressionTests(const MineOptions& options,
     };
     CRUCIBLE_ASSIGN_OR_RETURN(
         auto runs_or,
-        TestAt(TestCommandFor(task), repeat, repo, task.merged_commit(), jobs[k].patch,
+        TestAt(DiscoveryCommand(task), repeat, repo, task.merged_commit(), jobs[k].patch,
                "the regression patch does not apply at the merged commit", more));
     if (auto* why = std::get_if<std::string>(&runs_or)) {
       // A checkout that failed may work next time; a patch that does not

@@ -35,6 +35,9 @@ struct MineOptions {
   int64_t since_ms = 0;  // only changes committed at or after this time; 0: all
   std::chrono::seconds test_timeout{600};
   ResultFormat results = ResultFormat::kJunit;
+  // With results kRegex: how the output is read (golden/log_results.h);
+  // stored in the suite and copied to every task.
+  v1::LogResults log_results;
   std::string setup_cmd;  // run in the sandbox before each test run; empty: none
   std::chrono::seconds setup_timeout{600};
   // Test-file patterns (golden/rules.h PathMatches); empty: the defaults.

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/fs.h"
+#include "golden/log_results.h"
 #include "sandbox/policy.h"
 
 namespace crucible::golden {
@@ -118,6 +119,40 @@ class Parser {
     return r;
   }
 
+  // The `log` mapping of results: regex, validated (golden/log_results.h).
+  Result<v1::LogResults> Log(const YAML::Node& v) const {
+    CRUCIBLE_RETURN_IF_ERROR(Keys(v, "log", {"pattern", "status", "absent"}));
+    v1::LogResults log;
+    for (const auto& kv : v) {
+      const std::string k = kv.first.Scalar();
+      const std::string full = "log." + k;
+      if (k == "pattern") {
+        CRUCIBLE_ASSIGN_OR_RETURN(*log.mutable_pattern(), String(kv.second, full));
+      } else if (k == "absent") {
+        CRUCIBLE_ASSIGN_OR_RETURN(*log.mutable_absent(), String(kv.second, full));
+      } else {
+        if (!kv.second.IsMap()) {
+          return Fail(At(kv.second,
+                         "key 'log.status' must be a mapping of status words to "
+                         "passed, failed, skipped or error"));
+        }
+        for (const auto& w : kv.second) {
+          if (!w.first.IsScalar() || !w.second.IsScalar()) {
+            return Fail(At(w.first,
+                           "key 'log.status' must map each status word to one of "
+                           "passed, failed, skipped or error"));
+          }
+          (*log.mutable_status())[w.first.Scalar()] = w.second.Scalar();
+        }
+      }
+    }
+    if (auto problem = internal::LogResultsProblem(log)) {
+      const YAML::Node& at = v[problem->first] ? v[problem->first] : v;
+      return Fail(At(at, fmt::format("key 'log.{}': {}", problem->first, problem->second)));
+    }
+    return log;
+  }
+
   Result<bool> Bool(const YAML::Node& v, std::string_view key) const {
     bool b = false;
     if (!v.IsScalar() || !YAML::convert<bool>::decode(v, b)) {
@@ -157,9 +192,10 @@ class Parser {
     if (!root || root.IsNull()) return c;  // an empty file sets nothing
     CRUCIBLE_RETURN_IF_ERROR(
         Keys(root, "the suite configuration",
-             {"test_cmd", "setup_cmd", "results", "test_files", "skip", "timeouts", "repeat",
+             {"test_cmd", "setup_cmd", "results", "log", "test_files", "skip", "timeouts", "repeat",
               "jobs", "require_f2p", "banned_patterns", "sandbox", "test_infrastructure",
               "regression_tests", "review"}));
+    std::optional<v1::LogResults> preset;  // `results` named a preset
     for (const auto& kv : root) {
       const std::string key = kv.first.Scalar();
       const YAML::Node& v = kv.second;
@@ -169,11 +205,19 @@ class Parser {
         CRUCIBLE_ASSIGN_OR_RETURN(c.setup_cmd, String(v, key));
       } else if (key == "results") {
         CRUCIBLE_ASSIGN_OR_RETURN(std::string r, String(v, key));
-        if (r != "junit" && r != "tap" && r != "exit-code") {
-          return Fail(
-              At(v, fmt::format("key 'results' must be junit, tap or exit-code, not '{}'", r)));
+        if (r != "junit" && r != "tap" && r != "exit-code" && r != "regex") {
+          auto p = LogPreset(r);
+          if (!p) {
+            return Fail(At(v, fmt::format("key 'results' must be junit, tap, exit-code, regex or "
+                                          "a log preset ({}), not '{}'",
+                                          fmt::join(LogPresetNames(), ", "), r)));
+          }
+          preset = std::move(*p);
+          r = "regex";
         }
         c.results = r;
+      } else if (key == "log") {
+        // read below, once `results` is known
       } else if (key == "test_files") {
         CRUCIBLE_ASSIGN_OR_RETURN(c.test_files, Strings(v, key));
       } else if (key == "skip") {
@@ -226,6 +270,23 @@ class Parser {
       } else if (key == "review") {
         CRUCIBLE_ASSIGN_OR_RETURN(c.review, Review(v));
       }
+    }
+    if (root["log"] && (c.results != "regex" || preset)) {
+      return Fail(At(root["log"],
+                     preset ? fmt::format("key 'log' is read only with results: regex, not with "
+                                          "the preset '{}'",
+                                          preset->preset())
+                            : std::string("key 'log' is read only with results: regex")));
+    }
+    if (root["log"]) {
+      CRUCIBLE_ASSIGN_OR_RETURN(c.log_results, Log(root["log"]));
+    }
+    if (preset) c.log_results = std::move(preset);
+    if (c.results == "regex" && !c.log_results) {
+      return Fail(At(root["results"],
+                     fmt::format("key 'results' is regex but there is no key 'log' (pattern, "
+                                 "status, absent); or name a log preset ({})",
+                                 fmt::join(LogPresetNames(), ", "))));
     }
     if (c.test_cmd && c.results.value_or("junit") == "junit" &&
         c.test_cmd->find("{junit}") == std::string::npos) {

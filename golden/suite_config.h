@@ -21,7 +21,9 @@ inline constexpr int kMaxReviewRounds = 10;
 struct SuiteConfig {
   std::optional<std::string> test_cmd;
   std::optional<std::string> setup_cmd;
-  std::optional<std::string> results;  // "junit", "tap" or "exit-code"
+  std::optional<std::string> results;  // "junit", "tap", "exit-code" or "regex"
+  // With results "regex": the `log` mapping, or the preset `results` named.
+  std::optional<v1::LogResults> log_results;
   std::optional<std::vector<std::string>> test_files;
   // skip:
   std::optional<bool> skip_defaults;  // false: the default skip patterns are dropped

@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "base/fs.h"
+#include "golden/log_results.h"
 #include "golden/utf8.h"
 #include "sandbox/policy.h"
 #include "sandbox/quota.h"
@@ -25,7 +26,11 @@ namespace {
 constexpr const char* kReportDirInSandbox = "/crucible/out";
 constexpr const char* kReportInSandbox = "/crucible/out/junit.xml";
 constexpr size_t kOutputCap = 1 << 20;  // per stream, kept by the sandbox
-constexpr size_t kTailBytes = 4096;     // TestRun::output_tail
+// With results read from the output, the output is the report: pytest -rA
+// prints its summary last, so a cap that keeps the first bytes must hold the
+// whole log. As much as a JUnit report may be (kMaxReportBytes).
+constexpr size_t kLogOutputCap = size_t{64} << 20;
+constexpr size_t kTailBytes = 4096;  // TestRun::output_tail
 constexpr off_t kMaxReportBytes = 64 << 20;
 // The report directory's size as root: the largest report plus room for the
 // setup log and markers.
@@ -44,7 +49,7 @@ std::string ReplaceAll(std::string s, std::string_view from, std::string_view to
 }
 
 // The last bytes of stdout then stderr, for people.
-std::string OutputTail(const sandbox::Report& r) {
+std::string OutputTail(const sandbox::Report& r, size_t cap) {
   std::string_view out = r.stdout_data, err = r.stderr_data;
   // Each stream gets at least half of the budget when the other needs it.
   const size_t err_budget = std::min(err.size(), kTailBytes - std::min(out.size(), kTailBytes / 2));
@@ -55,7 +60,7 @@ std::string OutputTail(const sandbox::Report& r) {
   if (r.stdout_dropped > 0 || r.stderr_dropped > 0) {
     tail +=
         fmt::format("\n[crucible: {} bytes of output beyond the first {} of each stream dropped]",
-                    r.stdout_dropped + r.stderr_dropped, kOutputCap);
+                    r.stdout_dropped + r.stderr_dropped, cap);
   }
   return internal::ToValidUtf8(tail);
 }
@@ -136,6 +141,50 @@ void Adopt(std::vector<v1::TestOutcome> tests, v1::TestRun& run) {
   for (auto& t : tests) *run.add_tests() = std::move(t);
 }
 
+// Results read from the output, stdout then stderr (results "regex").
+// Unlike a report file, a log that contradicts a non-zero exit is believed:
+// SWE-bench's test commands run whole test files and often exit non-zero
+// because tests outside FAIL_TO_PASS and PASS_TO_PASS fail, while the lines
+// of the tests that decide the task say they passed. (A patch can print
+// lines that look like passing tests with any exit status; SWE-bench reads
+// its logs the same way.)
+void ReadLogResults(const sandbox::Report& r, const TestCommand& cmd, v1::TestRun& run) {
+  size_t matched = 0;
+  const bool cut = r.stdout_dropped > 0 || r.stderr_dropped > 0;
+  auto tests = internal::ParseLogParts({r.stdout_data, r.stderr_data},
+                                       {r.stdout_dropped > 0, r.stderr_dropped > 0},
+                                       cmd.log_results, cmd.expected, &matched);
+  if (!tests) {
+    run.set_infra_error(internal::ToValidUtf8(tests.error().message()));
+    return;
+  }
+  if (cut) {
+    for (auto& t : *tests) {
+      if (t.message() == kAbsentFromLog) {
+        t.set_message(
+            fmt::format("{} (the output passed the cap of {} bytes a stream; the rest "
+                        "was not read)",
+                        kAbsentFromLog, kLogOutputCap));
+      }
+    }
+  }
+  if (matched == 0) {
+    if (!r.timed_out && (run.exit_code() == 127 || run.exit_code() == 126)) {
+      NoReport(r, run, "");
+      return;
+    }
+    if (!r.timed_out && run.exit_code() == 0) {
+      run.set_infra_error(std::string(kNoLineMatched));
+      return;
+    }
+    // The tests broke (or ran out of time) before reporting: every expected
+    // test is absent, as SWE-bench counts a log without its lines.
+    for (auto& t : *tests) *run.add_tests() = std::move(t);
+    return;
+  }
+  Adopt(std::move(*tests), run);
+}
+
 // Fills report_found, tests and infra_error from what the command left.
 void ReadResults(const std::string& out_dir, const sandbox::Report& r, const TestCommand& cmd,
                  v1::TestRun& run) {
@@ -155,6 +204,10 @@ void ReadResults(const std::string& out_dir, const sandbox::Report& r, const Tes
       run.set_infra_error("setup command timed out");
       return;
     }
+  }
+  if (cmd.format == ResultFormat::kRegex) {
+    ReadLogResults(r, cmd, run);
+    return;
   }
   const std::string report_path = out_dir + "/junit.xml";
   std::string content, why;
@@ -186,6 +239,8 @@ void ReadResults(const std::string& out_dir, const sandbox::Report& r, const Tes
       Adopt(std::move(*tests), run);
       break;
     }
+    case ResultFormat::kRegex:
+      return;  // read above
     case ResultFormat::kJunit: {
       if (state == ReportState::kMissing) {
         NoReport(r, run, "JUnit report (is {junit} in the command?)");
@@ -258,7 +313,7 @@ Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cm
   spec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       cmd.setup.empty() ? cmd.timeout : cmd.timeout + cmd.setup_timeout);
   spec.capture_output = true;
-  spec.output_cap = kOutputCap;
+  spec.output_cap = cmd.format == ResultFormat::kRegex ? kLogOutputCap : kOutputCap;
   if (!cmd.sandbox_policy.empty()) {
     CRUCIBLE_ASSIGN_OR_RETURN(sandbox::Policy policy,
                               sandbox::ParsePolicy(cmd.sandbox_policy, "sandbox policy"));
@@ -270,7 +325,7 @@ Result<v1::TestRun> RunTests(const std::string& workspace, const TestCommand& cm
   run.set_exit_code(sandbox::ExitStatus(report));
   run.set_timed_out(report.timed_out);
   run.set_wall_ms(report.wall_ms);
-  run.set_output_tail(OutputTail(report));
+  run.set_output_tail(OutputTail(report, spec.output_cap));
   ReadResults(out_dir, report, cmd, run);
   return run;
 }
@@ -279,8 +334,9 @@ Result<ResultFormat> ParseResultFormat(std::string_view name) {
   if (name.empty() || name == "junit") return ResultFormat::kJunit;
   if (name == "tap") return ResultFormat::kTap;
   if (name == "exit-code") return ResultFormat::kExitCode;
+  if (name == "regex") return ResultFormat::kRegex;
   return Fail(Code::kInvalidArgument,
-              fmt::format("unknown result format '{}' (junit, tap or exit-code)", name));
+              fmt::format("unknown result format '{}' (junit, tap, exit-code or regex)", name));
 }
 
 TestCommand TestCommandFor(const v1::GoldenTask& task) {
@@ -291,6 +347,9 @@ TestCommand TestCommandFor(const v1::GoldenTask& task) {
   cmd.setup = task.setup_cmd();
   if (task.setup_timeout_s() > 0) cmd.setup_timeout = std::chrono::seconds(task.setup_timeout_s());
   cmd.sandbox_policy = task.sandbox_policy();
+  cmd.log_results = task.log_results();
+  cmd.expected.assign(task.fail_to_pass().begin(), task.fail_to_pass().end());
+  cmd.expected.insert(cmd.expected.end(), task.pass_to_pass().begin(), task.pass_to_pass().end());
   return cmd;
 }
 

@@ -39,9 +39,10 @@ enum class ResultFormat {
   kJunit,     // JUnit XML written to {junit}
   kTap,       // TAP written to {junit} when the command writes it, else its stdout
   kExitCode,  // no report: the whole suite is one test, "<suite>", passed iff exit 0
+  kRegex,     // lines of stdout then stderr read with TestCommand::log_results
 };
 
-// "junit" (or ""), "tap", "exit-code"; kInvalidArgument otherwise.
+// "junit" (or ""), "tap", "exit-code", "regex"; kInvalidArgument otherwise.
 Result<ResultFormat> ParseResultFormat(std::string_view name);
 
 struct TestCommand {
@@ -59,10 +60,16 @@ struct TestCommand {
   // above: its limits (memory, pids, timeout, ...), network, environment and
   // binds. Its workspace_quota is not applied. Empty: the defaults.
   std::string sandbox_policy = {};
+  // kRegex: how the output is read (golden/log_results.h ParseLog), and the
+  // tests that must be in it: each one the output never names gets the
+  // absent status.
+  v1::LogResults log_results = {};
+  std::vector<std::string> expected = {};
 };
 
 // The command that runs `task`'s tests, as mining validated it (sandbox
-// policy included).
+// policy and log results included), expecting its FAIL_TO_PASS and
+// PASS_TO_PASS tests.
 TestCommand TestCommandFor(const v1::GoldenTask& task);
 
 // Runs `cmd` in the sandbox over the host directory `workspace` (read-write)

@@ -615,6 +615,28 @@ TEST_F(ShellSuite, ReadsTapFromStdout) {
   EXPECT_EQ(r->suite.results(), "tap");
 }
 
+TEST_F(ShellSuite, ReadsResultsFromTheLogAndCopiesTheRuleToEveryTask) {
+  MineOptions options = Options(repo_.path(), "sh", "sh tests/run.sh");
+  options.results = ResultFormat::kRegex;
+  options.log_results.set_pattern(R"(^(?P<status>ok|not ok) \d+ - (?P<test>.+)$)");
+  (*options.log_results.mutable_status())["ok"] = "passed";
+  (*options.log_results.mutable_status())["not ok"] = "failed";
+  options.repeat = 1;
+  auto r = Mine(options);
+  ASSERT_TRUE(r) << r.error().ToString();
+  ASSERT_EQ(r->tasks.size(), 1u) << r->skipped.back().reason;
+  EXPECT_THAT(r->tasks[0].fail_to_pass(), ElementsAre("greets", "greets by name"));
+  EXPECT_EQ(r->tasks[0].results(), "regex");
+  EXPECT_EQ(r->tasks[0].log_results().pattern(), options.log_results.pattern());
+  EXPECT_EQ(r->suite.results(), "regex");
+  EXPECT_EQ(r->suite.log_results().status().at("not ok"), "failed");
+
+  options.log_results.set_pattern("(?P<test>.+)");
+  auto bad = Mine(options);
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message(), HasSubstr("named group 'status'"));
+}
+
 TEST_F(ShellSuite, FallsBackToTheExitCode) {
   MineOptions options = Options(repo_.path(), "sh", "sh tests/run.sh");
   options.results = ResultFormat::kExitCode;

@@ -361,7 +361,8 @@ TEST(SuiteConfig, ErrorsNameTheFileLineAndKey) {
 
   auto results = ParseSuiteConfig("results: xml\n", "s.yaml");
   ASSERT_FALSE(results);
-  EXPECT_THAT(results.error().message(), HasSubstr("junit, tap or exit-code"));
+  EXPECT_THAT(results.error().message(),
+              HasSubstr("junit, tap, exit-code, regex or a log preset (cargo, "));
 
   auto top = ParseSuiteConfig("- a\n- b\n", "s.yaml");
   ASSERT_FALSE(top);

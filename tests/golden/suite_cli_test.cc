@@ -26,6 +26,7 @@ namespace {
 using crucible::testing::GitRepo;
 using crucible::testing::ShellQuote;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 using Output = crucible::testing::CommandOutput;
 using crucible::testing::Crucible;
@@ -322,6 +323,57 @@ TEST_F(SuiteCli, RefreshNeedsAMinedSuite) {
   EXPECT_EQ(bad_imp.status, 1);
   EXPECT_THAT(bad_imp.text, HasSubstr(bad_import + ":1: field \"crucible.failure_modes\": "
                                                    "unknown failure mode lazy"));
+}
+
+// `suite import --results PRESET` sets how every task's output is read; the
+// export carries it in "crucible" and imports back the same; bad values are
+// named.
+TEST_F(SuiteCli, ImportWithResultsFromLogsRoundTrips) {
+  GitRepo repo;
+  repo.Write("a.py", "x = 1\n");
+  std::string base = repo.Commit("root");
+  std::string jsonl =
+      Write("swe.jsonl", "{\"instance_id\":\"a__b-1\",\"repo\":\"a/b\",\"base_commit\":\"" + base +
+                             "\",\"patch\":\"\",\"test_patch\":\"\",\"problem_statement\":"
+                             "\"p\",\"FAIL_TO_PASS\":\"[\\\"t.py::test_a\\\"]\","
+                             "\"PASS_TO_PASS\":\"[]\"}\n");
+  auto imp = Crucible("suite import " + ShellQuote(jsonl) + " --repo " + ShellQuote(repo.path()) +
+                      " --test-cmd 'pytest -rA' --results pytest --db " + db_);
+  ASSERT_EQ(imp.status, 0) << imp.text;
+  EXPECT_THAT(Crucible("suite show swe --db " + db_).text,
+              HasSubstr("results  regex (log preset pytest)"));
+  auto exported = Crucible("suite export swe --db " + db_);
+  ASSERT_EQ(exported.status, 0) << exported.text;
+  auto line = nlohmann::json::parse(exported.text);
+  EXPECT_EQ(line["crucible"]["results"], "regex");
+  EXPECT_EQ(line["crucible"]["log_results"]["preset"], "pytest");
+  EXPECT_EQ(line["crucible"]["log_results"]["status"]["XFAIL"], "passed");
+  std::string again = Write("again.jsonl", exported.text);
+  ASSERT_EQ(Crucible("suite import " + ShellQuote(again) + " --repo " + ShellQuote(repo.path()) +
+                     " --db " + db_)
+                .status,
+            0);
+  EXPECT_EQ(Crucible("suite export again --db " + db_).text, exported.text);
+
+  auto unknown = Crucible("suite import " + ShellQuote(jsonl) + " --repo " +
+                          ShellQuote(repo.path()) + " --test-cmd t --results nose --db " + db_);
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_THAT(unknown.text, HasSubstr("unknown results 'nose' (junit, tap, exit-code, cargo, "
+                                      "django, go, jest, pytest, sympy)"));
+  auto bare = Crucible("suite import " + ShellQuote(jsonl) + " --repo " + ShellQuote(repo.path()) +
+                       " --test-cmd t --results regex --db " + db_);
+  EXPECT_EQ(bare.status, 1);
+  EXPECT_THAT(bare.text, HasSubstr("results 'regex' needs a pattern"));
+
+  nlohmann::json broken = line;
+  broken["crucible"]["log_results"]["status"]["PASSED"] = "fine";
+  std::string bad = Write("bad.jsonl", broken.dump() + "\n");
+  auto bad_imp = Crucible("suite import " + ShellQuote(bad) + " --repo " + ShellQuote(repo.path()) +
+                          " --db " + db_);
+  EXPECT_EQ(bad_imp.status, 1);
+  EXPECT_THAT(bad_imp.text, HasSubstr(bad + ":1: field \"crucible.log_results.status\": 'PASSED' "
+                                            "maps to 'fine'"));
+  EXPECT_THAT(Crucible("suite list --db " + db_).text, Not(HasSubstr("bad ")));
 }
 
 // The run id `crucible run` prints ("run r-...: N attempts ...").
