@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "base/fs.h"
+#include "golden/miner.h"
 #include "golden/test_run.h"
+#include "tests/vcs/git_fixture.h"
 
 namespace crucible::golden {
 namespace {
@@ -150,6 +152,38 @@ TEST_F(TestScopeSandbox, EmptyListsLeaveNoArgument) {
   EXPECT_EQ(run.exit_code(), 0) << run.output_tail();
   EXPECT_EQ(Read("count.txt"), "0\n");
   EXPECT_EQ(Read("regex.txt"), "1\n");
+}
+
+// Mining's validation runs know the change's test files but not its ids yet:
+// {test_files} is the change's test files, {test_ids} nothing. A runner
+// script that needs its files finds them; the task keeps the placeholders
+// and scoring gets its own files and FAIL_TO_PASS.
+TEST_F(TestScopeSandbox, MiningRunsTheChangesTestFiles) {
+  crucible::testing::GitRepo repo;
+  repo.Write("lib.sh", "add() { echo $(($1 - $2)); }\n");
+  repo.Write("tests/run.sh",
+             ". ./lib.sh\n[ $# -gt 0 ] || { echo 'no test files given' >&2; exit 2; }\n"
+             "check() { n=$1; shift; if \"$@\"; then echo \"ok 1 - $n\"; else echo \"not ok 1 - "
+             "$n\"; fi; }\n"
+             "for f in \"$@\"; do [ \"$f\" = -- ] || . \"./$f\"; done\n");
+  repo.Commit("base");
+  repo.Write("lib.sh", "add() { echo $(($1 + $2)); }\n");
+  repo.Write("tests/test_add.sh", "check add_works [ \"$(add 1 2)\" = 3 ]\n");
+  repo.Commit("Fix add");
+  MineOptions options;
+  options.repo_path = repo.path();
+  options.suite = "s";
+  options.test_cmd = "sh tests/run.sh {test_files} -- {test_ids}";
+  options.results = ResultFormat::kTap;
+  options.repeat = 1;
+  auto mined = Mine(options);
+  ASSERT_TRUE(mined) << mined.error().ToString();
+  ASSERT_EQ(mined->tasks.size(), 1u)
+      << (mined->skipped.empty() ? "" : mined->skipped.back().reason);
+  const auto& task = mined->tasks[0];
+  EXPECT_THAT(task.fail_to_pass(), ElementsAreArray({"add_works"}));
+  EXPECT_EQ(task.test_cmd(), options.test_cmd);
+  EXPECT_EQ(TestCommandFor(task).command, "sh tests/run.sh 'tests/test_add.sh' -- 'add_works'");
 }
 
 }  // namespace
