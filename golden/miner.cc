@@ -126,7 +126,8 @@ Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(
 // {test_ids} nothing (the search is for tests no list names yet).
 TestScope RegressionSearchScope(const std::string& regression_patch) {
   auto paths = vcs::PatchPaths(regression_patch);
-  return {.files = paths ? std::move(*paths) : std::vector<std::string>{}, .ids = {}};
+  return {.files = paths ? TestFilesToRun(std::move(*paths)) : std::vector<std::string>{},
+          .ids = {}};
 }
 
 // The validation runs of mining: options' command, `repeat` times. Its
@@ -138,7 +139,8 @@ Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(const MineOpt
                                                                    const std::string& repo,
                                                                    const std::string& commit,
                                                                    const std::string& patch) {
-  const TestScope scope{.files = {task.test_files().begin(), task.test_files().end()}, .ids = {}};
+  const TestScope scope{
+      .files = TestFilesToRun({task.test_files().begin(), task.test_files().end()}), .ids = {}};
   TestCommand cmd{.command = ExpandTestScope(options.test_cmd, scope),
                   .timeout = options.test_timeout,
                   .format = options.results,

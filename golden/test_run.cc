@@ -330,6 +330,19 @@ std::vector<std::string> PathsOf(const std::string& patch) {
 
 }  // namespace
 
+std::vector<std::string> TestFilesToRun(std::vector<std::string> paths) {
+  // SWE-bench's NON_TEST_EXTS (harness/test_spec/python.py).
+  static constexpr std::string_view kData[] = {".json", ".png", ".csv", ".txt",  ".md",   ".jpg",
+                                               ".jpeg", ".pkl", ".yml", ".yaml", ".toml", ".gif"};
+  std::erase_if(paths, [](const std::string& p) {
+    return std::any_of(std::begin(kData), std::end(kData),
+                       [&](std::string_view ext) { return p.ends_with(ext); });
+  });
+  return paths;
+}
+
+namespace {}  // namespace
+
 std::string ExpandTestScope(std::string_view command, const TestScope& scope) {
   static constexpr std::string_view kFiles = "{test_files}", kIds = "{test_ids}",
                                     kRegex = "{test_ids_regex}";
@@ -357,6 +370,7 @@ TestScope HiddenTestScope(const v1::GoldenTask& task) {
   TestScope scope;
   scope.files.assign(task.test_files().begin(), task.test_files().end());
   if (scope.files.empty()) scope.files = PathsOf(task.test_patch());
+  scope.files = TestFilesToRun(std::move(scope.files));
   scope.ids.assign(task.fail_to_pass().begin(), task.fail_to_pass().end());
   scope.ids.insert(scope.ids.end(), task.pass_to_pass().begin(), task.pass_to_pass().end());
   return scope;
@@ -364,7 +378,7 @@ TestScope HiddenTestScope(const v1::GoldenTask& task) {
 
 TestScope RegressionTestScope(const v1::GoldenTask& task) {
   TestScope scope;
-  scope.files = PathsOf(task.regression_patch());
+  scope.files = TestFilesToRun(PathsOf(task.regression_patch()));
   scope.ids.assign(task.regression_tests().begin(), task.regression_tests().end());
   return scope;
 }

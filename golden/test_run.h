@@ -76,11 +76,15 @@ struct TestScope {
 // left as it is.
 std::string ExpandTestScope(std::string_view command, const TestScope& scope);
 
+// `paths` without data files, as SWE-bench leaves them out of the test files
+// it runs: .json .png .csv .txt .md .jpg .jpeg .pkl .yml .yaml .toml .gif.
+std::vector<std::string> TestFilesToRun(std::vector<std::string> paths);
+
 // The hidden tests' scope: the task's test_files (or, when empty, the paths
-// of its test_patch), its FAIL_TO_PASS then PASS_TO_PASS ids.
+// of its test_patch) less data files, its FAIL_TO_PASS then PASS_TO_PASS ids.
 TestScope HiddenTestScope(const v1::GoldenTask& task);
-// The regression run's scope: the paths of regression_patch and the
-// regression ids.
+// The regression run's scope: the paths of regression_patch (less data
+// files) and the regression ids.
 TestScope RegressionTestScope(const v1::GoldenTask& task);
 
 // The command that runs `task`'s tests, as mining validated it (sandbox

@@ -78,6 +78,10 @@ TEST(TestScope, TheTaskGivesItsTestFilesThenTestPatchPathsAndFailToPassThenPassT
       "@@ -1 +1 @@\n-a\n+b\n");
   EXPECT_EQ(TestCommandFor(task).command, "t 'tests/t.py' -- 'f1' 'f2' 'p1'");
   task.add_test_files("tests/u.py");
+  // Data files are not run, as SWE-bench leaves them out (NON_TEST_EXTS).
+  task.add_test_files("tests/fixtures/data.json");
+  task.add_test_files("tests/snapshots/out.txt");
+  task.add_test_files("tests/conf.yaml");
   EXPECT_EQ(TestCommandFor(task).command, "t 'tests/u.py' -- 'f1' 'f2' 'p1'");
   task.add_regression_tests("r1");
   task.set_regression_patch(
