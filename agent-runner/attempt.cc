@@ -575,7 +575,9 @@ void RunJudges(const v1::GoldenTask& task, const std::string& tree_dir,
 // Runs the task's regression tests in `tree` (the scoring tree, after the
 // hidden tests ran in it): their test files are put back as the merged
 // commit has them (the hidden test patch already did so for its own files),
-// then regression_patch goes in and the test command runs again. Keeps the
+// then regression_patch goes in and the test command runs again, its
+// {test_files} and {test_ids} standing for the regression patch's files and
+// the regression ids (golden::RegressionTestScope). Keeps the
 // outcomes of the regression ids only (an id the report lacks is an ERROR),
 // or says in regression_error why they did not run. The report directory is
 // `report_dir` (created, empty).
@@ -609,9 +611,11 @@ Status RunRegressionTests(const v1::GoldenTask& task, vcs::Workspace& tree,
     return fail("the regression patch does not apply: " + applied.error().message());
   }
   CRUCIBLE_RETURN_IF_ERROR(MakeDirs(report_dir));
-  golden::TestCommand cmd = golden::TestCommandFor(task);
-  cmd.expected.assign(task.regression_tests().begin(), task.regression_tests().end());
-  CRUCIBLE_ASSIGN_OR_RETURN(v1::TestRun run, golden::RunTests(tree.workdir(), cmd, report_dir));
+  CRUCIBLE_ASSIGN_OR_RETURN(
+      v1::TestRun run,
+      golden::RunTests(tree.workdir(),
+                       golden::TestCommandFor(task, golden::RegressionTestScope(task)),
+                       report_dir));
   if (!run.infra_error().empty()) return fail("test run failed: " + run.infra_error());
   if (run.timed_out()) return fail("the regression test run timed out");
   std::map<std::string, v1::TestOutcome> by_id;
@@ -653,8 +657,9 @@ struct ClaimsAndObservations {
   }
 
   void Record(const v1::GoldenTask& task, const AttemptContext& ctx, v1::Evidence& evidence) {
-    auto found =
-        scoring::FindContradictions(events, evidence, golden::TestCommandFor(task).command);
+    // The command as the suite wrote it: its scope placeholders say nothing
+    // about what an agent's test run looks like.
+    auto found = scoring::FindContradictions(events, evidence, task.test_cmd());
     for (size_t i = 0; i < found.size(); ++i) {
       const auto& c = found[i];
       if (i < kMaxReported) {

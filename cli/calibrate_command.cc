@@ -28,6 +28,7 @@ struct CalibrateArgs {
   std::string coordinator;
   std::string run;
   std::vector<std::string> switch_off;
+  bool environment = false;  // only the oracle and the noop: the environment check
 };
 
 // The first `n` testable tasks of the split, in id order (all with n 0).
@@ -72,10 +73,33 @@ class StdoutToStderr {
   int saved_ = -1;
 };
 
+// Reads the run's environment check, prints it, and stores each task's
+// environment when `store_status`. 0 every task ok, 3 a mismatch.
+int ShowEnvironment(storage::Store& store, const std::string& run_id, const CalibrateArgs& args,
+                    bool store_status) {
+  auto check = report::CheckEnvironment(store, run_id);
+  if (!check) return ReportError(check.error());
+  if (args.format == "json") {
+    std::printf("%s", report::RenderEnvironmentJson(*check).c_str());
+  } else {
+    std::printf("%s", report::RenderEnvironmentTable(*check).c_str());
+  }
+  if (store_status) {
+    if (auto st = report::StoreTaskEnvironment(store, *check); !st) {
+      return ReportError(st.error().Wrap("storing the tasks' environment status"));
+    }
+  }
+  std::fflush(stdout);
+  return check->ok() ? 0 : 3;
+}
+
 // Reads the run's matrix, prints it, and stores each task's status when
 // `store_status` (never for a --switch-off what-if). 0 passed, 3 failed.
+// The run's environment check is stored with it (the table shows it after
+// the matrix; JSON keeps the matrix alone).
 int Show(storage::Store& store, const std::string& run_id, const CalibrateArgs& args,
          bool store_status) {
+  if (args.environment) return ShowEnvironment(store, run_id, args, store_status);
   auto cal = report::Calibrate(store, run_id, {.switch_off = args.switch_off});
   if (!cal) return ReportError(cal.error());
   if (args.format == "json") {
@@ -87,6 +111,15 @@ int Show(storage::Store& store, const std::string& run_id, const CalibrateArgs& 
     if (auto st = report::StoreTaskCalibration(store, *cal); !st) {
       return ReportError(st.error().Wrap("storing the tasks' calibration status"));
     }
+    auto check = report::CheckEnvironment(store, run_id);
+    if (!check) return ReportError(check.error());
+    if (args.format != "json") {
+      std::printf("\n%s", report::RenderEnvironmentTable(*check).c_str());
+    }
+    if (auto st = report::StoreTaskEnvironment(store, *check); !st) {
+      return ReportError(st.error().Wrap("storing the tasks' environment status"));
+    }
+    if (!check->ok() && cal->ok()) return 3;
   }
   std::fflush(stdout);
   return cal->ok() ? 0 : 3;
@@ -116,7 +149,15 @@ int ShowStored(const CalibrateArgs& args, const std::string& run_id, bool absent
   return Show(**store, run_id, args, /*store_status=*/writable);
 }
 
+std::vector<v1::AgentSpec> Agents(const CalibrateArgs& args) {
+  return args.environment ? report::EnvironmentAgents() : report::CalibrationAgents();
+}
+
 int Calibrate(const CalibrateArgs& args) {
+  if (args.environment && !args.switch_off.empty()) {
+    return ReportError(Error(Code::kInvalidArgument,
+                             "--switch-off reads the calibration matrix; --environment has none"));
+  }
   if (!args.run.empty()) return ShowStored(args, args.run, /*absent_ok=*/false);
   if (args.suite.empty()) {
     return ReportError(Error(Code::kInvalidArgument, "--suite (or --run RUN) is required"));
@@ -128,7 +169,9 @@ int Calibrate(const CalibrateArgs& args) {
   if (!args.coordinator.empty()) {
     v1::SubmitRun submit;
     submit.set_suite(args.suite);
-    for (const auto& a : report::CalibrationAgents()) *submit.add_agents() = a;
+    for (const auto& a : Agents(args)) *submit.add_agents() = a;
+    // The check must see the tasks an earlier check found mismatched.
+    submit.set_include_mismatched(true);
     submit.set_samples(1);
     submit.set_held_out(args.held_out);
     if (args.tasks > 0) {
@@ -156,13 +199,14 @@ int Calibrate(const CalibrateArgs& args) {
   auto ids = PickTasks(**store, args);
   if (!ids) return ReportError(ids.error());
   EmbeddedRunOptions options{.suite = args.suite,
-                             .agents = report::CalibrationAgents(),
+                             .agents = Agents(args),
                              .samples = 1,
                              .runners = args.runners,
                              .held_out = args.held_out,
                              .include_untestable = false,
                              .quiet = false};
   options.only_tasks = *ids;
+  options.include_mismatched = true;
   Result<std::string> run_id = [&] {
     StdoutToStderr quiet_stdout(args.format == "json");
     return RunEmbedded(**store, options);
@@ -205,6 +249,11 @@ void AddCalibrateCommand(CLI::App& app, int* exit_code) {
                   "CHECK: read the scores as if this check were off (a violation kind or a "
                   "dimension; repeatable), to see calibration notice a broken scorer; the "
                   "tasks' status is then not stored");
+  cmd->add_flag("--environment", args->environment,
+                "only the environment check (docs/swebench.md \"Environment check\"): run "
+                "builtin:oracle and builtin:noop and mark each task whose gold patch does not "
+                "resolve it, or whose FAIL_TO_PASS tests pass without it, as an environment "
+                "mismatch (runs then leave it out); exit status 0: every task ok, 3: a mismatch");
   cmd->callback([args, tasks, exit_code] {
     args->tasks_given = tasks->count() > 0;
     *exit_code = Calibrate(*args);

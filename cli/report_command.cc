@@ -67,6 +67,9 @@ int Report(const std::string& db, const std::string& run_id, const std::string& 
     std::printf("run %s  suite %s\n%s\n%s", run.id().c_str(), run.suite().c_str(),
                 progress.empty() ? "" : (progress + "\n").c_str(),
                 report::RenderTable(rows).c_str());
+    if (std::string note = report::DescribeMismatched(run); !note.empty()) {
+      std::printf("\n%s\n", note.c_str());
+    }
   }
   return 0;
 }

@@ -206,6 +206,9 @@ int Run(const RunArgs& args) {
     if (std::string note = report::DescribeUntestable(*run); !note.empty()) {
       std::printf("\n%s\n", note.c_str());
     }
+    if (std::string note = report::DescribeMismatched(*run); !note.empty()) {
+      std::printf("\n%s\n", note.c_str());
+    }
   }
   std::printf("\nrun %s finished; `crucible report %s` shows it again\n", run_id->c_str(),
               run_id->c_str());
@@ -240,6 +243,9 @@ Result<RemoteRun> SubmitAndFollow(const std::string& coordinator, const v1::Subm
               run.id().c_str(), run.attempt_count(), run.suite().c_str(), run.agents_size(),
               run.samples(), coordinator.c_str());
   if (std::string note = report::DescribeUntestable(run); !note.empty()) {
+    std::printf("%s\n", note.c_str());
+  }
+  if (std::string note = report::DescribeMismatched(run); !note.empty()) {
     std::printf("%s\n", note.c_str());
   }
   std::fflush(stdout);

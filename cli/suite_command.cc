@@ -28,9 +28,32 @@ int List(const std::string& db) {
   if (!suites) return ReportError(suites.error());
   std::printf("%-20s %6s  %s\n", "suite", "tasks", "repository");
   for (const auto& s : *suites) {
-    std::printf("%-20s %6d  %s\n", s.name().c_str(), s.task_count(), s.repo_path().c_str());
+    // Tasks whose environment check found a mismatch, which runs leave out.
+    std::string note;
+    if (auto tasks = (*store)->ListTasks(s.name()); tasks) {
+      const auto n = std::count_if(tasks->begin(), tasks->end(), v1::IsEnvironmentMismatch);
+      if (n > 0) note = fmt::format("  ({} environment mismatch)", n);
+    }
+    std::printf("%-20s %6d  %s%s\n", s.name().c_str(), s.task_count(), s.repo_path().c_str(),
+                note.c_str());
   }
   return 0;
+}
+
+// "environment: ok (run R)" or "environment: MISMATCH (run R): detail" with
+// the failing tests, one per line; "environment: not checked (run R): why"
+// when the check could not decide; nothing when it never ran.
+std::string EnvironmentLines(const v1::GoldenTask& t) {
+  if (!t.has_environment()) return "";
+  const auto& e = t.environment();
+  const std::string status = e.status() == "mismatch" ? "MISMATCH, left out of runs"
+                             : e.status().empty()     ? "not checked"
+                                                      : e.status();
+  std::string out = fmt::format("    environment: {} (run {})", status, e.run_id());
+  if (!e.detail().empty()) out += ": " + e.detail();
+  out += "\n";
+  for (const auto& f : e.failing()) out += "      " + f + "\n";
+  return out;
 }
 
 // "calibration: STATUS (run R)": the task's last `crucible calibrate`, with
@@ -63,10 +86,11 @@ int Show(const std::string& db, const std::string& name) {
   if (!suite) return ReportError(suite.error());
   auto tasks = (*store)->ListTasks(name);
   if (!tasks) return ReportError(tasks.error());
-  size_t held_out = 0, untestable = 0;
+  size_t held_out = 0, untestable = 0, mismatched = 0;
   for (const auto& t : *tasks) {
     held_out += t.held_out() ? 1 : 0;
     untestable += v1::IsUntestable(t) ? 1 : 0;
+    mismatched += v1::IsEnvironmentMismatch(t) ? 1 : 0;
   }
   std::printf("suite %s\n  repository  %s\n  test command  %s\n", suite->name().c_str(),
               suite->repo_path().c_str(), suite->test_cmd().c_str());
@@ -97,6 +121,9 @@ int Show(const std::string& db, const std::string& name) {
   }
   std::string untestable_note =
       untestable > 0 ? fmt::format("; {} untestable, left out of runs", untestable) : "";
+  if (mismatched > 0) {
+    untestable_note += fmt::format("; {} environment mismatch, left out of runs", mismatched);
+  }
   std::printf("  tasks  %zu (%zu dev, %zu held out%s)\n\n", tasks->size(), tasks->size() - held_out,
               held_out, untestable_note.c_str());
   for (const auto& t : *tasks) {
@@ -120,6 +147,7 @@ int Show(const std::string& db, const std::string& name) {
                   fmt::format("{}", fmt::join(t.regression_tests(), ", ")).c_str());
     }
     std::printf("%s", CalibrationLine(t).c_str());
+    std::printf("%s", EnvironmentLines(t).c_str());
     if (v1::IsUntestable(t)) {
       std::printf(
           "    untestable: no FAIL_TO_PASS test (doing nothing completes it); runs leave it out "

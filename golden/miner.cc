@@ -123,12 +123,26 @@ Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(
   return runs;
 }
 
-// The validation runs of mining: options' command, `repeat` times.
+// The regression search's scope: {test_files} the regression patch's files,
+// {test_ids} nothing (the search is for tests no list names yet).
+TestScope RegressionSearchScope(const std::string& regression_patch) {
+  auto paths = vcs::PatchPaths(regression_patch);
+  return {.files = paths ? TestFilesToRun(std::move(*paths)) : std::vector<std::string>{},
+          .ids = {}};
+}
+
+// The validation runs of mining: options' command, `repeat` times. Its
+// {test_files} stand for the change's test files; {test_ids} for nothing
+// (FAIL_TO_PASS and PASS_TO_PASS are what these runs find out), so the
+// runner's own selection applies.
 Result<std::variant<std::vector<v1::TestRun>, std::string>> TestAt(const MineOptions& options,
+                                                                   const v1::GoldenTask& task,
                                                                    const std::string& repo,
                                                                    const std::string& commit,
                                                                    const std::string& patch) {
-  TestCommand cmd{.command = options.test_cmd,
+  const TestScope scope{
+      .files = TestFilesToRun({task.test_files().begin(), task.test_files().end()}), .ids = {}};
+  TestCommand cmd{.command = ExpandTestScope(options.test_cmd, scope),
                   .timeout = options.test_timeout,
                   .format = options.results,
                   .setup = options.setup_cmd,
@@ -224,7 +238,7 @@ Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
                       const vcs::Change& change, v1::GoldenTask task) {
   // The merged commit first: when its own tests fail there is no need to run
   // the base.
-  CRUCIBLE_ASSIGN_OR_RETURN(auto after_or, TestAt(options, repo, change.commit, ""));
+  CRUCIBLE_ASSIGN_OR_RETURN(auto after_or, TestAt(options, task, repo, change.commit, ""));
   if (auto* why = std::get_if<std::string>(&after_or)) return Skip(*why, "infra");
   const auto& after_runs = std::get<std::vector<v1::TestRun>>(after_or);
   for (const auto& run : after_runs) {
@@ -289,7 +303,7 @@ Result<Verdict> Judge(const MineOptions& options, const std::string& repo,
   if (!any_passing && !excluded.empty()) return Skip(unreliable(), "tests");
 
   CRUCIBLE_ASSIGN_OR_RETURN(auto before_or,
-                            TestAt(options, repo, change.parent, task.test_patch()));
+                            TestAt(options, task, repo, change.parent, task.test_patch()));
   if (auto* why = std::get_if<std::string>(&before_or)) return Skip(*why, "infra");
   const auto& before_runs = std::get<std::vector<v1::TestRun>>(before_or);
   for (const auto& run : before_runs) {
@@ -341,14 +355,6 @@ std::string TaskId(const std::string& commit, const std::set<std::string>& taken
     if (!taken.contains(id)) return id;
   }
   return "t-" + commit;
-}
-
-// The task's command for finding the tests a run shows: none is expected
-// (with results from logs, no test is made up as absent).
-TestCommand DiscoveryCommand(const v1::GoldenTask& task) {
-  TestCommand cmd = TestCommandFor(task);
-  cmd.expected.clear();
-  return cmd;
 }
 
 Status Validate(const MineOptions& o, bool scan_only = false) {
@@ -764,9 +770,9 @@ Result<RegressionSummary> ComputeRegressionTests(const MineOptions& options,
       return Unusable(runs.back(), "").empty() && !candidates(runs).empty();
     };
     CRUCIBLE_ASSIGN_OR_RETURN(
-        auto runs_or,
-        TestAt(DiscoveryCommand(task), repeat, repo, task.merged_commit(), jobs[k].patch,
-               "the regression patch does not apply at the merged commit", more));
+        auto runs_or, TestAt(TestCommandFor(task, RegressionSearchScope(jobs[k].patch)), repeat,
+                             repo, task.merged_commit(), jobs[k].patch,
+                             "the regression patch does not apply at the merged commit", more));
     if (auto* why = std::get_if<std::string>(&runs_or)) {
       // A checkout that failed may work next time; a patch that does not
       // apply will not.

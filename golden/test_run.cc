@@ -18,6 +18,7 @@
 #include "sandbox/policy.h"
 #include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
+#include "vcs/repo.h"
 
 namespace crucible::golden {
 
@@ -339,17 +340,119 @@ Result<ResultFormat> ParseResultFormat(std::string_view name) {
               fmt::format("unknown result format '{}' (junit, tap, exit-code or regex)", name));
 }
 
+namespace {
+
+// `s` as one single-quoted shell word: a quote inside becomes '\''.
+std::string ShellQuote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+std::string QuotedList(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += ' ';
+    out += ShellQuote(item);
+  }
+  return out;
+}
+
+// One regular expression matching exactly the ids (POSIX ERE and RE2 alike):
+// metacharacters escaped with a backslash.
+std::string IdsRegex(const std::vector<std::string>& ids) {
+  if (ids.empty()) return ".*";
+  std::string out = "^(";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i > 0) out += '|';
+    for (char c : ids[i]) {
+      if (std::string_view("\\.+*?()|[]{}^$").find(c) != std::string_view::npos) out += '\\';
+      out += c;
+    }
+  }
+  return out + ")$";
+}
+
+std::vector<std::string> PathsOf(const std::string& patch) {
+  auto paths = vcs::PatchPaths(patch);
+  return paths ? std::move(*paths) : std::vector<std::string>{};
+}
+
+}  // namespace
+
+std::vector<std::string> TestFilesToRun(std::vector<std::string> paths) {
+  // SWE-bench's NON_TEST_EXTS (harness/test_spec/python.py).
+  static constexpr std::string_view kData[] = {".json", ".png", ".csv", ".txt",  ".md",   ".jpg",
+                                               ".jpeg", ".pkl", ".yml", ".yaml", ".toml", ".gif"};
+  std::erase_if(paths, [](const std::string& p) {
+    return std::any_of(std::begin(kData), std::end(kData),
+                       [&](std::string_view ext) { return p.ends_with(ext); });
+  });
+  return paths;
+}
+
+namespace {}  // namespace
+
+std::string ExpandTestScope(std::string_view command, const TestScope& scope) {
+  static constexpr std::string_view kFiles = "{test_files}", kIds = "{test_ids}",
+                                    kRegex = "{test_ids_regex}";
+  std::string out;
+  size_t i = 0;
+  while (i < command.size()) {
+    const std::string_view rest = command.substr(i);
+    if (rest.starts_with(kFiles)) {
+      out += QuotedList(scope.files);
+      i += kFiles.size();
+    } else if (rest.starts_with(kIds)) {
+      out += QuotedList(scope.ids);
+      i += kIds.size();
+    } else if (rest.starts_with(kRegex)) {
+      out += ShellQuote(IdsRegex(scope.ids));
+      i += kRegex.size();
+    } else {
+      out += command[i++];
+    }
+  }
+  return out;
+}
+
+TestScope HiddenTestScope(const v1::GoldenTask& task) {
+  TestScope scope;
+  scope.files.assign(task.test_files().begin(), task.test_files().end());
+  if (scope.files.empty()) scope.files = PathsOf(task.test_patch());
+  scope.files = TestFilesToRun(std::move(scope.files));
+  scope.ids.assign(task.fail_to_pass().begin(), task.fail_to_pass().end());
+  scope.ids.insert(scope.ids.end(), task.pass_to_pass().begin(), task.pass_to_pass().end());
+  return scope;
+}
+
+TestScope RegressionTestScope(const v1::GoldenTask& task) {
+  TestScope scope;
+  scope.files = TestFilesToRun(PathsOf(task.regression_patch()));
+  scope.ids.assign(task.regression_tests().begin(), task.regression_tests().end());
+  return scope;
+}
+
 TestCommand TestCommandFor(const v1::GoldenTask& task) {
+  return TestCommandFor(task, HiddenTestScope(task));
+}
+
+TestCommand TestCommandFor(const v1::GoldenTask& task, const TestScope& scope) {
   TestCommand cmd;
-  cmd.command = task.test_cmd();
+  cmd.command = ExpandTestScope(task.test_cmd(), scope);
   if (task.test_timeout_s() > 0) cmd.timeout = std::chrono::seconds(task.test_timeout_s());
   cmd.format = ParseResultFormat(task.results()).value_or(ResultFormat::kJunit);
   cmd.setup = task.setup_cmd();
   if (task.setup_timeout_s() > 0) cmd.setup_timeout = std::chrono::seconds(task.setup_timeout_s());
   cmd.sandbox_policy = task.sandbox_policy();
   cmd.log_results = task.log_results();
-  cmd.expected.assign(task.fail_to_pass().begin(), task.fail_to_pass().end());
-  cmd.expected.insert(cmd.expected.end(), task.pass_to_pass().begin(), task.pass_to_pass().end());
+  cmd.expected = scope.ids;
   return cmd;
 }
 

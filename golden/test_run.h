@@ -67,10 +67,38 @@ struct TestCommand {
   std::vector<std::string> expected = {};
 };
 
+// What a test command's scope placeholders stand for (docs/suites.md "Test
+// scope"): {test_files} the files, {test_ids} the ids, each single-quoted
+// for the shell and space-separated (an empty list leaves nothing), and
+// {test_ids_regex} the ids as one quoted regular expression "^(A|B)$" with
+// each id's regex metacharacters escaped ('.*' when there are no ids).
+struct TestScope {
+  std::vector<std::string> files;
+  std::vector<std::string> ids;
+};
+
+// `command` with {test_files}, {test_ids} and {test_ids_regex} replaced in one
+// pass (text inserted is not scanned again); other text, {junit} included, is
+// left as it is.
+std::string ExpandTestScope(std::string_view command, const TestScope& scope);
+
+// `paths` without data files, as SWE-bench leaves them out of the test files
+// it runs: .json .png .csv .txt .md .jpg .jpeg .pkl .yml .yaml .toml .gif.
+std::vector<std::string> TestFilesToRun(std::vector<std::string> paths);
+
+// The hidden tests' scope: the task's test_files (or, when empty, the paths
+// of its test_patch) less data files, its FAIL_TO_PASS then PASS_TO_PASS ids.
+TestScope HiddenTestScope(const v1::GoldenTask& task);
+// The regression run's scope: the paths of regression_patch (less data
+// files) and the regression ids.
+TestScope RegressionTestScope(const v1::GoldenTask& task);
+
 // The command that runs `task`'s tests, as mining validated it (sandbox
-// policy and log results included), expecting its FAIL_TO_PASS and
-// PASS_TO_PASS tests.
+// policy and log results included), its scope placeholders standing for
+// `scope` (HiddenTestScope when not given), expecting the scope's ids (with
+// results from logs, each one the output never names is absent).
 TestCommand TestCommandFor(const v1::GoldenTask& task);
+TestCommand TestCommandFor(const v1::GoldenTask& task, const TestScope& scope);
 
 // Runs `cmd` in the sandbox over the host directory `workspace` (read-write)
 // and parses its report.

@@ -562,4 +562,274 @@ Status StoreTaskCalibration(storage::Store& store, const Calibration& cal) {
   return store.PutSuite(suite, tasks);
 }
 
+std::vector<std::string> EnvironmentCheck::mismatched() const {
+  std::vector<std::string> out;
+  for (const auto& t : tasks) {
+    auto it = per_task.find(t);
+    if (it != per_task.end() && it->second.status() == "mismatch") out.push_back(t);
+  }
+  return out;
+}
+
+std::vector<std::string> EnvironmentCheck::unchecked() const {
+  std::vector<std::string> out;
+  for (const auto& t : tasks) {
+    auto it = per_task.find(t);
+    if (it == per_task.end() || it->second.status().empty()) out.push_back(t);
+  }
+  return out;
+}
+
+std::vector<v1::AgentSpec> EnvironmentAgents() {
+  std::vector<v1::AgentSpec> agents;
+  for (const char* name : {"oracle", "noop"}) {
+    v1::AgentSpec a;
+    a.set_name(name);
+    a.set_command(std::string("builtin:") + name);
+    agents.push_back(std::move(a));
+  }
+  return agents;
+}
+
+namespace {
+
+const char* OutcomeWord(v1::TestOutcome::Status s) {
+  switch (s) {
+    case v1::TestOutcome::PASSED:
+      return "passed";
+    case v1::TestOutcome::FAILED:
+      return "failed";
+    case v1::TestOutcome::ERROR:
+      return "errored";
+    case v1::TestOutcome::SKIPPED:
+      return "was skipped";
+    default:
+      return "did not run";
+  }
+}
+
+// One agent's finished attempt on a task, or why there is none.
+struct Finished {
+  const v1::Attempt* attempt = nullptr;
+  v1::Score score;
+  v1::Evidence evidence;
+  std::string unfinished;  // set when the attempt did not finish
+};
+
+Finished ReadFinished(storage::Store& store, const std::string& run_id, const v1::Attempt* attempt,
+                      const std::string& task, const std::string& agent) {
+  Finished f;
+  f.attempt = attempt;
+  if (attempt == nullptr) {
+    f.unfinished = fmt::format("the {} has no attempt on {} in run {}", agent, task, run_id);
+  } else if (attempt->state() != v1::Attempt::DONE) {
+    f.unfinished =
+        fmt::format("the {}'s attempt {}/{} did not finish ({})", agent, run_id, attempt->number(),
+                    attempt->error().empty() ? StateName(attempt->state()) : attempt->error());
+  } else {
+    auto s = store.GetScore(run_id, attempt->number());
+    auto ev = store.GetEvidence(run_id, attempt->number());
+    if (!s || !ev) {
+      f.unfinished =
+          fmt::format("the {}'s attempt {}/{} has no {}: {}", agent, run_id, attempt->number(),
+                      !s ? "score" : "evidence", !s ? s.error().message() : ev.error().message());
+    } else {
+      f.score = std::move(*s);
+      f.evidence = std::move(*ev);
+    }
+  }
+  return f;
+}
+
+// Why the attempt's hidden tests did not run ("" when they did), as scoring
+// says it (Score.reason) for the same cases.
+std::string TestsDidNotRun(const Finished& f) {
+  const v1::Evidence& ev = f.evidence;
+  if (!ev.diff_error().empty() || !ev.test_patch_error().empty() ||
+      !ev.tests().infra_error().empty() || ev.tests().timed_out() ||
+      (!ev.truncated().empty() && ev.tests().tests().empty())) {
+    return f.score.reason().empty() ? "the tests did not run" : f.score.reason();
+  }
+  return "";
+}
+
+v1::TaskEnvironment Decide(const v1::GoldenTask* task, const Finished& oracle,
+                           const Finished& noop) {
+  v1::TaskEnvironment env;
+  std::vector<std::string> details;
+  bool mismatch = false;
+  if (oracle.unfinished.empty() && !oracle.score.completed()) {
+    mismatch = true;
+    const std::string why = TestsDidNotRun(oracle);
+    if (!why.empty()) {
+      env.add_failing("the tests did not run with the gold patch: " + why);
+    } else if (task != nullptr) {
+      std::map<std::string, v1::TestOutcome::Status> by_id;
+      for (const auto& t : oracle.evidence.tests().tests()) by_id[t.id()] = t.status();
+      auto list = [&](const auto& ids, const char* name) {
+        for (const auto& id : ids) {
+          auto it = by_id.find(id);
+          const auto st = it == by_id.end() ? v1::TestOutcome::UNKNOWN : it->second;
+          if (st == v1::TestOutcome::PASSED) continue;
+          env.add_failing(fmt::format("{} {} {} with the gold patch", name, id, OutcomeWord(st)));
+        }
+      };
+      list(task->fail_to_pass(), "FAIL_TO_PASS");
+      list(task->pass_to_pass(), "PASS_TO_PASS");
+    }
+    if (env.failing().empty()) env.add_failing("the gold patch: " + oracle.score.reason());
+    details.push_back("the gold patch does not resolve it (" + oracle.score.reason() + ")");
+  }
+  if (noop.unfinished.empty() && TestsDidNotRun(noop).empty() && task != nullptr) {
+    std::set<std::string> passed;
+    for (const auto& t : noop.evidence.tests().tests()) {
+      if (t.status() == v1::TestOutcome::PASSED) passed.insert(t.id());
+    }
+    std::vector<std::string> without;
+    for (const auto& id : task->fail_to_pass()) {
+      if (passed.contains(id)) without.push_back(id);
+    }
+    for (const auto& id : without) {
+      env.add_failing(fmt::format("FAIL_TO_PASS {} passed without it", id));
+    }
+    if (!without.empty()) {
+      mismatch = true;
+      details.push_back(fmt::format("{} of its {} FAIL_TO_PASS tests pass without the gold patch",
+                                    without.size(), task->fail_to_pass_size()));
+    }
+  }
+  if (mismatch) {
+    env.set_status("mismatch");
+    env.set_detail(fmt::format("{}", fmt::join(details, "; ")));
+    return env;
+  }
+  // Neither attempt showed a mismatch: ok only when both could.
+  std::vector<std::string> unknown;
+  if (!oracle.unfinished.empty()) unknown.push_back(oracle.unfinished);
+  if (!noop.unfinished.empty()) unknown.push_back(noop.unfinished);
+  if (noop.unfinished.empty() && !TestsDidNotRun(noop).empty()) {
+    unknown.push_back("the noop's tests did not run: " + TestsDidNotRun(noop));
+  }
+  if (task == nullptr) unknown.push_back("the task is no longer in the suite");
+  if (!unknown.empty()) {
+    env.set_detail(fmt::format("not checked (infrastructure): {}", fmt::join(unknown, "; ")));
+    return env;
+  }
+  env.set_status("ok");
+  return env;
+}
+
+}  // namespace
+
+Result<EnvironmentCheck> CheckEnvironment(storage::Store& store, const std::string& run_id) {
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store.GetRun(run_id));
+  std::vector<std::string> missing;
+  for (const auto& a : EnvironmentAgents()) {
+    if (std::none_of(run.agents().begin(), run.agents().end(),
+                     [&](const v1::AgentSpec& r) { return r.name() == a.name(); })) {
+      missing.push_back(a.name());
+    }
+  }
+  if (!missing.empty()) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("run {} is not an environment check: it has no agent {} (`crucible "
+                            "calibrate --environment --suite S` makes one)",
+                            run_id, fmt::join(missing, ", ")));
+  }
+  CRUCIBLE_ASSIGN_OR_RETURN(auto attempts, store.ListAttempts(run_id));
+  CRUCIBLE_ASSIGN_OR_RETURN(auto tasks, store.ListTasks(run.suite()));
+  std::map<std::string, const v1::GoldenTask*> task_by_id;
+  for (const auto& t : tasks) task_by_id[t.id()] = &t;
+
+  EnvironmentCheck check;
+  check.run_id = run_id;
+  check.suite = run.suite();
+  std::map<std::pair<std::string, std::string>, const v1::Attempt*> first;
+  for (const auto& a : attempts) {
+    if (!Contains(check.tasks, a.task_id())) check.tasks.push_back(a.task_id());
+    first.emplace(std::make_pair(a.task_id(), a.agent()), &a);
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  auto find = [&](const std::string& task, const std::string& agent) -> const v1::Attempt* {
+    auto it = first.find({task, agent});
+    return it == first.end() ? nullptr : it->second;
+  };
+  for (const auto& task : check.tasks) {
+    Finished oracle = ReadFinished(store, run_id, find(task, "oracle"), task, "oracle");
+    Finished noop = ReadFinished(store, run_id, find(task, "noop"), task, "noop");
+    auto it = task_by_id.find(task);
+    v1::TaskEnvironment env = Decide(it == task_by_id.end() ? nullptr : it->second, oracle, noop);
+    env.set_run_id(run_id);
+    env.set_at_ms(now_ms);
+    check.per_task[task] = std::move(env);
+  }
+  return check;
+}
+
+std::string RenderEnvironmentTable(const EnvironmentCheck& check) {
+  const auto mismatched = check.mismatched();
+  const auto unchecked = check.unchecked();
+  std::string out = fmt::format(
+      "environment check of run {} (suite {}, {} tasks): {} ok, {} mismatch, {} not "
+      "checked\n",
+      check.run_id, check.suite, check.tasks.size(),
+      check.tasks.size() - mismatched.size() - unchecked.size(), mismatched.size(),
+      unchecked.size());
+  if (!mismatched.empty()) {
+    out += "\nenvironment mismatch (runs leave these tasks out; --include-mismatched runs them):\n";
+    for (const auto& t : mismatched) {
+      const auto& env = check.per_task.at(t);
+      out += fmt::format("  {}: {}\n", t, env.detail());
+      for (const auto& f : env.failing()) out += "    " + f + "\n";
+    }
+  }
+  if (!unchecked.empty()) {
+    out += "\nnot checked (status left unset):\n";
+    for (const auto& t : unchecked) {
+      auto it = check.per_task.find(t);
+      out += fmt::format("  {}: {}\n", t, it == check.per_task.end() ? "" : it->second.detail());
+    }
+  }
+  out +=
+      mismatched.empty()
+          ? "\nenvironment check passed: the gold patch resolves every checked task and no "
+            "FAIL_TO_PASS test passes without it\n"
+          : fmt::format("\nenvironment check FAILED: {} task(s) mismatched\n", mismatched.size());
+  return out;
+}
+
+std::string RenderEnvironmentJson(const EnvironmentCheck& check) {
+  nlohmann::json j;
+  j["run"] = check.run_id;
+  j["suite"] = check.suite;
+  nlohmann::json tasks = nlohmann::json::array();
+  for (const auto& t : check.tasks) {
+    auto it = check.per_task.find(t);
+    if (it == check.per_task.end()) continue;
+    const auto& env = it->second;
+    tasks.push_back(
+        {{"task", t},
+         {"status", env.status()},
+         {"failing", std::vector<std::string>(env.failing().begin(), env.failing().end())},
+         {"detail", env.detail()}});
+  }
+  j["tasks"] = std::move(tasks);
+  j["mismatched"] = check.mismatched();
+  j["unchecked"] = check.unchecked();
+  j["ok"] = check.ok();
+  return j.dump(2) + "\n";
+}
+
+Status StoreTaskEnvironment(storage::Store& store, const EnvironmentCheck& check) {
+  CRUCIBLE_ASSIGN_OR_RETURN(v1::Suite suite, store.GetSuite(check.suite));
+  CRUCIBLE_ASSIGN_OR_RETURN(auto tasks, store.ListTasks(check.suite));
+  for (auto& t : tasks) {
+    auto it = check.per_task.find(t.id());
+    if (it != check.per_task.end()) *t.mutable_environment() = it->second;
+  }
+  return store.PutSuite(suite, tasks);
+}
+
 }  // namespace crucible::report

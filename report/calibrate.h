@@ -108,4 +108,40 @@ std::string RenderCalibrationJson(const Calibration& calibration);
 // theirs.
 Status StoreTaskCalibration(storage::Store& store, const Calibration& calibration);
 
+// The environment check (docs/swebench.md "Environment check"): the oracle
+// and the noop say whether each task's environment reproduces it. A task is
+// "mismatch" when the gold patch does not resolve it (the oracle's attempt
+// did not complete: the FAIL_TO_PASS or PASS_TO_PASS tests that did not
+// pass, or why the tests did not run) or some FAIL_TO_PASS test passes
+// without it (the noop's attempt), else "ok". When the attempt that decides
+// could not finish (infrastructure), the status stays unset and the detail
+// says why.
+struct EnvironmentCheck {
+  std::string run_id;
+  std::string suite;
+  std::vector<std::string> tasks;  // task ids of the run, in order
+  std::map<std::string, v1::TaskEnvironment> per_task;
+  std::vector<std::string> mismatched() const;
+  std::vector<std::string> unchecked() const;  // status left unset
+  bool ok() const { return mismatched().empty(); }
+};
+
+// builtin:oracle and builtin:noop, named "oracle" and "noop".
+std::vector<v1::AgentSpec> EnvironmentAgents();
+
+// Reads the environment check from a finished run's oracle and noop attempts
+// (an environment run or a full calibration run). kInvalidArgument when the
+// run lacks either agent.
+Result<EnvironmentCheck> CheckEnvironment(storage::Store& store, const std::string& run_id);
+
+// The tasks' statuses for a terminal (mismatches with their failing tests),
+// and as JSON ({"run", "suite", "tasks": [{"task", "status", "failing",
+// "detail"}], "mismatched", "unchecked", "ok"}).
+std::string RenderEnvironmentTable(const EnvironmentCheck& check);
+std::string RenderEnvironmentJson(const EnvironmentCheck& check);
+
+// Stores each task's TaskEnvironment in its GoldenTask (runs then leave the
+// mismatched ones out). Tasks of the suite not in the run keep theirs.
+Status StoreTaskEnvironment(storage::Store& store, const EnvironmentCheck& check);
+
 }  // namespace crucible::report

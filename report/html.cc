@@ -1030,6 +1030,9 @@ Result<std::string> RenderRunHtml(storage::Store& store, const std::string& run_
   if (!run.untestable_tasks().empty()) {
     h += fmt::format("<p class=\"muted small\">{}</p>\n", Esc(DescribeUntestable(run)));
   }
+  if (!run.mismatched_tasks().empty()) {
+    h += fmt::format("<p class=\"muted small\">{}</p>\n", Esc(DescribeMismatched(run)));
+  }
   h += fmt::format("<p id=\"headline\">{}</p>\n", Headline(run, rows, settled));
   AgentsTable(h, rows, agent_index);
   DimensionsChart(h, rows, agent_index);

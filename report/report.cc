@@ -705,6 +705,28 @@ std::string DescribeUntestable(const v1::Run& run) {
       untestable, run_tasks, ids);
 }
 
+std::string DescribeMismatched(const v1::Run& run) {
+  const int mismatched = run.mismatched_tasks_size();
+  if (mismatched == 0) return "";
+  constexpr int kListed = 10;
+  std::string ids;
+  for (int i = 0; i < mismatched && i < kListed; ++i) {
+    ids += (i > 0 ? ", " : "") + run.mismatched_tasks(i);
+  }
+  if (mismatched > kListed) ids += fmt::format(" and {} more", mismatched - kListed);
+  if (!run.include_mismatched()) {
+    return fmt::format(
+        "{} task{} left out: environment mismatch (the gold patch does not resolve {}, or "
+        "FAIL_TO_PASS tests pass without it; `crucible suite show` names the tests): {}; "
+        "--include-mismatched runs them",
+        mismatched, mismatched == 1 ? "" : "s", mismatched == 1 ? "it" : "them", ids);
+  }
+  return fmt::format(
+      "{} task{} with an environment mismatch included (--include-mismatched): {}; their "
+      "verdicts may blame the agent for the environment",
+      mismatched, mismatched == 1 ? "" : "s", ids);
+}
+
 namespace {
 
 nlohmann::json OrNull(std::optional<double> v) { return v ? nlohmann::json(*v) : nullptr; }
@@ -818,6 +840,10 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
     j["pass_k_tasks"] = r.pass_k_tasks;
     j["sample_variance"] = OrNull(r.sample_variance);
     j["strict_sample_variance"] = OrNull(r.strict_sample_variance);
+    j["mismatched_tasks"] =
+        std::vector<std::string>(run.mismatched_tasks().begin(), run.mismatched_tasks().end());
+    j["include_mismatched"] = run.include_mismatched();
+    j["mismatched_note"] = DescribeMismatched(run);
   }
   return out.dump(2) + "\n";
 }

@@ -249,6 +249,12 @@ std::string RenderTable(const std::vector<AgentRow>& rows);
 // line; "" when the run's split has no untestable task.
 std::string DescribeUntestable(const v1::Run& run);
 
+// The tasks the run left out (or, with --include-mismatched, included)
+// because their environment check found a mismatch ("2 tasks left out:
+// environment mismatch (...): t-1, t-2; --include-mismatched runs them"),
+// one line; "" when it has none.
+std::string DescribeMismatched(const v1::Run& run);
+
 // A run still in progress (Run.state RUNNING, or attempts neither DONE nor
 // FAILED): "run in progress: 12 of 30 attempts finished; the numbers cover
 // those" ("run cancelled: ..." for a cancelled one), one line; "" when every

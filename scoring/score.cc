@@ -517,7 +517,7 @@ class Scorer {
         .golden_sources = golden_sources_,
         .observed_execs = observed.execs,
         .observed_writes = observed.writes,
-        .test_cmd = observed.execs ? golden::TestCommandFor(in_.task).command : std::string(),
+        .test_cmd = observed.execs ? in_.task.test_cmd() : std::string(),  // placeholders kept
         .contradictions = {}};
     for (const auto& c : ev_.contradictions()) ti.contradictions.push_back(c.detail());
     auto ts = internal::ScoreTrace(ti);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fs.h"
+#include "protocol/golden_task.h"
 #include "scoring/calibration.h"
 #include "tests/support/run_command.h"
 
@@ -468,6 +469,100 @@ TEST_F(CalibrateTest, SuiteShowPrintsEachTasksStatus) {
   EXPECT_THAT(out.text, HasSubstr("    calibration: calibrated (run cal); n/a: silent-regression "
                                   "(no out-of-scope mutation broke a test in 40 candidates)\n"));
   EXPECT_THAT(out.text, HasSubstr("    calibration: calibrated (run older)\n"));
+}
+
+// The environment check (CheckEnvironment) of a run of the oracle and the
+// noop alone: a gold patch that leaves a FAIL_TO_PASS test failing and a
+// FAIL_TO_PASS test passing without it are mismatches naming the test; an
+// oracle whose attempt failed for infrastructure leaves the status unset and
+// says why; a test run that errored with the gold patch is a mismatch with
+// the error. Stored on the tasks; others keep theirs.
+TEST_F(CalibrateTest, EnvironmentCheckNamesMismatchesAndLeavesInfraFailuresUnset) {
+  tasks_ = {"t1", "t2", "t3", "t4"};
+  for (const auto& t : tasks_) {
+    for (const char* agent : {"oracle", "noop"}) {
+      scores_[{t, agent}] = Ideal(scoring::Expectations()[std::string(agent) == "oracle" ? 0 : 1]);
+      evidence_[{t, agent}] = v1::Evidence();
+    }
+  }
+  ASSERT_EQ(scoring::Expectations()[0].agent, "oracle");
+  ASSERT_EQ(scoring::Expectations()[1].agent, "noop");
+  {
+    auto tasks = store_->ListTasks("s");
+    ASSERT_TRUE(tasks);
+    v1::GoldenTask t4 = (*tasks)[0];
+    t4.set_id("t4");
+    t4.clear_calibration();
+    tasks->push_back(t4);
+    ASSERT_TRUE(store_->PutSuite(*store_->GetSuite("s"), *tasks));
+  }
+  auto* failed = evidence_[{"t2", "oracle"}].mutable_tests()->add_tests();
+  failed->set_id("tests::t");
+  failed->set_status(v1::TestOutcome::FAILED);
+  scores_[{"t2", "oracle"}].set_completed(false);
+  scores_[{"t2", "oracle"}].set_reason("0/1 FAIL_TO_PASS tests pass; not passing: tests::t");
+  auto* passed = evidence_[{"t3", "noop"}].mutable_tests()->add_tests();
+  passed->set_id("tests::t");
+  passed->set_status(v1::TestOutcome::PASSED);
+  evidence_[{"t4", "oracle"}].mutable_tests()->set_infra_error("test command not found: pytest");
+  scores_[{"t4", "oracle"}].set_completed(false);
+  scores_[{"t4", "oracle"}].set_reason("test run failed: test command not found: pytest");
+  StoreRun("env", {{"t1", "oracle"}}, EnvironmentAgents());
+
+  auto check = CheckEnvironment(*store_, "env");
+  ASSERT_TRUE(check) << check.error().ToString();
+  EXPECT_THAT(check->tasks, ElementsAre("t1", "t2", "t3", "t4"));
+  EXPECT_THAT(check->mismatched(), ElementsAre("t2", "t3", "t4"));
+  EXPECT_THAT(check->unchecked(), ElementsAre("t1"));
+  EXPECT_FALSE(check->ok());
+  const auto& t1 = check->per_task.at("t1");
+  EXPECT_EQ(t1.status(), "");
+  EXPECT_THAT(t1.detail(), HasSubstr("not checked (infrastructure): the oracle's attempt env/0 "
+                                     "did not finish (sandbox died)"));
+  const auto& t2 = check->per_task.at("t2");
+  EXPECT_EQ(t2.status(), "mismatch");
+  EXPECT_THAT(t2.failing(), ElementsAre("FAIL_TO_PASS tests::t failed with the gold patch"));
+  EXPECT_THAT(t2.detail(), HasSubstr("the gold patch does not resolve it"));
+  EXPECT_EQ(t2.run_id(), "env");
+  const auto& t3 = check->per_task.at("t3");
+  EXPECT_EQ(t3.status(), "mismatch");
+  EXPECT_THAT(t3.failing(), ElementsAre("FAIL_TO_PASS tests::t passed without it"));
+  EXPECT_THAT(t3.detail(), HasSubstr("1 of its 1 FAIL_TO_PASS tests pass without the gold patch"));
+  const auto& t4 = check->per_task.at("t4");
+  EXPECT_EQ(t4.status(), "mismatch");
+  EXPECT_THAT(t4.failing(), ElementsAre("the tests did not run with the gold patch: test run "
+                                        "failed: test command not found: pytest"));
+
+  const std::string table = RenderEnvironmentTable(*check);
+  EXPECT_THAT(table, HasSubstr("(suite s, 4 tasks): 0 ok, 3 mismatch, 1 not checked"));
+  EXPECT_THAT(table, HasSubstr("  t2: the gold patch does not resolve it"));
+  EXPECT_THAT(table, HasSubstr("    FAIL_TO_PASS tests::t passed without it"));
+  EXPECT_THAT(table, HasSubstr("environment check FAILED: 3 task(s) mismatched"));
+  auto j = nlohmann::json::parse(RenderEnvironmentJson(*check));
+  EXPECT_EQ(j["mismatched"], nlohmann::json::array({"t2", "t3", "t4"}));
+  EXPECT_EQ(j["unchecked"], nlohmann::json::array({"t1"}));
+  EXPECT_EQ(j["tasks"][1]["failing"][0], "FAIL_TO_PASS tests::t failed with the gold patch");
+
+  ASSERT_TRUE(StoreTaskEnvironment(*store_, *check));
+  auto tasks = store_->ListTasks("s");
+  ASSERT_TRUE(tasks);
+  for (const auto& t : *tasks) {
+    if (t.id() == "t9") {
+      EXPECT_FALSE(t.has_environment());
+    } else {
+      EXPECT_EQ(t.environment().status(), check->per_task.at(t.id()).status()) << t.id();
+      EXPECT_EQ(v1::IsEnvironmentMismatch(t), t.id() != "t1") << t.id();
+    }
+  }
+
+  // A run without the noop is no environment check.
+  StoreRun("cal");
+  EXPECT_TRUE(CheckEnvironment(*store_, "cal"));
+  StoreRun("oracle-only", {}, {EnvironmentAgents()[0]});
+  auto bad = CheckEnvironment(*store_, "oracle-only");
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message(),
+              HasSubstr("run oracle-only is not an environment check: it has no agent noop"));
 }
 
 }  // namespace
