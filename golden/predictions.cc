@@ -12,7 +12,9 @@ namespace {
 
 using json = nlohmann::json;
 
-bool IsBlank(std::string_view s) { return s.find_first_not_of(" \t\r\n") == std::string_view::npos; }
+bool IsBlank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
 
 // A value as it may be quoted in a warning: short, on one line.
 std::string Quote(const json& j) {
@@ -33,8 +35,9 @@ class Reader {
     auto id_it = entry.find("instance_id");
     if (id_it == entry.end() || !id_it->is_string() || id_it->get<std::string>().empty()) {
       Warn(line, "",
-           id_it == entry.end() ? "no instance_id: skipped"
-                                : "instance_id " + Quote(*id_it) + " is not a non-empty string: skipped");
+           id_it == entry.end()
+               ? "no instance_id: skipped"
+               : "instance_id " + Quote(*id_it) + " is not a non-empty string: skipped");
       return;
     }
     const std::string id = id_it->get<std::string>();
@@ -149,9 +152,9 @@ Result<Predictions> ParsePredictions(std::string_view text, const std::string& f
   }
   if (out.by_id.empty()) {
     std::string why = out.warnings.empty() ? "" : " (" + out.warnings.front() + ")";
-    return Fail(Code::kInvalidArgument,
-                fmt::format("{}: no prediction (an object with an instance_id) in the file{}",
-                            file, why));
+    return Fail(
+        Code::kInvalidArgument,
+        fmt::format("{}: no prediction (an object with an instance_id) in the file{}", file, why));
   }
   return out;
 }

@@ -19,8 +19,9 @@ const char kDiff[] =
     "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n";
 
 TEST(Predictions, ReadsJsonlWithLineNumbersAndTheModel) {
-  const std::string text = std::string("{\"instance_id\": \"t1\", \"model_name_or_path\": \"m/x\", "
-                                       "\"model_patch\": ") +
+  const std::string text = std::string(
+                               "{\"instance_id\": \"t1\", \"model_name_or_path\": \"m/x\", "
+                               "\"model_patch\": ") +
                            nlohmann_quote(kDiff) +
                            "}\n\n"
                            "{\"instance_id\": \"t2\", \"model_name_or_path\": \"m/x\", "
@@ -39,8 +40,9 @@ TEST(Predictions, ReadsJsonlWithLineNumbersAndTheModel) {
 }
 
 TEST(Predictions, ReadsAJsonListWithOneBasedIndexes) {
-  const std::string text = std::string("  \n[{\"instance_id\": \"a\", \"model_name_or_path\": "
-                                       "\"gold\", \"model_patch\": ") +
+  const std::string text = std::string(
+                               "  \n[{\"instance_id\": \"a\", \"model_name_or_path\": "
+                               "\"gold\", \"model_patch\": ") +
                            nlohmann_quote(kDiff) +
                            "},\n {\"instance_id\": \"b\", \"model_name_or_path\": \"gold\", "
                            "\"model_patch\": \"\"}]";
@@ -57,19 +59,20 @@ TEST(Predictions, NamesEveryBadEntryAndKeepsTheRest) {
   const std::string diff = nlohmann_quote(kDiff);
   const std::string text =
       "{\"instance_id\": \"ok\", \"model_name_or_path\": \"m1\", \"model_patch\": " + diff +
-      "}\n"                                                                             // 1
+      "}\n"                                                                                 // 1
       "{\"instance_id\": \"ok\", \"model_name_or_path\": \"m1\", \"model_patch\": \"\"}\n"  // 2
       "{\"instance_id\": \"prose\", \"model_patch\": \"I fixed it by editing calc.py\"}\n"  // 3
       "{\"instance_id\": \"bin\", \"model_patch\": \"diff --git a/x.png b/x.png\\nGIT binary "
-      "patch\\nliteral 3\\nabc\\n\"}\n"                                                       // 4
+      "patch\\nliteral 3\\nabc\\n\"}\n"  // 4
       "{\"instance_id\": \"bin2\", \"model_patch\": \"diff --git a/y b/y\\nBinary files a/y "
-      "and b/y differ\\n\"}\n"                                                                // 5
-      "[1, 2]\n"                                                                             // 6
-      "{\"model_patch\": \"\"}\n"                                                            // 7
-      "{\"instance_id\": \"m2\", \"model_name_or_path\": \"m2\", \"model_patch\": " + diff +
-      "}\n"                                                                                  // 8
-      "{not json\n"                                                                          // 9
-      "{\"instance_id\": \"num\", \"model_patch\": 7}\n";                                    // 10
+      "and b/y differ\\n\"}\n"     // 5
+      "[1, 2]\n"                   // 6
+      "{\"model_patch\": \"\"}\n"  // 7
+      "{\"instance_id\": \"m2\", \"model_name_or_path\": \"m2\", \"model_patch\": " +
+      diff +
+      "}\n"                                                // 8
+      "{not json\n"                                        // 9
+      "{\"instance_id\": \"num\", \"model_patch\": 7}\n";  // 10
   auto p = ParsePredictions(text, "preds.jsonl");
   ASSERT_TRUE(p.has_value()) << p.error().message();
   EXPECT_THAT(p->warnings,
@@ -99,9 +102,9 @@ TEST(Predictions, NamesEveryBadEntryAndKeepsTheRest) {
 }
 
 TEST(Predictions, AFileWithoutAnyEntryOrThatCannotBeReadIsAnError) {
-  for (const std::string& text : {std::string(""), std::string("\n  \n"),
-                                 std::string("{\"model_patch\": \"\"}\n"),
-                                 std::string("[{\"instance_id\": 1}]")}) {
+  for (const std::string& text :
+       {std::string(""), std::string("\n  \n"), std::string("{\"model_patch\": \"\"}\n"),
+        std::string("[{\"instance_id\": 1}]")}) {
     auto p = ParsePredictions(text, "empty.jsonl");
     ASSERT_FALSE(p.has_value()) << text;
     EXPECT_THAT(p.error().message(), HasSubstr("empty.jsonl: no prediction")) << text;
