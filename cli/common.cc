@@ -108,7 +108,9 @@ Result<v1::AgentSpec> PredictionsAgent(const std::string& text, std::string name
     return Fail(Code::kInvalidArgument,
                 fmt::format("--agent '{}': expected predictions:FILE", text));
   }
-  CRUCIBLE_ASSIGN_OR_RETURN(golden::Predictions preds, golden::LoadPredictions(file));
+  // Absolute, so its warnings name the file as the coordinator's do.
+  const std::string abs = std::filesystem::absolute(file).lexically_normal().string();
+  CRUCIBLE_ASSIGN_OR_RETURN(golden::Predictions preds, golden::LoadPredictions(abs));
   v1::AgentSpec spec;
   if (name.empty()) {
     if (preds.models.empty() || preds.models.front().empty()) {
@@ -120,8 +122,7 @@ Result<v1::AgentSpec> PredictionsAgent(const std::string& text, std::string name
     name = preds.models.front();
   }
   spec.set_name(name);
-  spec.set_command(v1::kPredictionsPrefix +
-                   std::filesystem::absolute(file).lexically_normal().string());
+  spec.set_command(v1::kPredictionsPrefix + abs);
   if (!preds.models.empty()) spec.set_model(preds.models.front());
   for (auto& [id, p] : preds.by_id) (*spec.mutable_predictions())[id] = std::move(p);
   for (auto& w : preds.warnings) spec.add_prediction_warnings(std::move(w));

@@ -61,6 +61,8 @@ TEST_F(PredictionsAgent, UnnamedAgentIsNamedByTheModelAndTheFileMadeAbsolute) {
   ASSERT_TRUE(spec) << spec.error().ToString();
   EXPECT_EQ(spec->name(), "org/model-7");
   EXPECT_EQ(spec->command(), "predictions:" + file_);
+  // Warnings name the file as the coordinator's do: by its absolute path.
+  EXPECT_THAT(spec->prediction_warnings(), ElementsAre(HasSubstr(file_ + ":3: instance t-1")));
 }
 
 TEST_F(PredictionsAgent, AFileThatCannotBeReadOrHoldsNothingIsAnErrorNamingIt) {
