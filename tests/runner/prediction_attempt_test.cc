@@ -95,7 +95,7 @@ TEST_F(PredictionAttempt, AWrongPatchIsTestedAndFails) {
 }
 
 TEST_F(PredictionAttempt, AnEmptyPatchIsNoSubmissionAndNothingIsTested) {
-  for (const std::string patch : {std::string(), std::string(" \n\t\n")}) {
+  for (const std::string& patch : {std::string(), std::string(" \n\t\n")}) {
     auto e = Perform(patch);
     ASSERT_TRUE(e) << e.error().ToString();
     EXPECT_TRUE(e->no_submission());
