@@ -19,9 +19,11 @@
 #include "agent-runner/review_round.h"
 #include "agent-runner/trace.h"
 #include "base/fs.h"
+#include "golden/predictions.h"
 #include "golden/test_infra.h"
 #include "golden/test_run.h"
 #include "golden/utf8.h"
+#include "protocol/golden_task.h"
 #include "sandbox/quota.h"
 #include "sandbox/sandbox.h"
 #include "scoring/claims.h"
@@ -760,6 +762,34 @@ Status RunRounds(const v1::GoldenTask& task, const v1::AgentSpec& agent, const s
   return {};
 }
 
+// Applies a predictions agent's patch to the workspace as SWE-bench's
+// harness does: as `git apply` would (Workspace::Apply), and when that fails,
+// with `patch --batch --fuzz=5 -p1` (run in the sandbox, as the patch is
+// untrusted), so a patch that applies there only with fuzz applies here too.
+// Returns how it applied ("git apply", "patch --fuzz=5"), or the reason it
+// does not (git's first).
+Result<std::string> ApplyPrediction(vcs::Workspace& ws, const std::string& patch,
+                                    const std::string& scratch) {
+  if (std::string problem = golden::PatchProblem(patch); !problem.empty()) {
+    return Fail(Code::kInvalidArgument, "the patch has " + problem);
+  }
+  auto applied = ws.Apply(patch);
+  if (applied) return std::string("git apply");
+  CRUCIBLE_RETURN_IF_ERROR(MakeDirs(scratch));
+  CRUCIBLE_RETURN_IF_ERROR(WriteFile(scratch + "/prediction.diff", patch));
+  golden::TestCommand cmd;
+  cmd.command =
+      "patch --batch --fuzz=5 -p1 --no-backup-if-mismatch -i /crucible/out/prediction.diff";
+  cmd.format = golden::ResultFormat::kExitCode;
+  cmd.timeout = std::chrono::seconds(120);
+  auto fuzzed = golden::RunTests(ws.workdir(), cmd, scratch);
+  (void)RemoveAll(scratch);
+  if (fuzzed && fuzzed->exit_code() == 0 && !fuzzed->timed_out()) {
+    return std::string("patch --fuzz=5");
+  }
+  return Fail(Code::kInvalidArgument, applied.error().message());
+}
+
 }  // namespace
 
 Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentSpec& agent,
@@ -807,12 +837,34 @@ Result<v1::Evidence> PerformAttempt(const v1::GoldenTask& task, const v1::AgentS
     *evidence.mutable_mutation() = std::move(mutation);
   } else if (agent.command().starts_with("builtin:")) {
     return Fail(Code::kInvalidArgument, "unknown builtin agent '" + agent.command() + "'");
+  } else if (v1::IsPredictionsAgent(agent)) {
+    // The patch was produced elsewhere: nothing runs, only the patch is
+    // applied. Without one there is nothing to grade.
+    if (ctx.prediction.find_first_not_of(" \t\r\n") == std::string::npos) {
+      evidence.set_no_submission(true);
+      ctx.emit(RunnerEvent("prediction", {{"submitted", false}}));
+      evidence.set_wall_ms(MsSince(start));
+      return evidence;
+    }
+    auto how = ApplyPrediction(*ws, ctx.prediction, ctx.workdir + "/prediction");
+    ctx.emit(RunnerEvent("prediction", {{"submitted", true},
+                                        {"bytes", ctx.prediction.size()},
+                                        {"applied", how ? *how : std::string()},
+                                        {"error", how ? std::string() : how.error().message()}}));
+    if (!how) {
+      evidence.set_diff_error(
+          golden::internal::ToValidUtf8("the prediction does not apply: " + how.error().message()));
+      evidence.set_wall_ms(MsSince(start));
+      return evidence;
+    }
   } else {
     CRUCIBLE_RETURN_IF_ERROR(RunRounds(task, agent, repo, *ws, agent_box + "/io", ctx, evidence));
   }
 
   const std::vector<std::string> touched = TakeChange(*ws, evidence);
-  if (!agent.command().starts_with("builtin:")) claims.Record(task, ctx, evidence);
+  if (!agent.command().starts_with("builtin:") && !v1::IsPredictionsAgent(agent)) {
+    claims.Record(task, ctx, evidence);
+  }
   {
     std::string parse_error;
     for (auto& c : scoring::DescribeChanges(task.source_patch(), &parse_error)) {

@@ -19,6 +19,8 @@
 
 #include "agent-runner/mutants.h"
 #include "base/fs.h"
+#include "golden/predictions.h"
+#include "protocol/golden_task.h"
 #include "scoring/calibration.h"
 
 extern char** environ;
@@ -96,10 +98,51 @@ Result<v1::ReviewerSpec> ParseReviewerSpec(const std::string& text) {
   return reviewer;
 }
 
+namespace {
+
+// An agent whose patches come from a predictions file (golden/predictions.h):
+// the file is read here, on the client, and travels in the agent spec.
+Result<v1::AgentSpec> PredictionsAgent(const std::string& text, std::string name,
+                                       const std::string& file) {
+  if (file.empty()) {
+    return Fail(Code::kInvalidArgument,
+                fmt::format("--agent '{}': expected predictions:FILE", text));
+  }
+  // Absolute, so its warnings name the file as the coordinator's do.
+  const std::string abs = std::filesystem::absolute(file).lexically_normal().string();
+  CRUCIBLE_ASSIGN_OR_RETURN(golden::Predictions preds, golden::LoadPredictions(abs));
+  v1::AgentSpec spec;
+  if (name.empty()) {
+    if (preds.models.empty() || preds.models.front().empty()) {
+      return Fail(Code::kInvalidArgument,
+                  fmt::format("--agent '{}': the file names no model_name_or_path to name the "
+                              "agent; give one as NAME=predictions:FILE",
+                              text));
+    }
+    name = preds.models.front();
+  }
+  spec.set_name(name);
+  spec.set_command(v1::kPredictionsPrefix + abs);
+  if (!preds.models.empty()) spec.set_model(preds.models.front());
+  for (auto& [id, p] : preds.by_id) (*spec.mutable_predictions())[id] = std::move(p);
+  for (auto& w : preds.warnings) spec.add_prediction_warnings(std::move(w));
+  return spec;
+}
+
+}  // namespace
+
 Result<v1::AgentSpec> ParseAgentSpec(const std::string& text) {
   v1::AgentSpec spec;
   std::string name, command;
   auto eq = text.find('=');
+  const std::string_view predictions = v1::kPredictionsPrefix;
+  if (text.starts_with(predictions)) {
+    return PredictionsAgent(text, "", text.substr(predictions.size()));
+  }
+  if (eq != std::string::npos && eq > 0 &&
+      std::string_view(text).substr(eq + 1).starts_with(predictions)) {
+    return PredictionsAgent(text, text.substr(0, eq), text.substr(eq + 1 + predictions.size()));
+  }
   if (text.starts_with("builtin:")) {
     name = text.substr(8);
     command = text;
@@ -197,6 +240,20 @@ std::string ProgressLine(size_t total, size_t done, size_t failed, size_t leased
   return fmt::format(
       "[{}/{}] done {}, infra-failed {}, running {}, runners {}, elapsed {}s, eta {}", finished,
       total, done, failed, leased, runners, elapsed_s, eta);
+}
+
+void PrintPredictionWarnings(const v1::Run& run, const std::vector<v1::AgentSpec>& printed) {
+  for (const auto& agent : run.agents()) {
+    int already = 0;
+    for (const auto& p : printed) {
+      if (p.name() == agent.name()) already = p.prediction_warnings_size();
+    }
+    for (int i = already; i < agent.prediction_warnings_size(); ++i) {
+      std::fprintf(stderr, "warning: agent %s: %s\n", agent.name().c_str(),
+                   agent.prediction_warnings(i).c_str());
+    }
+  }
+  std::fflush(stderr);
 }
 
 }  // namespace crucible::cli

@@ -41,7 +41,17 @@ Result<AttemptRef> ParseAttemptRef(const std::string& text);
 // Parses an --agent value: "NAME=CMD", "builtin:oracle", "builtin:noop" or
 // "NAME=builtin:X". A CMD whose first word is a relative path to an existing
 // file gets that word made absolute (the runner binds it into the sandbox).
+// "NAME=predictions:FILE" or "predictions:FILE" (named by the file's
+// model_name_or_path) reads the SWE-bench predictions file here: the spec
+// carries its patches, warnings and model, and the command
+// "predictions:ABSFILE". kInvalidArgument / kNotFound naming the file when it
+// cannot be read or holds no prediction.
 Result<v1::AgentSpec> ParseAgentSpec(const std::string& text);
+
+// Prints on stderr, as "warning: agent NAME: ...", the prediction warnings
+// of `run`'s agents beyond those the same-named agent of `printed` already
+// had (the ones the coordinator added: unknown instance ids).
+void PrintPredictionWarnings(const v1::Run& run, const std::vector<v1::AgentSpec>& printed);
 
 // Parses a --judge value, "NAME=COMMAND" (a script path made absolute as for
 // agents). kInvalidArgument naming the value otherwise.

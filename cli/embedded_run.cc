@@ -89,6 +89,7 @@ Result<std::string> RunEmbedded(storage::Store& store, const EmbeddedRunOptions&
         run, coord->SubmitRun(options.suite, options.agents, options.samples, options.held_out,
                               options.include_untestable, options.judges, options.reviewers,
                               options.only_tasks, options.include_mismatched));
+    PrintPredictionWarnings(run, options.agents);
   } else {
     CRUCIBLE_ASSIGN_OR_RETURN(run, coord->ResumeRun(options.resume));
     if (run.state() != v1::Run::RUNNING) {

@@ -1,11 +1,13 @@
 #include <memory>
 #include <optional>
 
+#include "base/fs.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "report/drill.h"
 #include "report/html.h"
 #include "report/report.h"
+#include "report/swebench.h"
 #include "report/trend.h"
 
 namespace crucible::cli {
@@ -71,6 +73,31 @@ int Report(const std::string& db, const std::string& run_id, const std::string& 
       std::printf("\n%s\n", note.c_str());
     }
   }
+  return 0;
+}
+
+// `crucible report RUN --format swebench [--out DIR]`: SWE-bench's run
+// summary per agent. One agent: on stdout; several: DIR/<model>.<run>.json
+// each with --out (the paths printed), else one JSON object keyed by agent.
+int ReportSwebench(const std::string& db, const std::string& run_id, const std::string& out_dir) {
+  auto store = OpenDbForReading(db);
+  if (!store) return ReportError(store.error());
+  auto reports = report::SwebenchReports(**store, run_id);
+  if (!reports) return ReportError(reports.error());
+  if (!out_dir.empty()) {
+    if (auto made = MakeDirs(out_dir); !made) return ReportError(made.error());
+    for (const auto& r : *reports) {
+      const std::string path = out_dir + "/" + r.file_name;
+      if (auto wrote = WriteFile(path, r.json); !wrote) return ReportError(wrote.error());
+      std::printf("%s\n", path.c_str());
+    }
+    return 0;
+  }
+  if (reports->size() == 1) {
+    std::fputs(reports->front().json.c_str(), stdout);
+    return 0;
+  }
+  std::fputs(report::SwebenchReportsByAgent(*reports).c_str(), stdout);
   return 0;
 }
 
@@ -153,14 +180,20 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
   auto* cmd = app.add_subcommand(
       "report", "Summarize a run: one row per agent (or, with --by attempt, per attempt).");
   cmd->add_option("run", *run, "run id (printed by `crucible run`)");
-  cmd->add_option("--format", *format, "table, json or csv")
-      ->check(CLI::IsMember({"table", "json", "csv"}))
+  cmd->add_option("--format", *format,
+                  "table, json, csv or swebench (SWE-bench's run summary per agent: "
+                  "docs/swebench.md)")
+      ->check(CLI::IsMember({"table", "json", "csv", "swebench"}))
       ->capture_default_str();
   cmd->add_option("--by", *by,
                   "agent (the metrics per agent), attempt (one line each) or task (the agent x "
                   "task matrix)")
       ->check(CLI::IsMember({"agent", "attempt", "task"}))
       ->capture_default_str();
+  auto out = std::make_shared<std::string>();
+  cmd->add_option("--out", *out,
+                  "with --format swebench: write DIR/<model>.<run>.json per agent (the "
+                  "harness's file names)");
   auto html = std::make_shared<std::string>();
   cmd->add_option("--html", *html,
                   "write the HTML page of the run (or of --suite S --trend) to this file "
@@ -172,6 +205,15 @@ void AddReportCommand(CLI::App& app, int* exit_code) {
     if (WantsTrend(*run, *trend)) {
       *exit_code = html->empty() ? ReportTrend(*db, *run, *trend, *format)
                                  : WriteTrendHtml(*db, *run, *trend, *html);
+      return;
+    }
+    if (*format == "swebench" || !out->empty()) {
+      if (*format != "swebench") {
+        *exit_code =
+            ReportError(Error(Code::kInvalidArgument, "--out goes with --format swebench"));
+        return;
+      }
+      *exit_code = ReportSwebench(*db, *run, *out);
       return;
     }
     *exit_code = html->empty() ? Report(*db, *run, *format, *by) : WriteRunHtml(*db, *run, *html);

@@ -161,6 +161,12 @@ int Run(const RunArgs& args) {
   if (!agents) return ReportError(agents.error());
   options.agents = std::move(*agents);
   options.include_mismatched = args.include_mismatched;
+  // What reading the predictions files found, before the run starts.
+  {
+    v1::Run read;
+    for (const auto& a : options.agents) *read.add_agents() = a;
+    PrintPredictionWarnings(read, {});
+  }
   if (auto ok = ApplyEgressFlags(args.egress, options.agents); !ok) {
     return ReportError(ok.error());
   }
@@ -237,6 +243,7 @@ Result<RemoteRun> SubmitAndFollow(const std::string& coordinator, const v1::Subm
   }
   RemoteRun remote;
   remote.run = reply.run_accepted().run();
+  PrintPredictionWarnings(remote.run, {submit.agents().begin(), submit.agents().end()});
   if (!follow) return remote;
   const v1::Run& run = remote.run;
   std::printf("run %s: %d attempts (suite %s, %d agents, %d samples) on coordinator %s\n",
@@ -261,8 +268,10 @@ void AddRunCommand(CLI::App& app, int* exit_code) {
       "coordinator and local runner processes (the embedded default).");
   cmd->add_option("--suite", args->suite, "suite to run");
   cmd->add_option("--agent", args->agents,
-                  "NAME=COMMAND, builtin:oracle (applies the golden patch) or builtin:noop "
-                  "(changes nothing); repeat for several agents");
+                  "NAME=COMMAND, builtin:oracle (applies the golden patch), builtin:noop "
+                  "(changes nothing) or [NAME=]predictions:FILE (a SWE-bench predictions file: "
+                  "each task's model_patch is the change; docs/swebench.md); repeat for several "
+                  "agents");
   cmd->add_option("--agents", args->agent_files,
                   "FILE: a YAML agent file (name, command, trace_format, model, prompt_file, env, "
                   "pass_env, limits, require, prices; docs/agents.md \"Agent files\"); "

@@ -105,6 +105,7 @@ Result<ComparedSide> Describe(const SideAttempts& g, const std::string& agent) {
     if (a->attempt.state() == v1::Attempt::FAILED) ++side.infra_failed;
     if (!a->score) continue;
     ++side.finished;
+    if (a->score->no_submission()) ++side.no_submission;
     auto& [n, c] = per_task[key.first];
     ++n;
     if (a->score->completed()) ++c;
@@ -493,9 +494,10 @@ std::string RenderComparisonTable(const Comparison& c) {
   for (size_t i = 0; i < c.sides.size(); ++i) {
     const ComparedSide& s = c.sides[i];
     const std::string label = i == 0 ? "A" : c.sides.size() == 2 ? "B" : fmt::format("B{}", i);
-    out += fmt::format("{:<3} {}  suite {}, {} tasks, {} of {} attempts finished{}{}\n", label,
+    out += fmt::format("{:<3} {}  suite {}, {} tasks, {} of {} attempts finished{}{}{}\n", label,
                        SideName(s), s.suite, s.tasks, s.finished, s.attempts,
                        s.infra_failed ? fmt::format(", {} infra-failed", s.infra_failed) : "",
+                       s.no_submission ? fmt::format(", no submission: {}", s.no_submission) : "",
                        s.run_running ? " (run still running)" : "");
   }
   const bool with_samples = SeveralSamples(c);
@@ -602,6 +604,7 @@ std::string RenderComparisonJson(const Comparison& c) {
                      {"attempts", s.attempts},
                      {"finished", s.finished},
                      {"infra_failed", s.infra_failed},
+                     {"no_submission", s.no_submission},
                      {"tasks", s.tasks},
                      {"samples", s.samples},
                      {"rounds", s.rounds},

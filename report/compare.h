@@ -45,9 +45,10 @@ struct ComparedSide {
   int attempts = 0;          // on the run's testable tasks
   int finished = 0;          // with a score
   int infra_failed = 0;
-  int tasks = 0;    // testable tasks it has attempts on
-  int samples = 1;  // the run's samples per task
-  int rounds = 1;   // review rounds the agent had in its run (AgentSpec.rounds)
+  int no_submission = 0;  // of finished: a predictions agent had no patch (Score.no_submission)
+  int tasks = 0;          // testable tasks it has attempts on
+  int samples = 1;        // the run's samples per task
+  int rounds = 1;         // review rounds the agent had in its run (AgentSpec.rounds)
   // With samples > 1: pass@k and pass^k for k = 1 .. samples, and the mean
   // over tasks of the sample variance of loose completion.
   std::vector<PassK> pass_k;

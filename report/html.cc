@@ -416,9 +416,13 @@ void AgentsTable(std::string& h, const std::vector<AgentRow>& rows,
     }
     h += fmt::format(
         "<tr data-agent=\"{a}\"><td><span class=\"swatch\" style=\"background:{c}\"></span>{a}"
-        "</td><td data-v=\"{n}\">{n}</td><td data-v=\"{f}\">{f}</td><td data-v=\"{i}\">{i}</td>",
+        "</td><td data-v=\"{n}\">{n}</td><td data-v=\"{f}\">{f}</td><td data-v=\"{iv}\">{i}</td>",
         fmt::arg("a", Esc(r.agent)), fmt::arg("c", colour), fmt::arg("n", r.attempts),
-        fmt::arg("f", r.finished), fmt::arg("i", r.infra_failed));
+        fmt::arg("f", r.finished), fmt::arg("iv", r.infra_failed),
+        fmt::arg("i", r.no_submission == 0
+                          ? std::to_string(r.infra_failed)
+                          : fmt::format("{} <span class=\"muted small\">no submission: {}</span>",
+                                        r.infra_failed, r.no_submission)));
     h += Cell(strict, IntervalBar(r.strict_completed, r.attempts, colour));
     h += Cell(loose, IntervalBar(r.completed, r.attempts, colour));
     h += Cell(r.regression_rate, r.regression_rate

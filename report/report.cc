@@ -244,7 +244,10 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
     }
     return rows[it->second];
   };
-  for (const auto& a : run.agents()) row_for(a.name());
+  for (const auto& a : run.agents()) {
+    AgentRow& row = row_for(a.name());
+    row.prediction_warnings.assign(a.prediction_warnings().begin(), a.prediction_warnings().end());
+  }
 
   const std::set<std::string> untestable(run.untestable_tasks().begin(),
                                          run.untestable_tasks().end());
@@ -271,6 +274,11 @@ std::vector<AgentRow> Summarize(const v1::Run& run, const std::vector<AttemptVie
     if (view.attempt.state() == v1::Attempt::FAILED) ++row.infra_failed;
     if (!view.score) continue;
     ++row.finished;
+    if (view.score->no_submission()) {
+      // Counted against the completion rate, with nothing else to measure.
+      ++row.no_submission;
+      continue;
+    }
     if (view.score->completed()) ++row.completed;
     Gather(view, contained_files, row, gathered[row.agent]);
   }
@@ -552,6 +560,7 @@ std::string RenderTable(const std::vector<AgentRow>& rows) {
     }
     const bool scored_v2 = r.finished > r.old_scores;
     std::string infra = r.infra_failed ? fmt::format(" ({} infra)", r.infra_failed) : "";
+    if (r.no_submission) infra += fmt::format(" (no submission: {})", r.no_submission);
     out += fmt::format(
         "{:<{}}  {:>8}  {:>9}  {:>15}  {:>15}  {:>15}  {:>5}  {:>5}  {:>7}{}\n", r.agent, width,
         r.attempts, r.completed, RateWithInterval(r.completion_rate, r.completion_ci),
@@ -566,6 +575,17 @@ std::string RenderTable(const std::vector<AgentRow>& rows) {
       "regression: of the attempts whose FAIL_TO_PASS tests pass; loops: mean review rounds to\n"
       "merge-ready; blast: median files changed by the attempts that are not strict completions;\n"
       "wall: median wall time; [low-high]: 95% interval (Wilson)\n";
+  if (std::any_of(rows.begin(), rows.end(), [](const AgentRow& r) { return r.no_submission; })) {
+    out +=
+        "no submission: tasks the predictions file gave no patch for; counted against the "
+        "completion rate, apart from failures\n";
+  }
+  for (const auto& r : rows) {
+    if (r.prediction_warnings.empty()) continue;
+    out += fmt::format("\npredictions file of {}: {} warnings\n", r.agent,
+                       r.prediction_warnings.size());
+    for (const auto& w : r.prediction_warnings) out += "  " + w + "\n";
+  }
 
   if (std::any_of(rows.begin(), rows.end(), [](const AgentRow& r) {
         return r.regression_measured > 0 || r.blast_attempts > 0;
@@ -777,6 +797,8 @@ std::string RenderJson(const v1::Run& run, const std::vector<AgentRow>& rows) {
                    {"attempts", r.attempts},
                    {"finished", r.finished},
                    {"infra_failed", r.infra_failed},
+                   {"no_submission", r.no_submission},
+                   {"prediction_warnings", r.prediction_warnings},
                    {"completed", r.completed},
                    {"completion_rate", r.completion_rate},
                    {"mean_files_touched", r.mean_files_touched},

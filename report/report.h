@@ -68,9 +68,15 @@ const v1::Dimension& DimensionAt(const v1::Dimensions& d, size_t i);
 // empty are nullopt.
 struct AgentRow {
   std::string agent;
-  int attempts = 0;               // all attempts of the agent in the run
-  int finished = 0;               // attempts with a score
-  int infra_failed = 0;           // attempts that failed for infrastructure reasons
+  int attempts = 0;      // all attempts of the agent in the run
+  int finished = 0;      // attempts with a score
+  int infra_failed = 0;  // attempts that failed for infrastructure reasons
+  // Predictions agents: attempts without a patch (Score.no_submission),
+  // counted in attempts (so against the completion rate, as SWE-bench's
+  // resolved rate counts them) and nowhere else; and what reading the
+  // predictions file found wrong (AgentSpec.prediction_warnings).
+  int no_submission = 0;
+  std::vector<std::string> prediction_warnings;
   int completed = 0;              // loose completions: the tests pass
   double completion_rate = 0;     // completed / attempts
   double mean_files_touched = 0;  // over finished attempts
@@ -266,7 +272,7 @@ std::string DescribeProgress(const v1::Run& run, const std::vector<AgentRow>& ro
 std::string RateWithInterval(std::optional<double> rate, std::optional<stats::Interval> ci);
 
 // A JSON array, one object per agent with the keys agent, attempts, finished,
-// infra_failed, completed, completion_rate, mean_files_touched,
+// infra_failed, no_submission, prediction_warnings, completed, completion_rate, mean_files_touched,
 // median_wall_ms, untestable_attempts, untestable_completed, and
 // strict_completed, strict_completion_rate, tests_pass_rate,
 // regression_measured, regression_rate, out_of_scope_rate,

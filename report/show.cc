@@ -269,6 +269,11 @@ std::string RenderShow(const v1::Run& run, const AttemptDetail& d, const ShowOpt
   out += "\nscores\n";
   if (const auto& score = d.view.score) {
     const v1::Score& s = *score;
+    if (s.no_submission()) {
+      out +=
+          "  no submission: the predictions file has no patch for this task; nothing was "
+          "applied or tested\n";
+    }
     out += fmt::format("  loose: {} (FAIL_TO_PASS {}/{}, PASS_TO_PASS {}/{})\n",
                        s.completed() ? "pass" : "fail", s.f2p_passed(), s.f2p_total(),
                        s.p2p_passed(), s.p2p_total());
@@ -404,6 +409,7 @@ std::string RenderShowJson(const v1::Run& run, const AttemptDetail& d) {
         {"loose", s.completed()},
         {"strict", s.scoring_version() >= 2 ? json(s.strict_completed()) : json(nullptr)},
         {"reason", s.reason()},
+        {"no_submission", s.no_submission()},
         {"f2p_passed", s.f2p_passed()},
         {"f2p_total", s.f2p_total()},
         {"p2p_passed", s.p2p_passed()},

@@ -215,7 +215,11 @@ class Scorer {
     score_.set_f2p_passed(CountPassed(task_.fail_to_pass(), outcomes_, &f2p_failed));
     score_.set_p2p_passed(CountPassed(task_.pass_to_pass(), outcomes_, &p2p_failed));
     tests_ran_ = false;
-    if (!ev_.diff_error().empty()) {
+    if (ev_.no_submission()) {
+      // A predictions agent without a patch for the task: nothing was tested.
+      score_.set_no_submission(true);
+      score_.set_reason("no submission");
+    } else if (!ev_.diff_error().empty()) {
       score_.set_reason("the agent's change was not tested: " + ev_.diff_error());
     } else if (!ev_.truncated().empty() && ev_.tests().tests().empty()) {
       score_.set_reason(ev_.truncated());

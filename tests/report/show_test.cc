@@ -158,6 +158,18 @@ TEST_F(ShowTest, AMutantSaysWhatItPlantedOrWhyItDidNot) {
                               "readable source file\n"));
 }
 
+TEST_F(ShowTest, ANoSubmissionAttemptSaysSo) {
+  EXPECT_THAT(RenderShow(run_, d_, {.columns = 100}), Not(HasSubstr("no submission")));
+  d_.evidence = v1::Evidence();
+  d_.evidence->set_no_submission(true);
+  d_.view.score->set_no_submission(true);
+  d_.view.score->set_reason("no submission");
+  EXPECT_THAT(RenderShow(run_, d_, {.columns = 100}),
+              HasSubstr("scores\n  no submission: the predictions file has no patch"));
+  auto j = nlohmann::json::parse(RenderShowJson(run_, d_));
+  EXPECT_EQ(j["scores"]["no_submission"], true);
+}
+
 TEST_F(ShowTest, ManyPassingPassToPassTestsAreCountedInOneLine) {
   for (int i = 0; i < 30; ++i) {
     const std::string id = "tests.test_more::test_" + std::to_string(i);

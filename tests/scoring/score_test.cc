@@ -76,6 +76,34 @@ TEST(ScoreAttempt, InfraErrorOfTheTestRunIsNotCompleted) {
   EXPECT_FALSE(scoring::ScoreAttempt(Task(), e).completed());
 }
 
+// A predictions agent without a patch for the task: nothing was tested; it
+// is not completed, and said apart from a failure.
+TEST(ScoreAttempt, NoSubmissionIsNotCompletedAndSaysSo) {
+  v1::Evidence e;
+  e.set_no_submission(true);
+  auto s = scoring::ScoreAttempt(Task(), e);
+  EXPECT_FALSE(s.completed());
+  EXPECT_TRUE(s.no_submission());
+  EXPECT_EQ(s.reason(), "no submission");
+  // No trace: the trace dimensions are not measured, not 0.
+  EXPECT_FALSE(s.dimensions().tool_calls().measured()) << s.dimensions().tool_calls().reason();
+  EXPECT_FALSE(s.dimensions().plan().measured());
+  EXPECT_FALSE(s.dimensions().rollback().measured());
+  EXPECT_FALSE(s.dimensions().replay().measured());
+}
+
+// A predictions agent's patch that applied and was tested: no trace, so the
+// trace dimensions read "not measured", as for the oracle.
+TEST(ScoreAttempt, ATraceLessAgentHasItsTraceDimensionsNotMeasured) {
+  auto s =
+      scoring::ScoreAttempt(Task(), Evidence(v1::TestOutcome::PASSED, v1::TestOutcome::PASSED));
+  EXPECT_TRUE(s.completed());
+  EXPECT_FALSE(s.no_submission());
+  EXPECT_FALSE(s.dimensions().tool_calls().measured()) << s.dimensions().tool_calls().reason();
+  EXPECT_FALSE(s.dimensions().plan().measured());
+  EXPECT_FALSE(s.dimensions().rollback().measured());
+}
+
 TEST(Summarize, OneRowPerAgentInRunOrderWithRatesAndMedians) {
   v1::Run run;
   run.set_id("r1");
