@@ -84,6 +84,10 @@ int ReportSwebench(const std::string& db, const std::string& run_id, const std::
   if (!store) return ReportError(store.error());
   auto reports = report::SwebenchReports(**store, run_id);
   if (!reports) return ReportError(reports.error());
+  for (const auto& r : *reports) {
+    for (const auto& d : r.differences)
+      std::fprintf(stderr, "%s: %s\n", r.agent.c_str(), d.c_str());
+  }
   if (!out_dir.empty()) {
     if (auto made = MakeDirs(out_dir); !made) return ReportError(made.error());
     for (const auto& r : *reports) {

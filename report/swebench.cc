@@ -1,7 +1,11 @@
 #include "report/swebench.h"
 
+#include <fmt/core.h>
+
+#include <algorithm>
 #include <map>
 #include <set>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +31,33 @@ std::string FileName(const v1::AgentSpec& agent, const std::string& run_id) {
   return out + "." + run_id + ".json";
 }
 
+// SWE-bench's resolution rule (swebench/harness/grading.py): every
+// FAIL_TO_PASS test passed (a log preset maps XFAIL to passed), and every
+// PASS_TO_PASS test passed or was skipped; a test missing from the outcomes
+// fails either list. Crucible's own completion differs in one point: a
+// skipped PASS_TO_PASS test breaks it. Tests that did not run (the test
+// patch did not apply, an infrastructure error, a timeout) resolve nothing.
+bool ResolvedByTheHarnessRule(const v1::GoldenTask& task, const v1::Evidence& ev) {
+  const v1::TestRun& run = ev.tests();
+  if (!ev.test_patch_error().empty() || !run.infra_error().empty() || run.timed_out() ||
+      !run.report_found()) {
+    return false;
+  }
+  std::map<std::string_view, v1::TestOutcome::Status> status;
+  for (const auto& t : run.tests()) status[t.id()] = t.status();
+  auto is = [&](const std::string& id, std::initializer_list<v1::TestOutcome::Status> ok) {
+    auto it = status.find(id);
+    return it != status.end() && std::find(ok.begin(), ok.end(), it->second) != ok.end();
+  };
+  for (const auto& id : task.fail_to_pass()) {
+    if (!is(id, {v1::TestOutcome::PASSED})) return false;
+  }
+  for (const auto& id : task.pass_to_pass()) {
+    if (!is(id, {v1::TestOutcome::PASSED, v1::TestOutcome::SKIPPED})) return false;
+  }
+  return true;
+}
+
 nlohmann::ordered_json Ids(const std::set<std::string>& ids) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
   for (const auto& id : ids) out.push_back(id);
@@ -40,6 +71,7 @@ Result<std::vector<SwebenchReport>> SwebenchReports(storage::Store& store,
   CRUCIBLE_ASSIGN_OR_RETURN(v1::Run run, store.GetRun(run_id));
   CRUCIBLE_ASSIGN_OR_RETURN(auto attempts, store.ListAttempts(run_id));
   std::map<std::string, Outcome> by_agent;
+  std::map<std::string, std::vector<std::string>> differences;
   std::map<std::string, std::set<std::string>> tasks_of;
   const std::map<std::string, const v1::AgentSpec*> agents = [&] {
     std::map<std::string, const v1::AgentSpec*> m;
@@ -78,7 +110,20 @@ Result<std::vector<SwebenchReport>> SwebenchReports(storage::Store& store,
       o.error.insert(id);
     } else {
       o.completed.insert(id);
-      (score->completed() ? o.resolved : o.unresolved).insert(id);
+      // The harness's rule over the recorded outcomes; Crucible's score
+      // when the task is no longer stored.
+      bool resolved = score->completed();
+      if (auto task = store.GetTask(run.suite(), id); task) {
+        resolved = ResolvedByTheHarnessRule(*task, *evidence);
+        if (resolved != score->completed()) {
+          differences[attempt.agent()].push_back(
+              fmt::format("instance {}: {} by SWE-bench's rule, {} by Crucible's ({})", id,
+                          resolved ? "resolved" : "unresolved",
+                          score->completed() ? "completed" : "not completed",
+                          score->completed() ? "passing tests" : score->reason()));
+        }
+      }
+      (resolved ? o.resolved : o.unresolved).insert(id);
     }
   }
   std::vector<SwebenchReport> out;
@@ -105,7 +150,8 @@ Result<std::vector<SwebenchReport>> SwebenchReports(storage::Store& store,
     j["schema_version"] = 2;
     out.push_back({.agent = agent.name(),
                    .file_name = FileName(agent, run_id),
-                   .json = j.dump(4, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"});
+                   .json = j.dump(4, ' ', false, nlohmann::json::error_handler_t::replace) + "\n",
+                   .differences = std::move(differences[agent.name()])});
   }
   return out;
 }

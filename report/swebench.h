@@ -22,17 +22,22 @@ struct SwebenchReport {
   // submitted_ids, resolved_ids, unresolved_ids, error_ids,
   // unstopped_containers and unremoved_images (empty), schema_version (2).
   std::string json;
+  // Instances where SWE-bench's resolution rule and Crucible's completion
+  // disagree (a skipped PASS_TO_PASS test keeps an instance resolved there),
+  // each "instance ID: resolved by SWE-bench's rule, not completed by
+  // Crucible's (REASON)". The summary follows the harness's rule.
+  std::vector<std::string> differences = {};
 };
 
 // One report per agent of `run_id`, in run order, from the first sample of
-// each task (Attempt.sample 0). Per task: resolved = completed; unresolved =
-// tested and not completed; empty patch = no submission with a (blank)
-// prediction; incomplete = a predictions agent's file had no entry for the
-// task, or the attempt has not finished; error = the attempt failed
-// (infrastructure) or the agent's change was not tested (a patch that does
-// not apply: the harness gets no test report for it either). completed =
-// resolved + unresolved. submitted: every task but the incomplete ones.
-// kNotFound for an unknown run.
+// each task (Attempt.sample 0). Per task: resolved by SWE-bench's rule over
+// the recorded test outcomes (see `differences`; Crucible's completion when
+// the task is no longer stored); unresolved = tested and not resolved; empty patch = no submission
+// with a (blank) prediction; incomplete = a predictions agent's file had no entry for the task, or
+// the attempt has not finished; error = the attempt failed (infrastructure) or the agent's change
+// was not tested (a patch that does not apply: the harness gets no test report for it either).
+// completed = resolved + unresolved. submitted: every task but the incomplete ones. kNotFound for
+// an unknown run.
 Result<std::vector<SwebenchReport>> SwebenchReports(storage::Store& store,
                                                     const std::string& run_id);
 

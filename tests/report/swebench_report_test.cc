@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <optional>
+
 #include "report/report.h"
 #include "report/swebench.h"
 #include "tests/report/store_fixture.h"
@@ -144,6 +146,61 @@ TEST_F(SwebenchReportTest, NoSubmissionCountsAgainstTheRateAndIsShownApart) {
   EXPECT_EQ(j[0]["prediction_warnings"],
             json({"/p.jsonl:7: instance t-res: given again (first on line 1)"}));
   EXPECT_EQ(j[1]["no_submission"], 0);
+}
+
+// The summary follows SWE-bench's resolution rule over the recorded test
+// outcomes (swebench/harness/grading.py): a skipped PASS_TO_PASS test keeps
+// an instance resolved there, while Crucible's completion counts it broken.
+// The difference is named; a skipped FAIL_TO_PASS test, a failed or missing
+// test resolve nothing under either rule.
+TEST_F(SwebenchReportTest, ResolutionFollowsTheHarnessRuleAndNamesWhereCrucibleDiffers) {
+  v1::Suite suite;
+  suite.set_name("s");
+  std::vector<v1::GoldenTask> tasks;
+  for (const char* id : {"t-skip-p2p", "t-skip-f2p", "t-missing", "t-clean"}) {
+    v1::GoldenTask t;
+    t.set_suite("s");
+    t.set_id(id);
+    t.add_fail_to_pass("f");
+    t.add_pass_to_pass("p");
+    tasks.push_back(t);
+  }
+  ASSERT_TRUE(store_->PutSuite(suite, tasks));
+  run_.mutable_agents()->RemoveLast();  // "mine" alone
+  run_.mutable_agents(0)->clear_predictions();
+  auto tested = [](v1::TestOutcome::Status f, std::optional<v1::TestOutcome::Status> p) {
+    v1::Evidence ev;
+    ev.mutable_tests()->set_report_found(true);
+    auto* ft = ev.mutable_tests()->add_tests();
+    ft->set_id("f");
+    ft->set_status(f);
+    if (p) {
+      auto* pt = ev.mutable_tests()->add_tests();
+      pt->set_id("p");
+      pt->set_status(*p);
+    }
+    return ev;
+  };
+  v1::Score broken = fixture::Scored(false, false);
+  broken.set_reason("0/1 PASS_TO_PASS tests pass; broken: p");
+  Add("mine", "t-skip-p2p", 0, v1::Attempt::DONE,
+      tested(v1::TestOutcome::PASSED, v1::TestOutcome::SKIPPED), broken);
+  Add("mine", "t-skip-f2p", 0, v1::Attempt::DONE,
+      tested(v1::TestOutcome::SKIPPED, v1::TestOutcome::PASSED), fixture::Scored(false, false));
+  Add("mine", "t-missing", 0, v1::Attempt::DONE, tested(v1::TestOutcome::PASSED, std::nullopt),
+      fixture::Scored(false, false));
+  Add("mine", "t-clean", 0, v1::Attempt::DONE,
+      tested(v1::TestOutcome::PASSED, v1::TestOutcome::PASSED), fixture::Scored(true, true));
+  Store();
+  auto reports = SwebenchReports(*store_, "r1");
+  ASSERT_TRUE(reports) << reports.error().ToString();
+  ASSERT_EQ(reports->size(), 1u);
+  json j = json::parse((*reports)[0].json);
+  EXPECT_EQ(j["resolved_ids"], json({"t-clean", "t-skip-p2p"}));
+  EXPECT_EQ(j["unresolved_ids"], json({"t-missing", "t-skip-f2p"}));
+  EXPECT_THAT((*reports)[0].differences,
+              ElementsAre("instance t-skip-p2p: resolved by SWE-bench's rule, not completed by "
+                          "Crucible's (0/1 PASS_TO_PASS tests pass; broken: p)"));
 }
 
 }  // namespace
