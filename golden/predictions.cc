@@ -118,7 +118,7 @@ std::string PatchProblem(std::string_view patch) {
     if (line.starts_with("+++ ")) new_header = true;
   }
   if (git_header || (old_header && new_header)) return "";
-  return "not a unified diff (no diff --git, --- or +++ header)";
+  return "no unified diff header (diff --git, or --- and +++)";
 }
 
 Result<Predictions> ParsePredictions(std::string_view text, const std::string& file) {

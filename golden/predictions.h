@@ -39,7 +39,7 @@ Result<Predictions> ParsePredictions(std::string_view text, const std::string& f
 Result<Predictions> LoadPredictions(const std::string& path);
 
 // What keeps `patch` from being applied as a unified diff, or "" when
-// nothing does: "not a unified diff (no diff --git, --- or +++ header)" or
+// nothing does: "no unified diff header (diff --git, or --- and +++)" or
 // "binary hunks (GIT binary patch)" / "binary hunks (Binary files ... differ)".
 // A blank patch is "" (no submission, not an error).
 std::string PatchProblem(std::string_view patch);

@@ -101,7 +101,11 @@ def main():
 
     # Bad input, one of each kind, line by line (1-based):
     first, second, third, fourth = swe[0], swe[1], swe[2], swe[3]
-    stale = first["patch"].replace("\n-", "\n-# not what the file holds ", 1)
+    # The first line the gold patch removes, changed: no fuzz finds it.
+    lines = first["patch"].split("\n")
+    removed = next(i for i, l in enumerate(lines) if l.startswith("-") and not l.startswith("---"))
+    lines[removed] = "-# not what the file holds"
+    stale = "\n".join(lines)
     binary = ("diff --git a/logo.png b/logo.png\nnew file mode 100644\n"
               "index 0000000..e69de29\nGIT binary patch\nliteral 4\n"
               "LcmZ?wbY=hm0C)gU\n\nliteral 0\nHcmV?d00001\n\n")
@@ -137,8 +141,8 @@ def main():
                 "incomplete": [i for i in run_ids if i not in
                           (first["instance_id"], second["instance_id"],
                            third["instance_id"], fourth["instance_id"])],
-                "warnings": {"1": "unknown", "3": "duplicate", "4": "not a diff",
-                             "5": "binary"}},
+                "warnings": {"1": "unknown instance_id", "3": "given again",
+                             "4": "no unified diff header", "5": "binary"}},
     }
     with open(out + "/expected.json", "w") as f:
         json.dump(expected, f, indent=1)

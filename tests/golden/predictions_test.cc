@@ -77,8 +77,8 @@ TEST(Predictions, NamesEveryBadEntryAndKeepsTheRest) {
   ASSERT_TRUE(p.has_value()) << p.error().message();
   EXPECT_THAT(p->warnings,
               ElementsAre(HasSubstr("preds.jsonl:2: instance ok: given again (first on line 1)"),
-                          HasSubstr("preds.jsonl:3: instance prose: model_patch has not a "
-                                    "unified diff"),
+                          HasSubstr("preds.jsonl:3: instance prose: model_patch has no "
+                                    "unified diff header"),
                           HasSubstr("preds.jsonl:4: instance bin: model_patch has binary hunks "
                                     "(GIT binary patch)"),
                           HasSubstr("preds.jsonl:5: instance bin2: model_patch has binary hunks "
@@ -122,8 +122,8 @@ TEST(Predictions, PatchProblemKnowsDiffsFromProse) {
   EXPECT_EQ(PatchProblem(kDiff), "");
   EXPECT_EQ(PatchProblem("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"), "");  // plain unified diff
   EXPECT_EQ(PatchProblem("  \n"), "");
-  EXPECT_THAT(PatchProblem("just text"), HasSubstr("not a unified diff"));
-  EXPECT_THAT(PatchProblem("--- a/x\nno new side\n"), HasSubstr("not a unified diff"));
+  EXPECT_THAT(PatchProblem("just text"), HasSubstr("no unified diff header"));
+  EXPECT_THAT(PatchProblem("--- a/x\nno new side\n"), HasSubstr("no unified diff header"));
 }
 
 }  // namespace

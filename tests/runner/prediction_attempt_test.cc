@@ -121,7 +121,7 @@ TEST_F(PredictionAttempt, APatchThatDoesNotApplyIsTheAgentsFailureWithGitsReason
   auto prose = Perform("I changed value.txt to hold 2.");
   ASSERT_TRUE(prose) << prose.error().ToString();
   EXPECT_THAT(prose->diff_error(),
-              HasSubstr("the prediction does not apply: the patch has not a unified diff"));
+              HasSubstr("the prediction does not apply: the patch has no unified diff header"));
 }
 
 // SWE-bench's harness falls back on `patch --batch --fuzz=5 -p1`: a patch
