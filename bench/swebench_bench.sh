@@ -40,7 +40,8 @@ for iid, t in tasks.items():
     for patch in (preds[iid], t["test_patch"]):
         subprocess.run(["git", "apply", "-"], input=patch.encode(), cwd=tree, check=True)
     files = [l[6:] for l in t["test_patch"].splitlines() if l.startswith("+++ b/")]
-    log = subprocess.run(["python3", "-m", "pytest", "-rA", "-p", "no:cacheprovider", *files],
+    # The interpreter the sandbox has (its PATH is the system one).
+    log = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-rA", "-p", "no:cacheprovider", *files],
                          cwd=tree, capture_output=True, text=True,
                          env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1")).stdout
     passed = {l.split()[1] for l in log.splitlines() if l.startswith("PASSED ")}
