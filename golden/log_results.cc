@@ -23,6 +23,9 @@ namespace {
 using v1::TestOutcome;
 
 constexpr size_t kMessageBytes = 1024;  // as ParseJunit cuts messages
+// A status target: the line counts as if it did not name the test, as an
+// official parser that does not record the word leaves it absent.
+constexpr std::string_view kAbsentTarget = "absent";
 
 std::optional<TestOutcome::Status> StatusNamed(std::string_view name) {
   if (name == "passed") return TestOutcome::PASSED;
@@ -68,13 +71,13 @@ std::variant<Compiled, Problem> Compile(const v1::LogResults& spec) {
   if (spec.status().empty()) {
     return Problem{"status",
                    "no status word is mapped (map each word of the `status` group to passed, "
-                   "failed, skipped or error)"};
+                   "failed, skipped, error or absent)"};
   }
   std::map<std::string, std::string> sorted(spec.status().begin(), spec.status().end());
   for (const auto& [word, target] : sorted) {
-    if (!StatusNamed(target)) {
-      return Problem{"status", fmt::format("'{}' maps to '{}', not to passed, failed, skipped "
-                                           "or error",
+    if (!StatusNamed(target) && target != kAbsentTarget) {
+      return Problem{"status", fmt::format("'{}' maps to '{}', not to passed, failed, skipped, "
+                                           "error or absent",
                                            word, target)};
     }
   }
@@ -127,7 +130,7 @@ const std::vector<Preset>& Presets() {
       // cargo test: "test path::to::t ... ok" (SWE-bench's parse_log_cargo).
       {"cargo",
        R"(^\s*test\s+(?P<test>\S+)\s+\.\.\.\s+(?P<status>ok|FAILED|ignored)(?:,.*)?\s*$)",
-       {{"ok", "passed"}, {"FAILED", "failed"}, {"ignored", "skipped"}}},
+       {{"ok", "passed"}, {"FAILED", "failed"}, {"ignored", "absent"}}},
       // Django's runner with -v 2: "test_x (module.Class) ... ok"
       // (parse_log_django).
       {"django",
@@ -165,7 +168,7 @@ const std::vector<Preset>& Presets() {
         {"F", "failed"},
         {"E", "error"},
         {"f", "failed"},
-        {"s", "skipped"},
+        {"s", "absent"},
         {"X", "failed"}}},
   };
   return presets;
@@ -185,6 +188,7 @@ Result<std::vector<TestOutcome>> ParseLogParts(const std::vector<std::string_vie
     return Fail(Code::kInvalidArgument, fmt::format("{}: {}", p->key, p->what));
   }
   const Compiled& c = std::get<Compiled>(compiled);
+  const TestOutcome::Status absent = *StatusNamed(spec.absent().empty() ? "failed" : spec.absent());
   std::vector<TestOutcome> out;
   std::unordered_map<std::string, size_t> index;
   std::vector<re2::StringPiece> groups(static_cast<size_t>(c.re->NumberOfCapturingGroups()) + 1);
@@ -226,14 +230,20 @@ Result<std::vector<TestOutcome>> ParseLogParts(const std::vector<std::string_vie
         out.back().set_id(std::move(id));
       }
       TestOutcome& t = out[it->second];
-      t.set_status(*StatusNamed(target->second));
       t.clear_message();
+      if (target->second == kAbsentTarget) {
+        t.set_status(absent);
+        t.set_message(fmt::format("read as absent (status '{}'): {}",
+                                  internal::ToValidUtf8(status_word),
+                                  internal::ToValidUtf8(line.substr(0, kMessageBytes))));
+        continue;
+      }
+      t.set_status(*StatusNamed(target->second));
       if (t.status() == TestOutcome::FAILED || t.status() == TestOutcome::ERROR) {
         t.set_message(internal::ToValidUtf8(line.substr(0, kMessageBytes)));
       }
     }
   }
-  const TestOutcome::Status absent = *StatusNamed(spec.absent().empty() ? "failed" : spec.absent());
   for (const auto& id : expected) {
     if (index.contains(id)) continue;
     index.emplace(id, out.size());

@@ -20,7 +20,7 @@ inline constexpr std::string_view kAbsentFromLog = "absent from the test log";
 // kInvalidArgument naming the key that is wrong ("pattern", "status",
 // "absent"): a pattern RE2 does not compile (with RE2's message) or without
 // the named groups `test` and `status`, an empty status map, a status target
-// other than passed, failed, skipped or error, an absent other than failed,
+// other than passed, failed, skipped, error or absent, an absent other than failed,
 // error or skipped (empty: failed).
 Status ValidateLogResults(const v1::LogResults& log);
 

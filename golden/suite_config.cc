@@ -134,13 +134,13 @@ class Parser {
         if (!kv.second.IsMap()) {
           return Fail(At(kv.second,
                          "key 'log.status' must be a mapping of status words to "
-                         "passed, failed, skipped or error"));
+                         "passed, failed, skipped, error or absent"));
         }
         for (const auto& w : kv.second) {
           if (!w.first.IsScalar() || !w.second.IsScalar()) {
             return Fail(At(w.first,
                            "key 'log.status' must map each status word to one of "
-                           "passed, failed, skipped or error"));
+                           "passed, failed, skipped, error or absent"));
           }
           (*log.mutable_status())[w.first.Scalar()] = w.second.Scalar();
         }
