@@ -101,6 +101,10 @@ class SwebenchEndToEnd : public ::testing::Test {
     return text ? json::parse(*text) : json();
   }
 
+  static void TheEnvironmentCheckFindsTheTaskTheGoldPatchCannotResolve();
+  static void RightWrongAndEmptyPredictionsGetTheOfficialVerdicts();
+  static void BadPredictionsAreNamedAndTheRestIsGraded();
+
   static inline TempDir* dir_ = nullptr;
   static inline std::string repo_, db_, run_id_;
   static inline json* expected_ = nullptr;
@@ -108,7 +112,7 @@ class SwebenchEndToEnd : public ::testing::Test {
   static inline testing::CommandOutput* run_ = nullptr;
 };
 
-TEST_F(SwebenchEndToEnd, TheEnvironmentCheckFindsTheTaskTheGoldPatchCannotResolve) {
+void SwebenchEndToEnd::TheEnvironmentCheckFindsTheTaskTheGoldPatchCannotResolve() {
   const std::string mismatched = (*expected_)["mismatched"][0];
   // Exit 3: a mismatch was found; it is named with the test that decided it.
   EXPECT_EQ(environment_->status, 3) << environment_->text;
@@ -132,7 +136,7 @@ TEST_F(SwebenchEndToEnd, TheEnvironmentCheckFindsTheTaskTheGoldPatchCannotResolv
   EXPECT_THAT(report.text, HasSubstr(mismatched));
 }
 
-TEST_F(SwebenchEndToEnd, RightWrongAndEmptyPredictionsGetTheOfficialVerdicts) {
+void SwebenchEndToEnd::RightWrongAndEmptyPredictionsGetTheOfficialVerdicts() {
   for (const char* agent : {"right", "wrong", "empty"}) {
     SCOPED_TRACE(agent);
     const json& want = (*expected_)[agent];
@@ -148,7 +152,7 @@ TEST_F(SwebenchEndToEnd, RightWrongAndEmptyPredictionsGetTheOfficialVerdicts) {
   }
 }
 
-TEST_F(SwebenchEndToEnd, BadPredictionsAreNamedAndTheRestIsGraded) {
+void SwebenchEndToEnd::BadPredictionsAreNamedAndTheRestIsGraded() {
   const std::string bad = dir_->path() + "/bad.jsonl";
   const json& want = (*expected_)["bad"];
   for (const auto& [line, what] : want["warnings"].items()) {
@@ -179,6 +183,24 @@ TEST_F(SwebenchEndToEnd, BadPredictionsAreNamedAndTheRestIsGraded) {
     }
   }
   EXPECT_TRUE(named) << shown.text;
+}
+
+// One test: the set-up (mining, import, the environment check and the run of
+// four predictions files) is most of the time, and ctest runs each test in a
+// process of its own.
+TEST_F(SwebenchEndToEnd, GradesPredictionsFilesOverTheSampleRepository) {
+  {
+    SCOPED_TRACE("TheEnvironmentCheckFindsTheTaskTheGoldPatchCannotResolve");
+    TheEnvironmentCheckFindsTheTaskTheGoldPatchCannotResolve();
+  }
+  {
+    SCOPED_TRACE("RightWrongAndEmptyPredictionsGetTheOfficialVerdicts");
+    RightWrongAndEmptyPredictionsGetTheOfficialVerdicts();
+  }
+  {
+    SCOPED_TRACE("BadPredictionsAreNamedAndTheRestIsGraded");
+    BadPredictionsAreNamedAndTheRestIsGraded();
+  }
 }
 
 }  // namespace
